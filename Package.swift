@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "hazmon",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hazmon", targets: ["hazmon"]),
+        .library(name: "HazmonCore", targets: ["HazmonCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CModbus",
+            pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // Pure Swift: tags, samples, alarm rules and the engine. No I/O, no C, time injected.
+        .target(name: "HazmonCore"),
+        .target(
+            name: "HazmonConfig",
+            dependencies: ["HazmonCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(
+            name: "HazmonMQTT",
+            dependencies: ["HazmonCore", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HazmonFeed",
+            dependencies: [
+                "HazmonCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "HazmonDaemon",
+            dependencies: [
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "hazmon",
+            dependencies: [
+                "HazmonDaemon", "HazmonConfig", "HazmonCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
+        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore"]),
+        .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
+        .testTarget(
+            name: "HazmonIntegrationTests",
+            dependencies: ["HazmonCore", "HazmonConfig"]
+        ),
+    ]
+)

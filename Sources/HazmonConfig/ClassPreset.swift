@@ -1,0 +1,80 @@
+import HazmonCore
+
+/// Defaults a tag class brings (domain.md): unit, limits, deadbands and grades. A tag's own
+/// keys always win; compliance rules are checked on the result.
+struct ClassPreset {
+    var unit: String?
+    var h: LimitRule?
+    var hh: LimitRule?
+    var l: LimitRule?
+    var ll: LimitRule?
+    /// Default deadband for limits the tag writes itself.
+    var deadband: Double?
+
+    static func preset(for c: TagClass, oel: Double?) -> ClassPreset {
+        switch c {
+        case .combustibleGas:
+            // GB/T 50493-2019 §5.5.2: first level <= 25 %LEL, second <= 50 %LEL. The common
+            // set points 20 / 40 leave margin under both.
+            return ClassPreset(unit: "%LEL", h: LimitRule(at: 20, grade: .yellow, deadband: 2),
+                               hh: LimitRule(at: 40, grade: .orange, deadband: 2), deadband: 2)
+        case .toxicGas:
+            guard let oel else { return ClassPreset(unit: "ppm") }
+            // First level at 100 % OEL, second at 200 % OEL.
+            return ClassPreset(unit: "ppm", h: LimitRule(at: oel, grade: .yellow, deadband: oel * 0.05),
+                               hh: LimitRule(at: 2 * oel, grade: .orange, deadband: oel * 0.05),
+                               deadband: oel * 0.05)
+        case .oxygen:
+            return ClassPreset(unit: "%VOL", h: LimitRule(at: 23.5, grade: .yellow, deadband: 0.2),
+                               l: LimitRule(at: 19.5, grade: .yellow, deadband: 0.2), deadband: 0.2)
+        case .pressure, .level, .temperature, .flow, .none:
+            return ClassPreset()
+        }
+    }
+}
+
+/// The GB/T 50493 rules a gas tag's limits must meet.
+enum Compliance {
+    static let combustibleFirstMax = 25.0
+    static let combustibleSecondMax = 50.0
+    static let oxygenLow = 19.5
+    static let oxygenHigh = 23.5
+
+    /// Each broken rule as (limit key, message).
+    static func violations(tagClass: TagClass, unit: String, oel: Double?, h: LimitRule?, hh: LimitRule?,
+                           l: LimitRule?, ll: LimitRule?) -> [(String, String)] {
+        var out: [(String, String)] = []
+        switch tagClass {
+        case .combustibleGas:
+            if let h, h.at > combustibleFirstMax {
+                out.append(("alarms.h.at", "\(fmt(h.at)) exceeds the GB/T 50493 first-level maximum of 25 %LEL"))
+            }
+            if let hh, hh.at > combustibleSecondMax {
+                out.append(("alarms.hh.at", "\(fmt(hh.at)) exceeds the GB/T 50493 second-level maximum of 50 %LEL"))
+            }
+            if h == nil && hh == nil {
+                out.append(("alarms", "a combustible gas tag needs at least one high limit (GB/T 50493)"))
+            }
+        case .toxicGas:
+            guard let oel else { break }
+            if let h, h.at > oel {
+                out.append(("alarms.h.at", "\(fmt(h.at)) exceeds the GB/T 50493 first-level maximum of 100 % OEL (\(fmt(oel)) \(unit))"))
+            }
+            if let hh, hh.at > 2 * oel {
+                out.append(("alarms.hh.at", "\(fmt(hh.at)) exceeds the GB/T 50493 second-level maximum of 200 % OEL (\(fmt(2 * oel)) \(unit))"))
+            }
+        case .oxygen:
+            if let l, l.at < oxygenLow {
+                out.append(("alarms.l.at", "\(fmt(l.at)) is below the GB/T 50493 oxygen-deficiency alarm point of 19.5 %VOL"))
+            }
+            if let h, h.at > oxygenHigh {
+                out.append(("alarms.h.at", "\(fmt(h.at)) is above the GB/T 50493 oxygen-enrichment alarm point of 23.5 %VOL"))
+            }
+        default:
+            break
+        }
+        return out
+    }
+
+    static func fmt(_ v: Double) -> String { JSONWriter.number(v) }
+}

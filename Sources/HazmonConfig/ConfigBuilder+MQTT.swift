@@ -1,0 +1,139 @@
+import HazmonCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ConfigBuilder {
+    func readMQTT(siteID: String) -> MQTTSettings? {
+        guard let t = top.table("mqtt") else { return nil }
+        let url = t.string("url") ?? {
+            t.error("url", "is required, e.g. \"mqtt://127.0.0.1:1883\"")
+            return ""
+        }()
+        var s = MQTTSettings(url: url, host: "127.0.0.1", port: 1883, tls: false, clientID: "hazmon-\(siteID)")
+        if !url.isEmpty {
+            if let (tls, host, port) = Self.parseBrokerURL(url) {
+                s.tls = tls; s.host = host; s.port = port
+            } else {
+                t.error("url", "\"\(url)\" is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+            }
+        }
+        if let c = t.string("client_id") {
+            if c.isEmpty || c.utf8.count > 65_535 { t.error("client_id", "must not be empty") } else { s.clientID = c }
+        }
+        s.username = t.string("username")
+        for (key, path) in [("password_file", \MQTTSettings.passwordFile), ("ca_file", \.caFile),
+                            ("cert_file", \.certFile), ("key_file", \.keyFile)] {
+            if let p = t.string(key) {
+                if access(p, R_OK) != 0 { t.error(key, "cannot read \"\(p)\": \(String(cString: strerror(errno)))") }
+                s[keyPath: path] = p
+            }
+        }
+        if s.passwordFile != nil && s.username == nil { t.error("password_file", "needs a username") }
+        if (s.caFile != nil || s.certFile != nil || s.keyFile != nil) && !s.tls {
+            t.error("url", "ca_file / cert_file / key_file need an mqtts:// url")
+        }
+        if (s.certFile == nil) != (s.keyFile == nil) { t.error(s.certFile == nil ? "key_file" : "cert_file", "cert_file and key_file go together") }
+        if let q = t.int("qos") {
+            if (0...2).contains(q) { s.qos = q } else { t.error("qos", "must be 0, 1 or 2") }
+        }
+        if let k = t.duration("keepalive") {
+            if k >= .seconds(5) && k <= .seconds(65_535) { s.keepalive = k } else { t.error("keepalive", "must be 5s...65535s") }
+        }
+        if let d = t.duration("reconnect_min") {
+            if d >= .seconds(1) { s.reconnectMin = d } else { t.error("reconnect_min", "must be at least 1s") }
+        }
+        if let d = t.duration("reconnect_max") {
+            if d >= s.reconnectMin { s.reconnectMax = d } else { t.error("reconnect_max", "must be at least reconnect_min") }
+        }
+        if let n = t.int("max_payload") {
+            if n >= 64 && n <= 16 * 1_048_576 { s.maxPayload = n } else { t.error("max_payload", "must be 64 bytes...16 MiB") }
+        }
+        var mapIDs: Set<String> = []
+        for m in t.arrayOfTables("map", context: { _, _ in nil }) {
+            let id = m.string("id") ?? ""
+            if !Self.isIdentifier(id) { m.error("id", "each [[mqtt.map]] needs an id of letters, digits, '-', '_' or '.'") }
+            else if !mapIDs.insert(id).inserted { m.error("id", "duplicate map id \"\(id)\"") }
+            let topic = m.string("topic") ?? ""
+            if let problem = TopicFilter.validate(topic) { m.error("topic", problem) }
+            let batch = m.bool("batch") ?? false
+            let template = m.string("tag") ?? (batch ? "{tag}" : "")
+            if template.isEmpty { m.error("tag", "is required: a template such as \"{3}-{4}\" naming the tag from topic levels") }
+            else if let problem = TagTemplate.validate(template, topic: topic, batch: batch) { m.error("tag", problem) }
+            let json = m.string("json")
+            if let json, json.isEmpty { m.error("json", "must not be empty; leave it out for a bare number or an object with \"value\"") }
+            s.maps.append(MQTTMapSettings(id: id, topic: topic, tag: template, json: json, batch: batch))
+            m.rejectUnknownKeys()
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    /// `mqtt://host:port` / `mqtts://[::1]:8883` → (tls, host, port).
+    static func parseBrokerURL(_ url: String) -> (Bool, String, Int)? {
+        let tls: Bool
+        var rest: Substring
+        if url.hasPrefix("mqtt://") { tls = false; rest = url.dropFirst(7) }
+        else if url.hasPrefix("mqtts://") { tls = true; rest = url.dropFirst(8) }
+        else { return nil }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        var host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { return nil }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = rest
+        }
+        guard !host.isEmpty, !host.contains("/") else { return nil }
+        var port = tls ? 8883 : 1883
+        if let portText {
+            guard let p = Int(portText), (1...65_535).contains(p) else { return nil }
+            port = p
+        }
+        return (tls, String(host), port)
+    }
+}
+
+/// MQTT topic filter rules: `+` takes a whole level, `#` only the last.
+public enum TopicFilter {
+    public static func validate(_ f: String) -> String? {
+        if f.isEmpty { return "a topic is required" }
+        if f.utf8.count > 65_535 { return "topic too long" }
+        let levels = f.split(separator: "/", omittingEmptySubsequences: false)
+        for (i, l) in levels.enumerated() {
+            if l.contains("#") && (l != "#" || i != levels.count - 1) { return "'#' must be a whole level and the last one" }
+            if l.contains("+") && l != "+" { return "'+' must be a whole level" }
+        }
+        return nil
+    }
+
+    public static func hasWildcards(_ f: String) -> Bool { f.contains("+") || f.contains("#") }
+}
+
+/// Tag-id templates of `[[mqtt.map]]`.
+public enum TagTemplate {
+    public static func validate(_ template: String, topic: String, batch: Bool) -> String? {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).count
+        var i = template.startIndex
+        while let open = template[i...].firstIndex(of: "{") {
+            guard let close = template[open...].firstIndex(of: "}") else { return "unclosed '{' in \"\(template)\"" }
+            let name = template[template.index(after: open)..<close]
+            if name == "tag" {
+                if !batch { return "{tag} is for batch maps (batch = true)" }
+            } else if let n = Int(name) {
+                if n < 1 || (n > levels && !topic.hasSuffix("#")) { return "{\(n)}: the topic has \(levels) levels" }
+            } else {
+                return "{\(name)} is not a placeholder; use {1}...{9} for topic levels or {tag} for batch points"
+            }
+            i = template.index(after: close)
+        }
+        return nil
+    }
+}

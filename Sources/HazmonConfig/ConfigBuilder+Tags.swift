@@ -1,0 +1,125 @@
+import HazmonCore
+
+extension ConfigBuilder {
+    func readTags(mqtt: MQTTSettings?, devices: [ModbusDeviceSettings]) -> [TagSettings] {
+        var tags: [TagSettings] = []
+        var firstLine: [String: Int] = [:]
+        let deviceByID = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let entries = top.arrayOfTables("tag", context: { i, t in "tag \"\(t["id"]?.string ?? "#\(i + 1)")\"" })
+        for t in entries {
+            let id = t.string("id") ?? ""
+            if !Self.isIdentifier(id) {
+                t.error("id", "each tag needs an id (its 位号) of letters, digits, '-', '_' or '.'")
+            } else if let prev = firstLine[id] {
+                t.error("id", "duplicate tag id (first defined at line \(prev))")
+            } else {
+                firstLine[id] = t.diagnostics.locator.line(of: t.location) ?? 0
+            }
+            if let tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID) { tags.append(tag) }
+            t.rejectUnknownKeys()
+        }
+        return tags
+    }
+
+    private func readTag(_ t: TableReader, id: String, mqtt: MQTTSettings?, devices: [String: ModbusDeviceSettings]) -> TagSettings? {
+        var tagClass = TagClass.none
+        if let c = t.string("class") {
+            if let v = TagClass(rawValue: c) { tagClass = v } else {
+                t.error("class", "\"\(c)\" is not one of \(TagClass.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        let oel = t.double("oel")
+        if let oel, oel <= 0 { t.error("oel", "must be above 0") }
+        if tagClass == .toxicGas && oel == nil {
+            t.error("oel", "a toxic_gas tag needs its occupational exposure limit (oel) in the tag's unit: GB/T 50493 sets its alarm points from it")
+        }
+        let preset = ClassPreset.preset(for: tagClass, oel: oel)
+        let unit = t.string("unit") ?? preset.unit ?? ""
+        if tagClass == .combustibleGas && unit != "%LEL" {
+            t.error("unit", "a combustible_gas point detector reads in %LEL (GB/T 50493 set points are %LEL)")
+        }
+        let name = t.string("name") ?? id
+        let hazard = t.string("hazard_source")
+        let override = t.string("compliance_override")
+        if let override, override.trimmingSpaces.isEmpty { t.error("compliance_override", "must give the reason for the deviation") }
+
+        var limits: [String: LimitRule] = [:]
+        if let p = preset.h { limits["h"] = p }
+        if let p = preset.hh { limits["hh"] = p }
+        if let p = preset.l { limits["l"] = p }
+        if let p = preset.ll { limits["ll"] = p }
+        if let a = t.table("alarms") {
+            let defaults: [String: Grade] = ["hh": .orange, "h": .yellow, "ll": .orange, "l": .yellow]
+            for key in ["h", "hh", "l", "ll"] {
+                guard let r = a.table(key) else { continue }
+                let base = limits[key]
+                let at = r.double("at") ?? base?.at
+                if at == nil { r.error("at", "is required: the set point") }
+                var grade = base?.grade ?? defaults[key]!
+                if let g = r.int("grade") {
+                    if let v = Grade(g) { grade = v } else { r.error("grade", "\(g) is not a grade 1 (red) ... 4 (blue)") }
+                }
+                var deadband = base?.deadband ?? preset.deadband ?? 0
+                if let d = r.double("deadband") {
+                    if d >= 0 { deadband = d } else { r.error("deadband", "must not be negative") }
+                }
+                r.rejectUnknownKeys()
+                if let at { limits[key] = LimitRule(at: at, grade: grade, deadband: deadband) }
+            }
+            a.rejectUnknownKeys()
+        }
+        let (h, hh, l, ll) = (limits["h"], limits["hh"], limits["l"], limits["ll"])
+        if let h, let hh, hh.at <= h.at { t.error("alarms.hh.at", "\(Compliance.fmt(hh.at)) must be above alarms.h.at \(Compliance.fmt(h.at))") }
+        if let l, let ll, ll.at >= l.at { t.error("alarms.ll.at", "\(Compliance.fmt(ll.at)) must be below alarms.l.at \(Compliance.fmt(l.at))") }
+        let lowest = [h, hh].compactMap { $0?.at }.min(), highest = [l, ll].compactMap { $0?.at }.max()
+        if let lowest, let highest, lowest <= highest {
+            t.error("alarms", "the high limits (from \(Compliance.fmt(lowest))) must lie above the low limits (up to \(Compliance.fmt(highest)))")
+        }
+        for (key, message) in Compliance.violations(tagClass: tagClass, unit: unit, oel: oel, h: h, hh: hh, l: l, ll: ll) {
+            let path = key.split(separator: ".").map(String.init)
+            if let override, !override.trimmingSpaces.isEmpty {
+                t.diagnostics.warning(t.location + path, context: t.context, display: path,
+                                      message + " (accepted by compliance_override: \(override))")
+            } else {
+                t.diagnostics.error(t.location + path, context: t.context, display: path, message)
+            }
+        }
+
+        guard let s = t.table("source") else {
+            t.error("source", "is required: { mqtt = \"TOPIC\" }, { mqtt_map = \"MAP-ID\" } or { modbus = \"DEVICE\", table = ..., address = ... }")
+            return nil
+        }
+        let source: TagSource
+        let sourceText: String
+        if s.has("modbus") {
+            let deviceID = s.table["modbus"]?.string ?? ""
+            let device = devices[deviceID]
+            if device == nil { s.error("modbus", "no [[modbus.device]] has id \"\(deviceID)\"") }
+            guard let src = readModbusSource(s, device: device) else { return nil }
+            source = .modbus(src)
+            sourceText = "modbus:\(deviceID)"
+        } else if s.has("mqtt") || s.has("mqtt_map") {
+            if mqtt == nil { s.error(s.has("mqtt") ? "mqtt" : "mqtt_map", "an MQTT source needs an [mqtt] section with the broker url") }
+            if let topic = s.string("mqtt") {
+                if let problem = TopicFilter.validate(topic) { s.error("mqtt", problem) }
+                else if TopicFilter.hasWildcards(topic) { s.error("mqtt", "a tag's topic must be exact; map wildcard topics to tags with [[mqtt.map]] and source = { mqtt_map = \"ID\" }") }
+                let json = s.string("json")
+                if let json, json.isEmpty { s.error("json", "must not be empty") }
+                source = .mqtt(.topic(topic, json: json))
+                sourceText = "mqtt:\(topic)"
+            } else {
+                let mapID = s.string("mqtt_map") ?? ""
+                if mqtt != nil, !(mqtt?.maps.contains { $0.id == mapID } ?? false) { s.error("mqtt_map", "no [[mqtt.map]] has id \"\(mapID)\"") }
+                source = .mqtt(.map(mapID))
+                sourceText = "mqtt:\(mqtt?.maps.first { $0.id == mapID }?.topic ?? mapID)"
+            }
+            s.rejectUnknownKeys()
+        } else {
+            s.error(nil, "names no input: use mqtt, mqtt_map or modbus")
+            return nil
+        }
+        let def = TagDefinition(id: id, name: name, unit: unit, tagClass: tagClass, source: sourceText,
+                                hazardSource: hazard, h: h, hh: hh, l: l, ll: ll)
+        return TagSettings(definition: def, source: source, complianceOverride: override, oel: oel)
+    }
+}

@@ -1,0 +1,141 @@
+import HazmonCore
+import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads `hazmon.toml` into a validated `HazmonConfiguration`, or every error it finds.
+public enum ConfigLoader {
+    /// Reads and validates the file at `path`.
+    public static func load(path: String) throws(ConfigErrors) -> HazmonConfiguration {
+        guard let text = readFile(path) else {
+            throw ConfigErrors([ConfigError(file: path, line: nil, keyPath: "", message: "cannot read the file: \(String(cString: strerror(errno)))")])
+        }
+        return try parse(text: text, file: path)
+    }
+
+    /// Validates TOML text; `file` is the name errors use.
+    public static func parse(text: String, file: String) throws(ConfigErrors) -> HazmonConfiguration {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigErrors([ConfigError(file: file, line: e.source.begin.line, keyPath: "",
+                                            message: "TOML syntax: \(e.description)")])
+        } catch {
+            throw ConfigErrors([ConfigError(file: file, line: nil, keyPath: "", message: "TOML syntax: \(error)")])
+        }
+        let diag = ConfigDiagnostics(file: file, text: text)
+        let top = TableReader(root, diagnostics: diag, location: [], display: [], context: nil)
+        let config = ConfigBuilder(top: top).build()
+        top.rejectUnknownKeys()
+        if !diag.errors.isEmpty {
+            throw ConfigErrors(diag.errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
+        }
+        var result = config
+        result.warnings = diag.warnings
+        return result
+    }
+
+    /// The whole file as UTF-8 text, or nil if it cannot be read.
+    public static func readFile(_ path: String) -> String? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
+            if n < buf.count { break }
+        }
+        if ferror(f) != 0 { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Walks the parsed tables section by section. Each reader reports its own unknown keys.
+struct ConfigBuilder {
+    let top: TableReader
+
+    func build() -> HazmonConfiguration {
+        let site = readSite()
+        let log = readLog()
+        let journal = readJournal()
+        let socket = readAlertSocket()
+        let mqtt = readMQTT(siteID: site.id)
+        let devices = readModbus()
+        let tags = readTags(mqtt: mqtt, devices: devices)
+        return HazmonConfiguration(
+            file: top.diagnostics.file, site: site, log: log, journal: journal, alertSocket: socket,
+            mqtt: mqtt, modbusDevices: devices, tags: tags, warnings: [])
+    }
+
+    func readSite() -> SiteSettings {
+        var s = SiteSettings(id: "hazmon", name: "")
+        if let t = top.table("site") {
+            if let id = t.string("id") {
+                if Self.isIdentifier(id) { s.id = id } else { t.error("id", "\"\(id)\" must be letters, digits, '-', '_' or '.' (it appears in every event and MQTT topic)") }
+            }
+            s.name = t.string("name", default: "")
+            t.rejectUnknownKeys()
+        }
+        if s.name.isEmpty { s.name = s.id }
+        return s
+    }
+
+    func readLog() -> LogSettings {
+        var s = LogSettings()
+        guard let t = top.table("log") else { return s }
+        if let f = t.string("format") {
+            if let v = LogFormat(rawValue: f) { s.format = v } else { t.error("format", "\"\(f)\" is not one of journal, json, text") }
+        }
+        if let l = t.string("level") {
+            if let v = LogLevelSetting(rawValue: l) { s.level = v } else {
+                t.error("level", "\"\(l)\" is not one of \(LogLevelSetting.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    func readJournal() -> JournalSettings {
+        var s = JournalSettings()
+        guard let t = top.table("journal") else { return s }
+        if let p = t.string("path") { s.path = p }
+        if let r = t.duration("retention") {
+            if r < .seconds(30 * 86_400) {
+                t.error("retention", "\(DurationParser.format(r)) is below the legal minimum of 30 days of records")
+            } else {
+                s.retention = r
+            }
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    func readAlertSocket() -> AlertSocketSettings {
+        var s = AlertSocketSettings()
+        guard let t = top.table("alert_socket") else { return s }
+        if let p = t.string("path") {
+            if p.isEmpty || p.utf8.count > 107 { t.error("path", "must be a non-empty path of at most 107 bytes (a Unix socket limit)") } else { s.path = p }
+        }
+        if let m = t.string("mode") {
+            if let v = UInt32(m, radix: 8), v <= 0o777 { s.mode = v } else { t.error("mode", "\"\(m)\" is not an octal file mode like \"0660\"") }
+        }
+        if let n = t.int("max_clients") {
+            if n >= 1 && n <= 10_000 { s.maxClients = n } else { t.error("max_clients", "must be 1...10000") }
+        }
+        if let n = t.int("client_queue") {
+            if n >= 16 { s.clientQueue = n } else { t.error("client_queue", "must be at least 16 events") }
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    static func isIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 95 || c == 46
+        }
+    }
+}

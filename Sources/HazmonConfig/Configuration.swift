@@ -1,0 +1,158 @@
+import HazmonCore
+
+/// The whole, validated configuration of one hazmon instance (spec §2).
+public struct HazmonConfiguration: Sendable {
+    /// The file it was read from, as errors name it.
+    public var file: String
+    public var site: SiteSettings
+    public var log: LogSettings
+    public var journal: JournalSettings
+    public var alertSocket: AlertSocketSettings
+    public var mqtt: MQTTSettings?
+    public var modbusDevices: [ModbusDeviceSettings]
+    public var tags: [TagSettings]
+    /// Accepted deviations (compliance overrides) the daemon logs at start and `check` prints.
+    public var warnings: [ConfigError]
+}
+
+public struct SiteSettings: Sendable, Equatable {
+    public var id: String
+    public var name: String
+}
+
+public enum LogFormat: String, Sendable, CaseIterable {
+    case journal, json, text
+}
+
+public enum LogLevelSetting: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public struct LogSettings: Sendable, Equatable {
+    public var format: LogFormat = .journal
+    public var level: LogLevelSetting = .info
+}
+
+public struct JournalSettings: Sendable, Equatable {
+    public var path: String = "/var/lib/hazmon/journal.db"
+    public var retention: Duration = .seconds(400 * 86_400)
+}
+
+public struct AlertSocketSettings: Sendable, Equatable {
+    public var path: String = "/run/hazmon/alerts.sock"
+    /// File mode of the socket, e.g. 0o660.
+    public var mode: UInt32 = 0o660
+    /// Most clients connected at once; further connections are refused with an error line.
+    public var maxClients: Int = 64
+    /// Events queued for one client before it is disconnected as too slow.
+    public var clientQueue: Int = 10_000
+}
+
+/// The broker connection for telemetry in (and, later, alarms out).
+public struct MQTTSettings: Sendable, Equatable {
+    public var url: String
+    public var host: String
+    public var port: Int
+    public var tls: Bool
+    public var clientID: String
+    public var username: String?
+    public var passwordFile: String?
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var qos: Int = 1
+    public var keepalive: Duration = .seconds(30)
+    public var reconnectMin: Duration = .seconds(1)
+    public var reconnectMax: Duration = .seconds(30)
+    /// Payloads larger than this are counted and dropped unread.
+    public var maxPayload: Int = 65_536
+    /// Topic filters with a tag-id template, for gateways that publish many points.
+    public var maps: [MQTTMapSettings] = []
+}
+
+/// `[[mqtt.map]]`: a topic filter (with `+` / `#`) whose messages name their tag through a
+/// template: `{1}`…`{9}` are topic levels, `{tag}` is a batch point's own name.
+public struct MQTTMapSettings: Sendable, Equatable {
+    public var id: String
+    public var topic: String
+    public var tag: String
+    public var json: String?
+    public var batch: Bool
+}
+
+public struct ModbusDeviceSettings: Sendable, Equatable {
+    public var id: String
+    public var url: String
+    public var transport: ModbusTransport
+    public var unit: Int = 1
+    public var poll: Duration = .seconds(1)
+    public var timeout: Duration = .milliseconds(500)
+    public var retries: Int = 3
+    public var addressBase: Int = 0
+    public var pause: Duration = .zero
+}
+
+public enum ModbusTransport: Sendable, Equatable {
+    case tcp(host: String, port: Int)
+    case rtu(device: String, baud: Int, parity: Character, dataBits: Int, stopBits: Int)
+}
+
+public enum ModbusTable: String, Sendable, CaseIterable {
+    case coil, discrete, input, holding
+}
+
+public enum ModbusValueType: Sendable, Equatable {
+    case bool, int16, uint16, int32, uint32, float32, float64
+    case bit(Int)
+
+    /// Registers (16-bit words) the type spans; 1 for bits and bools.
+    public var registerCount: Int {
+        switch self {
+        case .int32, .uint32, .float32: return 2
+        case .float64: return 4
+        default: return 1
+        }
+    }
+}
+
+public enum WordOrder: String, Sendable, CaseIterable {
+    case abcd = "ABCD", cdab = "CDAB", badc = "BADC", dcba = "DCBA"
+}
+
+public struct LinearScale: Sendable, Equatable {
+    public var raw: (Double, Double)
+    public var eu: (Double, Double)
+    public static func == (a: LinearScale, b: LinearScale) -> Bool { a.raw == b.raw && a.eu == b.eu }
+}
+
+public struct ModbusTagSource: Sendable, Equatable {
+    public var device: String
+    public var table: ModbusTable
+    /// Zero-based protocol address, after `address_base` and "4xxxx" style are applied.
+    public var address: Int
+    public var type: ModbusValueType
+    public var order: WordOrder
+    public var scale: LinearScale?
+    public var signal4to20mA: Bool
+}
+
+public enum MQTTTagSource: Sendable, Equatable {
+    /// An exact topic; `json` is the dotted path of the value (nil: bare number or `value`).
+    case topic(String, json: String?)
+    /// Fed by a `[[mqtt.map]]`.
+    case map(String)
+}
+
+public enum TagSource: Sendable, Equatable {
+    case mqtt(MQTTTagSource)
+    case modbus(ModbusTagSource)
+}
+
+public struct TagSettings: Sendable {
+    public var definition: TagDefinition
+    public var source: TagSource
+    /// Why this tag may break a GB/T 50493 rule; nil when it must comply.
+    public var complianceOverride: String?
+    /// Toxic gas: the occupational exposure limit in the tag's unit.
+    public var oel: Double?
+}

@@ -1,0 +1,149 @@
+import HazmonCore
+import TOMLKit
+
+/// Collects the errors of one file and knows where each key is.
+final class ConfigDiagnostics {
+    let file: String
+    let locator: SourceLocator
+    private(set) var errors: [ConfigError] = []
+    private(set) var warnings: [ConfigError] = []
+
+    init(file: String, text: String) {
+        self.file = file
+        self.locator = SourceLocator(text: text)
+    }
+
+    func error(_ at: [String], context: String?, display: [String], _ message: String) {
+        errors.append(ConfigError(
+            file: file, line: locator.line(of: at), context: context,
+            keyPath: display.joined(separator: "."), message: message))
+    }
+
+    func warning(_ at: [String], context: String?, display: [String], _ message: String) {
+        warnings.append(ConfigError(
+            file: file, line: locator.line(of: at), context: context,
+            keyPath: display.joined(separator: "."), message: message))
+    }
+}
+
+/// Reads one TOML table with typed getters, remembering which keys were read so that any
+/// other key is reported as unknown: a typo in a safety config must not pass silently.
+final class TableReader {
+    let table: TOMLTable
+    let diagnostics: ConfigDiagnostics
+    /// Path as the locator knows it: `tag[3]`, `alarms`, `hh`.
+    let location: [String]
+    /// Path as errors show it, after `context`.
+    let display: [String]
+    let context: String?
+    private var seen: Set<String> = []
+
+    init(_ table: TOMLTable, diagnostics: ConfigDiagnostics, location: [String], display: [String], context: String?) {
+        self.table = table
+        self.diagnostics = diagnostics
+        self.location = location
+        self.display = display
+        self.context = context
+    }
+
+    func has(_ key: String) -> Bool { table[key] != nil }
+
+    /// Marks a key as read by a caller that inspected the raw value itself.
+    func markSeen(_ key: String) { seen.insert(key) }
+
+    func error(_ key: String?, _ message: String) {
+        let k = key.map { [$0] } ?? []
+        diagnostics.error(location + k, context: context, display: display + k, message)
+    }
+
+    func warning(_ key: String?, _ message: String) {
+        let k = key.map { [$0] } ?? []
+        diagnostics.warning(location + k, context: context, display: display + k, message)
+    }
+
+    private func value(_ key: String) -> TOMLValueConvertible? {
+        seen.insert(key)
+        return table[key]
+    }
+
+    func string(_ key: String) -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.string else { error(key, "expected a string, found \(v.type)"); return nil }
+        return s
+    }
+
+    func string(_ key: String, default d: String) -> String { string(key) ?? d }
+
+    /// A number: TOML integers and floats are both accepted; NaN and infinities are not.
+    func double(_ key: String) -> Double? {
+        guard let v = value(key) else { return nil }
+        if let i = v.int { return Double(i) }
+        if let d = v.double {
+            guard d.isFinite else { error(key, "must be a finite number"); return nil }
+            return d
+        }
+        error(key, "expected a number, found \(v.type)")
+        return nil
+    }
+
+    func int(_ key: String) -> Int? {
+        guard let v = value(key) else { return nil }
+        guard let i = v.int else { error(key, "expected an integer, found \(v.type)"); return nil }
+        return i
+    }
+
+    func bool(_ key: String) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard let b = v.bool else { error(key, "expected true or false, found \(v.type)"); return nil }
+        return b
+    }
+
+    func duration(_ key: String) -> Duration? {
+        guard let s = string(key) else { return nil }
+        do {
+            return try DurationParser.parse(s)
+        } catch {
+            self.error(key, "\(error)")
+            return nil
+        }
+    }
+
+    func stringArray(_ key: String) -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { error(key, "expected an array of strings, found \(v.type)"); return nil }
+        var out: [String] = []
+        for item in a {
+            guard let s = item.string else { error(key, "expected an array of strings"); return nil }
+            out.append(s)
+        }
+        return out
+    }
+
+    func table(_ key: String, displayAs: String? = nil) -> TableReader? {
+        guard let v = value(key) else { return nil }
+        guard let t = v.table else { error(key, "expected a table, found \(v.type)"); return nil }
+        return TableReader(t, diagnostics: diagnostics, location: location + [key],
+                           display: display + [displayAs ?? key], context: context)
+    }
+
+    /// `[[name]]` entries; each gets its index in the locator path.
+    func arrayOfTables(_ key: String, context: (Int, TOMLTable) -> String?) -> [TableReader] {
+        guard let v = value(key) else { return [] }
+        guard let a = v.array else { error(key, "expected an array of tables ([[\(key)]]), found \(v.type)"); return [] }
+        var out: [TableReader] = []
+        for (i, item) in a.enumerated() {
+            guard let t = item.table else { error(key, "entry \(i + 1) is not a table"); continue }
+            let ctx = context(i, t)
+            out.append(TableReader(t, diagnostics: diagnostics, location: location + ["\(key)[\(i)]"],
+                                   display: ctx == nil ? display + [key] : [], context: ctx ?? self.context))
+        }
+        return out
+    }
+
+    /// Reports every key of this table that no getter asked for.
+    func rejectUnknownKeys() {
+        for k in table.keys where !seen.contains(k) {
+            error(k, "unknown key (check its spelling; see Config/hazmon.example.toml)")
+        }
+    }
+}

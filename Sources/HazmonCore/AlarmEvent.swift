@@ -1,0 +1,84 @@
+/// One change of one alarm (spec §4). The engine fills everything but `seq`, which the
+/// pipeline assigns just before the event is journaled.
+public struct AlarmEvent: Sendable, Hashable {
+    public var seq: UInt64
+    public var time: Instant
+    public var site: String
+    public var tag: String
+    public var condition: Condition
+    public var event: EventKind
+    public var grade: Grade
+    public var state: AlarmState
+    public var value: Double?
+    public var unit: String
+    public var limit: Double?
+    public var quality: Quality
+    public var source: String
+    public var sourceTime: Instant?
+    public var message: String
+    public var user: String?
+    public var note: String?
+    public var etaSeconds: Double?
+    public var flags: [String]
+    public var hazardSource: String?
+
+    public init(
+        seq: UInt64 = 0, time: Instant, site: String, tag: String, condition: Condition,
+        event: EventKind, grade: Grade, state: AlarmState, value: Double?, unit: String,
+        limit: Double?, quality: Quality, source: String, sourceTime: Instant?, message: String,
+        user: String? = nil, note: String? = nil, etaSeconds: Double? = nil, flags: [String] = [],
+        hazardSource: String? = nil
+    ) {
+        self.seq = seq
+        self.time = time
+        self.site = site
+        self.tag = tag
+        self.condition = condition
+        self.event = event
+        self.grade = grade
+        self.state = state
+        self.value = value
+        self.unit = unit
+        self.limit = limit
+        self.quality = quality
+        self.source = source
+        self.sourceTime = sourceTime
+        self.message = message
+        self.user = user
+        self.note = note
+        self.etaSeconds = etaSeconds
+        self.flags = flags
+        self.hazardSource = hazardSource
+    }
+}
+
+extension AlarmEvent {
+    /// The event as one line of JSON (no trailing newline), field order as in spec §4.
+    public var jsonLine: String {
+        var w = JSONWriter()
+        w.field("type", "event")
+        w.field("v", 1)
+        w.field("seq", Int64(seq))
+        w.field("time", time.iso8601)
+        w.field("site", site)
+        w.field("tag", tag)
+        w.field("condition", condition.rawValue)
+        w.field("event", event.rawValue)
+        w.field("grade", Int64(grade.rawValue))
+        w.field("color", grade.color)
+        w.field("state", state.rawValue)
+        w.field("value", value)
+        w.field("unit", unit)
+        w.field("limit", limit)
+        w.field("quality", quality.rawValue)
+        w.field("source", source)
+        if let sourceTime { w.field("source_time", sourceTime.iso8601) }
+        w.field("message", message)
+        if let user { w.field("user", user) }
+        if let note { w.field("note", note) }
+        if let etaSeconds { w.field("eta_seconds", etaSeconds) }
+        if !flags.isEmpty { w.field("flags", strings: flags) }
+        if let hazardSource { w.field("hazard_source", hazardSource) }
+        return w.finish()
+    }
+}

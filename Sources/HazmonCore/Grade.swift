@@ -1,0 +1,38 @@
+/// An alarm grade, 1 (red, most severe) to 4 (blue), as Chinese emergency management grades
+/// early warnings in four colours.
+public struct Grade: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: Int
+
+    /// Returns nil unless `rawValue` is 1...4.
+    public init?(_ rawValue: Int) {
+        guard (1...4).contains(rawValue) else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init(unchecked: Int) { self.rawValue = unchecked }
+
+    public static let red = Grade(unchecked: 1)
+    public static let orange = Grade(unchecked: 2)
+    public static let yellow = Grade(unchecked: 3)
+    public static let blue = Grade(unchecked: 4)
+
+    /// The warning colour: red, orange, yellow or blue.
+    public var color: String {
+        switch rawValue {
+        case 1: return "red"
+        case 2: return "orange"
+        case 3: return "yellow"
+        default: return "blue"
+        }
+    }
+
+    /// "More severe" sorts first: grade 1 < grade 2 in severity order means 1 is worse.
+    public static func < (lhs: Grade, rhs: Grade) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { String(rawValue) }
+}
+
+/// Quality of a sample, as OPC and Sparkplug carry it.
+public enum Quality: String, Sendable, Hashable, CaseIterable {
+    case good, uncertain, bad
+}

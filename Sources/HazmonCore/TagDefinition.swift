@@ -1,0 +1,91 @@
+/// What a tag measures, which shapes its presets and its priority among alarms of equal grade.
+public enum TagClass: String, Sendable, Hashable, CaseIterable {
+    case combustibleGas = "combustible_gas"
+    case toxicGas = "toxic_gas"
+    case oxygen, pressure, level, temperature, flow
+    case none
+
+    /// At equal grade, alarms sort by this rank (lower first): toxic gas before combustible gas
+    /// (GB/T 50493), gases before process values.
+    public var priorityRank: Int {
+        switch self {
+        case .toxicGas: return 0
+        case .combustibleGas: return 1
+        case .oxygen: return 2
+        default: return 3
+        }
+    }
+}
+
+/// One limit of a tag: the set point, its grade and its deadband (hysteresis).
+public struct LimitRule: Sendable, Hashable {
+    /// The set point: the alarm is in when the value reaches it (>= for high, <= for low).
+    public var at: Double
+    public var grade: Grade
+    /// How far the value must come back past `at` before the alarm clears.
+    public var deadband: Double
+
+    public init(at: Double, grade: Grade, deadband: Double = 0) {
+        self.at = at
+        self.grade = grade
+        self.deadband = deadband
+    }
+}
+
+/// A tag as the engine sees it: identity, display data and alarm rules. Built from the config.
+public struct TagDefinition: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var unit: String
+    public var tagClass: TagClass
+    /// Where samples come from, as events show it: `modbus:gas-panel-1`, `mqtt:plant/t1/p`.
+    public var source: String
+    public var hazardSource: String?
+    public var h: LimitRule?
+    public var hh: LimitRule?
+    public var l: LimitRule?
+    public var ll: LimitRule?
+
+    public init(
+        id: String, name: String? = nil, unit: String = "", tagClass: TagClass = .none,
+        source: String = "", hazardSource: String? = nil,
+        h: LimitRule? = nil, hh: LimitRule? = nil, l: LimitRule? = nil, ll: LimitRule? = nil
+    ) {
+        self.id = id
+        self.name = name ?? id
+        self.unit = unit
+        self.tagClass = tagClass
+        self.source = source
+        self.hazardSource = hazardSource
+        self.h = h
+        self.hh = hh
+        self.l = l
+        self.ll = ll
+    }
+}
+
+/// A sample of one tag, as an input hands it to the engine.
+public struct Sample: Sendable, Hashable {
+    /// The tag's position in the engine (from `Engine.handle(for:)`).
+    public var tag: TagHandle
+    public var value: Double
+    public var quality: Quality
+    /// When the source says the value was measured, if it says.
+    public var sourceTime: Instant?
+    /// When hazmon received it; the engine's notion of now for this sample.
+    public var time: Instant
+
+    public init(tag: TagHandle, value: Double, quality: Quality = .good, sourceTime: Instant? = nil, time: Instant) {
+        self.tag = tag
+        self.value = value
+        self.quality = quality
+        self.sourceTime = sourceTime
+        self.time = time
+    }
+}
+
+/// An index into the engine's tag table: resolved once per topic or register, then O(1).
+public struct TagHandle: Sendable, Hashable {
+    public let index: Int
+    public init(_ index: Int) { self.index = index }
+}

@@ -1,0 +1,86 @@
+import HazmonCore
+import HazmonFeed
+import Synchronization
+
+/// The one place events are made and numbered: samples and operator actions go in, the engine
+/// decides, each event gets the next `seq` and reaches every sink in order.
+///
+/// Everything happens under one lock, so `seq` order is delivery order for every sink. Sinks
+/// only queue (the socket hub writes asynchronously), so the lock is held for microseconds.
+public final class AlarmPipeline: Sendable {
+    struct State {
+        var engine: Engine
+        var seq: UInt64
+        var buffer: [AlarmEvent] = []
+    }
+
+    private let state: Mutex<State>
+    private let sinks: [EventSink]
+
+    public init(engine: Engine, lastSeq: UInt64, sinks: [EventSink]) {
+        var s = State(engine: engine, seq: lastSeq)
+        s.buffer.reserveCapacity(64)
+        self.state = Mutex(s)
+        self.sinks = sinks
+    }
+
+    public func handle(for tag: String) -> TagHandle? { state.withLock { $0.engine.handle(for: tag) } }
+
+    public var lastSeq: UInt64 { state.withLock { $0.seq } }
+
+    /// Evaluates samples in order and delivers what they cause.
+    public func ingest(_ samples: some Sequence<Sample>) {
+        state.withLock { s in
+            s.buffer.removeAll(keepingCapacity: true)
+            for sample in samples { s.engine.evaluate(sample, into: &s.buffer) }
+            deliver(&s)
+        }
+    }
+
+    public func ingest(_ sample: Sample) { ingest(CollectionOfOne(sample)) }
+
+    public func snapshot() -> (seq: UInt64, alarms: [ActiveAlarm]) {
+        state.withLock { ($0.seq, $0.engine.snapshot()) }
+    }
+
+    public func acknowledge(tag: String, condition: Condition, user: String?, note: String?, at time: Instant) throws(OperatorError) {
+        try state.withLock { s throws(OperatorError) in
+            let e = try s.engine.acknowledge(tag: tag, condition: condition, user: user, note: note, at: time)
+            s.buffer.removeAll(keepingCapacity: true)
+            s.buffer.append(e)
+            deliver(&s)
+        }
+    }
+
+    private func deliver(_ s: inout State) {
+        guard !s.buffer.isEmpty else { return }
+        for i in s.buffer.indices {
+            s.seq += 1
+            s.buffer[i].seq = s.seq
+        }
+        for sink in sinks { sink.deliver(s.buffer) }
+    }
+}
+
+/// The feed's view of the pipeline.
+struct PipelineFeedHandler: FeedRequestHandler {
+    let pipeline: AlarmPipeline
+
+    func snapshot() -> (seq: UInt64, alarms: [String]) {
+        let (seq, alarms) = pipeline.snapshot()
+        return (seq, alarms.map(\.json))
+    }
+
+    func acknowledge(tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
+        do {
+            try pipeline.acknowledge(tag: tag, condition: condition, user: user, note: note, at: .now)
+            return .ok
+        } catch {
+            return .error(code: error.code, message: error.description)
+        }
+    }
+}
+
+extension FeedHub: EventSink {
+    public func deliver(_ events: [AlarmEvent]) { publish(events) }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private temporary directory, removed by `remove()`.
+struct TempDir {
+    let path: String
+    init(prefix: String) throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw DaemonError.runtime("mkdtemp: \(String(cString: strerror(errno)))") }
+        path = String(cString: p)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A free TCP port on 127.0.0.1, found by binding port 0.
+enum FreePort {
+    static func find() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw DaemonError.runtime("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+                bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
+            }
+        }
+        guard ok else { throw DaemonError.runtime("bind: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+/// A child process started with a clean signal mask and default signal actions.
+///
+/// Foundation's `Process` spawns from a Dispatch worker thread whose signals are blocked, and a
+/// child inherits that mask: it would ignore the SIGTERM we stop it with. posix_spawn with
+/// POSIX_SPAWN_SETSIGMASK and POSIX_SPAWN_SETSIGDEF gives the child a normal start.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+
+    init(_ executable: String, _ arguments: [String], output: String) throws {
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, environ)
+        guard rc == 0 else { throw DaemonError.runtime("cannot start \(executable): \(String(cString: strerror(rc)))") }
+        self.pid = pid
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`; reaps it either way.
+    func stop(grace: Duration = .seconds(5)) {
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        var status: Int32 = 0
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+    }
+}
+
+/// A mosquitto broker of our own on a loopback port (the demo's, when none is configured).
+final class Broker: Sendable {
+    let child: ChildProcess
+    let port: Int
+
+    static func start(port: Int, dir: String) throws -> Broker {
+        let candidates: [String] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        guard let exe = candidates
+            .first(where: { access($0, X_OK) == 0 }) else {
+            throw DaemonError.runtime("mosquitto is not installed (apt-get install mosquitto; the README's demo command does this)")
+        }
+        let conf = dir + "/mosquitto.conf"
+        try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let b = Broker(child: try ChildProcess(exe, ["-c", conf], output: dir + "/mosquitto.log"), port: port)
+        // Wait until it accepts connections (at most 5 s).
+        for _ in 0..<100 {
+            if Broker.canConnect(port: port) { return b }
+            usleep(50_000)
+        }
+        b.stop()
+        throw DaemonError.runtime("mosquitto did not start on 127.0.0.1:\(port); see \(dir)/mosquitto.log")
+    }
+
+    private init(child: ChildProcess, port: Int) {
+        self.child = child
+        self.port = port
+    }
+
+    func stop() { child.stop() }
+
+    static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}

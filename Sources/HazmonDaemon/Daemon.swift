@@ -1,0 +1,79 @@
+import HazmonConfig
+import HazmonCore
+import HazmonFeed
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+public enum DaemonError: Error, CustomStringConvertible {
+    case runtime(String)
+    public var description: String {
+        switch self {
+        case .runtime(let s): return s
+        }
+    }
+}
+
+/// The alert socket as a service: bound at start, closed on shutdown.
+struct AlertSocketService: Service {
+    let options: AlertSocketOptions
+    let hub: FeedHub
+    let handler: FeedRequestHandler
+    let logger: Logger
+
+    func run() async throws {
+        let server = try await AlertSocketServer.start(
+            options: options, hub: hub, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        try? await gracefulShutdown()
+        await server.close()
+    }
+}
+
+/// Wires config → engine → pipeline → sinks and inputs, and runs until SIGTERM / SIGINT.
+public struct Daemon: Sendable {
+    public let config: HazmonConfiguration
+    public let output: LogOutput
+    public let logger: Logger
+    public let pipeline: AlarmPipeline
+    public let hub: FeedHub
+    let services: [Service & Sendable]
+
+    /// - Parameter output: where log and event lines go (stderr by default).
+    public init(config: HazmonConfiguration, output: LogOutput? = nil) {
+        let out = output ?? LogOutput.stderrOutput(format: config.log.format)
+        let level = LogLevels.level(config.log.level)
+        let logger = Logger(label: "hazmon") { HazmonLogHandler(label: $0, output: out, level: level) }
+        self.config = config
+        self.output = out
+        self.logger = logger
+        let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, logger: logger)
+        let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition))
+        let pipeline = AlarmPipeline(engine: engine, lastSeq: 0, sinks: [EventLogSink(output: out), hub])
+        self.hub = hub
+        self.pipeline = pipeline
+        var services: [Service & Sendable] = []
+        services.append(AlertSocketService(
+            options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
+                                        maxClients: config.alertSocket.maxClients),
+            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), logger: logger))
+        if let mqtt = config.mqtt {
+            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, logger: logger))
+        }
+        self.services = services
+    }
+
+    /// Runs every service until a shutdown signal, or until `extra` services finish.
+    public func run(extraServices: [Service & Sendable] = []) async throws {
+        logger.info("hazmon starting", metadata: [
+            "site": "\(config.site.id)", "tags": "\(config.tags.count)", "config": "\(config.file)"])
+        for w in config.warnings { logger.warning("configuration deviation accepted: \(w)") }
+        // An extra service that returns (the demo's timer) ends the run like a signal would.
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }
+                + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("hazmon stopped")
+    }
+}

@@ -1,0 +1,110 @@
+import HazmonCore
+
+/// The demo's small tank farm: its config and the script its gateway publishes.
+///
+/// Every 60 s the script runs one cycle: a combustible leak in the T101 dike ramps through both
+/// limits and back, ammonia rises past its first level, the LPG sphere's pressure climbs past
+/// its high limit, a tank level falls below its low limits, and all recover.
+enum DemoPlant {
+    static func config(port: Int, socket: String) -> String {
+        """
+        # Written by `hazmon demo`; see Config/hazmon.example.toml for every key.
+        [site]
+        id = "demo-tankfarm"
+        name = "Demo tank farm"
+
+        [log]
+        format = "text"
+        level = "info"
+
+        [alert_socket]
+        path = "\(socket)"
+        mode = "0660"
+
+        [mqtt]
+        url = "mqtt://127.0.0.1:\(port)"
+        client_id = "hazmon-demo"
+
+        [[mqtt.map]]                       # one filter feeds every gas detector
+        id = "gas"
+        topic = "plant/tankfarm/gas/+"
+        tag = "{4}"
+
+        [[tag]]
+        id = "GT-101"
+        name = "T101 dike combustible gas"
+        class = "combustible_gas"          # GB/T 50493 preset: h 20, hh 40 %LEL
+        hazard_source = "T101 methanol tank"
+        source = { mqtt_map = "gas" }
+
+        [[tag]]
+        id = "GT-102"
+        name = "T102 dike combustible gas"
+        class = "combustible_gas"
+        hazard_source = "T102 benzene tank"
+        source = { mqtt_map = "gas" }
+
+        [[tag]]
+        id = "AT-201"
+        name = "Ammonia store NH3"
+        class = "toxic_gas"
+        oel = 20                           # ppm: h 20 (100 % OEL), hh 40 (200 % OEL)
+        hazard_source = "V201 liquid ammonia"
+        source = { mqtt_map = "gas" }
+
+        [[tag]]
+        id = "PT-301"
+        name = "LPG sphere S301 pressure"
+        unit = "MPa"
+        class = "pressure"
+        hazard_source = "S301 LPG sphere"
+        source = { mqtt = "plant/tankfarm/S301/pressure", json = "value" }
+        alarms.h  = { at = 1.4, grade = 3, deadband = 0.02 }
+        alarms.hh = { at = 1.6, grade = 1, deadband = 0.02 }
+
+        [[tag]]
+        id = "LT-401"
+        name = "T101 methanol level"
+        unit = "%"
+        class = "level"
+        source = { mqtt = "plant/tankfarm/T101/level" }
+        alarms.l  = { at = 20, deadband = 1 }
+        alarms.ll = { at = 10, deadband = 1 }
+        """
+    }
+
+    /// (topic, payload) pairs to publish at `t` seconds into the demo.
+    static func readings(at t: Double, noise: inout SplitMix) -> [(String, String)] {
+        let c = t.truncatingRemainder(dividingBy: 60)
+        func n(_ amp: Double) -> Double { (noise.nextUnit() - 0.5) * 2 * amp }
+        func fmt(_ v: Double, _ digits: Double = 10) -> String { JSONWriter.number((v * digits).rounded() / digits) }
+        // T101 dike leak: ramps up from 5 s, peaks near 46 %LEL, decays after 28 s.
+        let leak: Double = c < 5 ? 0 : c < 23 ? (c - 5) * 2.5 : c < 28 ? 45 : max(0, 45 - (c - 28) * 4)
+        let gt101 = max(0, 1.5 + leak + n(0.6))
+        let gt102 = max(0, 1.0 + n(0.5))
+        let nh3 = c > 15 && c < 32 ? 24 + n(1) : 3 + n(0.5)
+        let pressure = 1.2 + (c > 20 && c < 42 ? (c < 35 ? (c - 20) * 0.03 : (42 - c) * 0.06) : 0) + n(0.004)
+        let level = c < 10 ? 60 : c < 35 ? 60 - (c - 10) * 2.1 : min(60, 7.5 + (c - 35) * 4)
+        let now = Instant.now.iso8601
+        return [
+            ("plant/tankfarm/gas/GT-101", fmt(gt101)),
+            ("plant/tankfarm/gas/GT-102", fmt(gt102)),
+            ("plant/tankfarm/gas/AT-201", #"{"value":\#(fmt(nh3)),"quality":"good"}"#),
+            ("plant/tankfarm/S301/pressure", #"{"value":\#(fmt(pressure, 1000)),"time":"\#(now)"}"#),
+            ("plant/tankfarm/T101/level", fmt(level + n(0.2))),
+        ]
+    }
+}
+
+/// A small deterministic PRNG for demo noise.
+struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,163 @@
+import HazmonConfig
+import HazmonCore
+import HazmonMQTT
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Counters of the MQTT input, for tests, `STATUS=` and (later) metrics.
+public struct IngestCounters: Sendable, Equatable {
+    public var messages = 0
+    public var samples = 0
+    public var dropped: [String: Int] = [:]
+    public var overflow = 0
+    public var connected = false
+    public var connects = 0
+}
+
+/// MQTT telemetry in: libmosquitto's thread copies each message into a bounded stream; this
+/// service decodes and routes them to tags and hands the samples to the pipeline.
+public final class MQTTIngestService: Service, Sendable {
+    struct Raw: Sendable {
+        var topic: String
+        var payload: [UInt8]
+        var received: Instant
+    }
+
+    let settings: MQTTSettings
+    let router: TopicRouter
+    let pipeline: AlarmPipeline
+    let logger: Logger
+    let problems: RateLimitedLog
+    public let counters = Mutex(IngestCounters())
+    private let stream: AsyncStream<Raw>
+    private let continuation: AsyncStream<Raw>.Continuation
+
+    /// Messages waiting for the engine before the newest are dropped (and counted).
+    static let bufferLimit = 100_000
+
+    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, logger: Logger) {
+        self.settings = settings
+        self.pipeline = pipeline
+        self.logger = logger
+        self.problems = RateLimitedLog(logger: logger)
+        var exact: [String: [TopicRouter.Binding]] = [:]
+        var mapTags: [String: [String: TagHandle]] = [:]
+        for t in tags {
+            guard case .mqtt(let src) = t.source, let h = pipeline.handle(for: t.definition.id) else { continue }
+            switch src {
+            case .topic(let topic, let json): exact[topic, default: []].append(.init(tag: h, json: json))
+            case .map(let id): mapTags[id, default: [:]][t.definition.id] = h
+            }
+        }
+        let maps = settings.maps.map {
+            TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch, tags: mapTags[$0.id] ?? [:])
+        }
+        self.router = TopicRouter(exact: exact, maps: maps)
+        (stream, continuation) = AsyncStream.makeStream(of: Raw.self, bufferingPolicy: .bufferingOldest(Self.bufferLimit))
+    }
+
+    public func run() async throws {
+        var password: String?
+        if let file = settings.passwordFile {
+            guard let text = ConfigLoader.readFile(file) else {
+                throw DaemonError.runtime("cannot read MQTT password_file \(file)")
+            }
+            password = String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+        }
+        let options = BrokerOptions(
+            host: settings.host, port: settings.port, clientID: settings.clientID, cleanSession: false,
+            username: settings.username, password: password, tls: settings.tls, caFile: settings.caFile,
+            certFile: settings.certFile, keyFile: settings.keyFile,
+            keepaliveSeconds: Int(settings.keepalive.secondsDouble),
+            reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
+            reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble))
+        let continuation = self.continuation
+        let problems = self.problems
+        let client = try MosquittoClient(
+            options: options, subscriptions: router.subscriptions, qos: settings.qos, logger: logger,
+            onMessage: { topic, payload in
+                let r = continuation.yield(Raw(topic: topic, payload: payload, received: .now))
+                if case .dropped = r {
+                    self.counters.withLock { $0.overflow += 1 }
+                    problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
+                }
+            },
+            onConnection: { up, _ in
+                self.counters.withLock { c in
+                    c.connected = up
+                    if up { c.connects += 1 }
+                }
+            })
+        try client.start()
+        defer { client.stop() }
+        for await raw in stream.cancelOnGracefulShutdown() {
+            process(raw)
+        }
+    }
+
+    func process(_ raw: Raw) {
+        var samples: [Sample] = []
+        var dropped: [(String, PayloadError)] = []
+        var unmapped: String?
+        switch router.route(raw.topic) {
+        case .none:
+            unmapped = "no tag or [[mqtt.map]] takes this topic"
+        case .bindings(let bindings):
+            do {
+                let doc = try PayloadDecoder.parse(raw.payload, limit: settings.maxPayload)
+                for b in bindings {
+                    do throws(PayloadError) {
+                        samples.append(sample(b.tag, try PayloadDecoder.point(in: doc, json: b.json), raw))
+                    } catch {
+                        dropped.append((raw.topic, error))
+                    }
+                }
+            } catch {
+                dropped.append((raw.topic, error))
+            }
+        case .map(let map, let levels):
+            do {
+                let doc = try PayloadDecoder.parse(raw.payload, limit: settings.maxPayload)
+                let points: [Result<DecodedPoint, PayloadError>]
+                if map.batch {
+                    points = PayloadDecoder.batch(in: doc, json: map.json)
+                } else {
+                    do throws(PayloadError) { points = [.success(try PayloadDecoder.point(in: doc, json: map.json))] } catch { points = [.failure(error)] }
+                }
+                for p in points {
+                    switch p {
+                    case .failure(let e): dropped.append((raw.topic, e))
+                    case .success(let point):
+                        guard let id = map.template.render(levels: levels, point: point.tag) else {
+                            unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
+                        }
+                        guard let h = map.tags[id] else {
+                            unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
+                        }
+                        samples.append(sample(h, point, raw))
+                    }
+                }
+            } catch {
+                dropped.append((raw.topic, error))
+            }
+        }
+        counters.withLock { c in
+            c.messages += 1
+            c.samples += samples.count
+            for (_, e) in dropped { c.dropped[e.reason, default: 0] += 1 }
+            if unmapped != nil { c.dropped["unmapped", default: 0] += 1 }
+        }
+        for (topic, e) in dropped {
+            problems.warning(key: "\(e.reason) \(topic)", "MQTT payload dropped", metadata: ["topic": "\(topic)", "reason": "\(e)"])
+        }
+        if let unmapped {
+            problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: ["topic": "\(raw.topic)", "reason": "\(unmapped)"])
+        }
+        if !samples.isEmpty { pipeline.ingest(samples) }
+    }
+
+    private func sample(_ h: TagHandle, _ p: DecodedPoint, _ raw: Raw) -> Sample {
+        Sample(tag: h, value: p.value, quality: p.quality, sourceTime: p.sourceTime, time: raw.received)
+    }
+}

@@ -1,0 +1,34 @@
+import HazmonCore
+import Logging
+import Synchronization
+
+/// Logs a recurring problem at most once per interval per key, with how many were held back,
+/// so a gateway spewing garbage cannot flood the journal.
+final class RateLimitedLog: Sendable {
+    private struct Entry { var last: Instant; var suppressed: Int }
+    private let entries = Mutex([String: Entry]())
+    private let interval: Duration
+    private let logger: Logger
+
+    init(logger: Logger, interval: Duration = .seconds(10)) {
+        self.logger = logger
+        self.interval = interval
+    }
+
+    func warning(key: String, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, now: Instant = .now) {
+        let held: Int? = entries.withLock { e in
+            if var entry = e[key], now - entry.last < interval {
+                entry.suppressed += 1
+                e[key] = entry
+                return nil
+            }
+            let held = e[key]?.suppressed ?? 0
+            e[key] = Entry(last: now, suppressed: 0)
+            return held
+        }
+        guard let held else { return }
+        var m = metadata
+        if held > 0 { m["suppressed_since_last"] = "\(held)" }
+        logger.warning(message(), metadata: m)
+    }
+}

@@ -1,0 +1,223 @@
+import CMosquitto
+import HazmonCore
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Broker connection settings the client needs (a subset of the config, free of TOML).
+public struct BrokerOptions: Sendable {
+    public var host: String
+    public var port: Int
+    public var clientID: String
+    /// false: a persistent session, so QoS 1 messages published while we were away arrive.
+    public var cleanSession: Bool
+    public var username: String?
+    public var password: String?
+    public var tls: Bool
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var keepaliveSeconds: Int
+    public var reconnectMinSeconds: Int
+    public var reconnectMaxSeconds: Int
+    /// A last will: (topic, payload, retain), published by the broker if we vanish.
+    public var will: (topic: String, payload: String, retain: Bool)?
+
+    public init(host: String, port: Int, clientID: String, cleanSession: Bool = false, username: String? = nil,
+                password: String? = nil, tls: Bool = false, caFile: String? = nil, certFile: String? = nil,
+                keyFile: String? = nil, keepaliveSeconds: Int = 30, reconnectMinSeconds: Int = 1,
+                reconnectMaxSeconds: Int = 30, will: (topic: String, payload: String, retain: Bool)? = nil) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+        self.cleanSession = cleanSession
+        self.username = username
+        self.password = password
+        self.tls = tls
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.keepaliveSeconds = keepaliveSeconds
+        self.reconnectMinSeconds = reconnectMinSeconds
+        self.reconnectMaxSeconds = reconnectMaxSeconds
+        self.will = will
+    }
+}
+
+public struct MosquittoError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ what: String, _ rc: Int32) {
+        description = "\(what): \(String(cString: mosquitto_strerror(rc)))"
+    }
+    init(_ what: String) { description = what }
+}
+
+/// One libmosquitto client running its own network thread.
+///
+/// The library reconnects by itself with capped exponential backoff; on every (re)connect this
+/// client subscribes again to every filter, because a broker may have lost the session. The
+/// message callback runs on libmosquitto's thread: it copies topic and payload into Swift
+/// values and hands them to `onMessage`, which must not block.
+public final class MosquittoClient: @unchecked Sendable {
+    // @unchecked Sendable: `handle` is only used through libmosquitto calls that are safe from
+    // any thread once the threaded loop runs (publish, subscribe, disconnect, loop_stop);
+    // the Swift-side mutable state lives in `state`, a Mutex.
+    private let handle: OpaquePointer
+    private let options: BrokerOptions
+    private let subscriptions: [String]
+    private let qos: Int32
+    private let logger: Logger
+    private let onMessage: @Sendable (String, [UInt8]) -> Void
+    private let onConnection: @Sendable (Bool, String) -> Void
+    private let state = Mutex(State())
+
+    struct State {
+        var connected = false
+        var started = false
+        var connects = 0
+    }
+
+    private static let libraryInit: Void = { mosquitto_lib_init(); return () }()
+
+    /// - Parameters:
+    ///   - onMessage: called on libmosquitto's thread with (topic, payload); must not block.
+    ///   - onConnection: (connected, reason) on every connect and disconnect.
+    public init(options: BrokerOptions, subscriptions: [String], qos: Int, logger: Logger,
+                onMessage: @escaping @Sendable (String, [UInt8]) -> Void,
+                onConnection: @escaping @Sendable (Bool, String) -> Void = { _, _ in }) throws {
+        _ = Self.libraryInit
+        guard let h = mosquitto_new(options.clientID, options.cleanSession, nil) else {
+            throw MosquittoError("mosquitto_new failed: \(String(cString: strerror(errno)))")
+        }
+        self.handle = h
+        self.options = options
+        self.subscriptions = subscriptions
+        self.qos = Int32(qos)
+        self.logger = logger
+        self.onMessage = onMessage
+        self.onConnection = onConnection
+        mosquitto_user_data_set(h, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_int_option(h, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
+        try configure()
+    }
+
+    deinit {
+        stop()
+        mosquitto_destroy(handle)
+    }
+
+    private func configure() throws {
+        var rc = mosquitto_reconnect_delay_set(
+            handle, UInt32(max(1, options.reconnectMinSeconds)), UInt32(max(options.reconnectMinSeconds, options.reconnectMaxSeconds)), true)
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("reconnect delay", rc) }
+        if let user = options.username {
+            rc = mosquitto_username_pw_set(handle, user, options.password)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("username", rc) }
+        }
+        if options.tls {
+            let capath: String? = options.caFile == nil ? "/etc/ssl/certs" : nil
+            rc = mosquitto_tls_set(handle, options.caFile, capath, options.certFile, options.keyFile, nil)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("TLS setup", rc) }
+        }
+        if let will = options.will {
+            rc = mosquitto_will_set(handle, will.topic, Int32(will.payload.utf8.count), will.payload, 1, will.retain)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("last will", rc) }
+        }
+        mosquitto_connect_callback_set(handle) { _, obj, rc in
+            guard let obj else { return }
+            Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue().didConnect(rc)
+        }
+        mosquitto_disconnect_callback_set(handle) { _, obj, rc in
+            guard let obj else { return }
+            Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue().didDisconnect(rc)
+        }
+        mosquitto_message_callback_set(handle) { _, obj, msg in
+            guard let obj, let msg else { return }
+            let m = msg.pointee
+            let topic = String(cString: m.topic)
+            let count = Int(m.payloadlen)
+            let payload: [UInt8]
+            if count > 0, let p = m.payload {
+                payload = Array(UnsafeRawBufferPointer(start: p, count: count))
+            } else {
+                payload = []
+            }
+            Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue().onMessage(topic, payload)
+        }
+    }
+
+    /// Starts the network thread and the first connection attempt. A broker that is down is
+    /// not an error: the thread keeps retrying with backoff.
+    public func start() throws {
+        try state.withLock { s in
+            guard !s.started else { return }
+            let rc = mosquitto_connect_async(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds))
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                logger.warning("MQTT broker not reachable yet; retrying", metadata: [
+                    "broker": "\(options.host):\(options.port)", "reason": "\(String(cString: mosquitto_strerror(rc)))"])
+            }
+            let lrc = mosquitto_loop_start(handle)
+            guard lrc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("starting the MQTT thread", lrc) }
+            s.started = true
+        }
+    }
+
+    /// Disconnects cleanly and joins the network thread.
+    public func stop() {
+        let wasStarted = state.withLock { s in
+            defer { s.started = false }
+            return s.started
+        }
+        guard wasStarted else { return }
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
+    }
+
+    public var isConnected: Bool { state.withLock { $0.connected } }
+
+    /// Queues a message for the broker; false if the library refused it (it buffers while
+    /// disconnected and sends on reconnect for QoS > 0).
+    @discardableResult
+    public func publish(topic: String, payload: String, qos: Int, retain: Bool) -> Bool {
+        var bytes = Array(payload.utf8)
+        let rc = bytes.withUnsafeMutableBytes { buf in
+            mosquitto_publish(handle, nil, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain)
+        }
+        return rc == MOSQ_ERR_SUCCESS.rawValue
+    }
+
+    private func didConnect(_ rc: Int32) {
+        guard rc == 0 else {
+            let reason = String(cString: mosquitto_connack_string(rc))
+            logger.error("MQTT broker refused the connection", metadata: ["reason": "\(reason)"])
+            onConnection(false, reason)
+            return
+        }
+        let n = state.withLock { s in
+            s.connected = true
+            s.connects += 1
+            return s.connects
+        }
+        for filter in subscriptions {
+            let src = mosquitto_subscribe(handle, nil, filter, qos)
+            if src != MOSQ_ERR_SUCCESS.rawValue {
+                logger.error("MQTT subscribe failed", metadata: ["topic": "\(filter)", "reason": "\(String(cString: mosquitto_strerror(src)))"])
+            }
+        }
+        logger.info(n == 1 ? "MQTT connected" : "MQTT reconnected", metadata: [
+            "broker": "\(options.host):\(options.port)", "subscriptions": "\(subscriptions.count)"])
+        onConnection(true, n == 1 ? "connected" : "reconnected")
+    }
+
+    private func didDisconnect(_ rc: Int32) {
+        state.withLock { $0.connected = false }
+        let reason = rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc))
+        if rc != 0 {
+            logger.warning("MQTT connection lost; reconnecting with backoff", metadata: ["reason": "\(reason)"])
+        }
+        onConnection(false, reason)
+    }
+}

@@ -1,0 +1,142 @@
+import HazmonCore
+
+/// An MQTT topic filter (`plant/+/+/gas`, `gw/#`), matched level by level.
+public struct TopicPattern: Sendable, Equatable {
+    enum Level: Sendable, Equatable {
+        case literal(String)
+        case single
+        case rest
+    }
+
+    let levels: [Level]
+
+    public init(_ filter: String) {
+        levels = filter.split(separator: "/", omittingEmptySubsequences: false).map {
+            $0 == "+" ? .single : $0 == "#" ? .rest : .literal(String($0))
+        }
+    }
+
+    /// The topic's levels if it matches, else nil. Per MQTT, wildcards never match topics that
+    /// start with `$` (broker internals).
+    public func match(_ topic: String) -> [Substring]? {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        if topic.hasPrefix("$") {
+            guard case .literal? = levels.first else { return nil }
+        }
+        var i = 0
+        for level in levels {
+            switch level {
+            case .rest:
+                return parts
+            case .single:
+                guard i < parts.count else { return nil }
+            case .literal(let l):
+                guard i < parts.count, parts[i] == l else { return nil }
+            }
+            i += 1
+        }
+        return i == parts.count ? parts : nil
+    }
+}
+
+/// Fills a `[[mqtt.map]]` tag template: `{1}`…`{9}` are topic levels (1-based), `{tag}` a batch
+/// point's own name.
+public struct TagTemplate: Sendable, Equatable {
+    enum Piece: Sendable, Equatable {
+        case text(String)
+        case level(Int)
+        case point
+    }
+
+    let pieces: [Piece]
+
+    public init(_ template: String) {
+        var pieces: [Piece] = []
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
+            let name = rest[rest.index(after: open)..<close]
+            if name == "tag" { pieces.append(.point) } else if let n = Int(name) { pieces.append(.level(n)) } else { pieces.append(.text(String(rest[open...close]))) }
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { pieces.append(.text(String(rest))) }
+        self.pieces = pieces
+    }
+
+    public func render(levels: [Substring], point: String?) -> String? {
+        var out = ""
+        for p in pieces {
+            switch p {
+            case .text(let t): out += t
+            case .level(let n):
+                guard n >= 1, n <= levels.count else { return nil }
+                out += levels[n - 1]
+            case .point:
+                guard let point else { return nil }
+                out += point
+            }
+        }
+        return out
+    }
+}
+
+/// Where one message's values go: which tags, read how.
+public struct TopicRouter: Sendable {
+    /// A tag fed from an exact topic, with the JSON path of its value.
+    public struct Binding: Sendable, Equatable {
+        public var tag: TagHandle
+        public var json: String?
+        public init(tag: TagHandle, json: String?) { self.tag = tag; self.json = json }
+    }
+
+    /// A `[[mqtt.map]]`: filter, template, and which tags it may feed.
+    public struct Map: Sendable {
+        public var id: String
+        public var filter: String
+        public var pattern: TopicPattern
+        public var template: TagTemplate
+        public var json: String?
+        public var batch: Bool
+        /// Tag ids this map feeds (those whose source names it), to their handles.
+        public var tags: [String: TagHandle]
+
+        public init(id: String, filter: String, template: String, json: String?, batch: Bool, tags: [String: TagHandle]) {
+            self.id = id
+            self.filter = filter
+            self.pattern = TopicPattern(filter)
+            self.template = TagTemplate(template)
+            self.json = json
+            self.batch = batch
+            self.tags = tags
+        }
+    }
+
+    public private(set) var exact: [String: [Binding]]
+    public private(set) var maps: [Map]
+
+    public init(exact: [String: [Binding]], maps: [Map]) {
+        self.exact = exact
+        self.maps = maps
+    }
+
+    /// Every filter to subscribe to, each once.
+    public var subscriptions: [String] {
+        var seen = Set<String>()
+        return (exact.keys.sorted() + maps.map(\.filter)).filter { seen.insert($0).inserted }
+    }
+
+    /// What a message on `topic` feeds, in routing order: exact bindings first, then each map.
+    public func route(_ topic: String) -> Route {
+        if let b = exact[topic] { return .bindings(b) }
+        for m in maps {
+            if let levels = m.pattern.match(topic) { return .map(m, levels) }
+        }
+        return .none
+    }
+
+    public enum Route: Sendable {
+        case bindings([Binding])
+        case map(Map, [Substring])
+        case none
+    }
+}

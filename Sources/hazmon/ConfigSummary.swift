@@ -1,0 +1,37 @@
+import HazmonConfig
+import HazmonCore
+
+/// What `hazmon check` prints: enough for an engineer to see the config was read as meant.
+struct ConfigSummary {
+    let config: HazmonConfiguration
+    init(_ c: HazmonConfiguration) { config = c }
+
+    var text: String {
+        var lines: [String] = []
+        let c = config
+        lines.append("\(c.file): OK")
+        lines.append("site: \(c.site.id) (\(c.site.name))")
+        if let m = c.mqtt {
+            lines.append("mqtt: \(m.url) as \(m.clientID), qos \(m.qos), \(m.maps.count) topic map(s)")
+        } else {
+            lines.append("mqtt: none")
+        }
+        lines.append("modbus devices: \(c.modbusDevices.count)" + (c.modbusDevices.isEmpty ? "" : " (" + c.modbusDevices.map { "\($0.id) \($0.url)" }.joined(separator: ", ") + ")"))
+        let limits = c.tags.reduce(0) { n, t in
+            n + [t.definition.h, t.definition.hh, t.definition.l, t.definition.ll].compactMap { $0 }.count
+        }
+        lines.append("tags: \(c.tags.count), limit rules: \(limits)")
+        for t in c.tags {
+            let d = t.definition
+            var rules: [String] = []
+            for (name, r) in [("ll", d.ll), ("l", d.l), ("h", d.h), ("hh", d.hh)] {
+                if let r { rules.append("\(name) \(JSONWriter.number(r.at)) (grade \(r.grade.rawValue) \(r.grade.color))") }
+            }
+            lines.append("  \(d.id) [\(d.tagClass.rawValue)] \(d.unit) from \(d.source): " + (rules.isEmpty ? "no limits" : rules.joined(separator: ", ")))
+        }
+        lines.append("outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))")
+        lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention))")
+        for w in c.warnings { lines.append("warning: \(w)") }
+        return lines.joined(separator: "\n")
+    }
+}

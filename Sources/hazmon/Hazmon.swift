@@ -1,0 +1,132 @@
+import ArgumentParser
+import HazmonConfig
+import HazmonDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Exit codes of spec §1.
+enum Exit {
+    static let runtime: Int32 = 1
+    static let usage: Int32 = 2
+    static let config: Int32 = 78
+}
+
+@main
+struct Hazmon: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "hazmon",
+        abstract: "Monitors major hazard sources: gas, pressure, level and temperature in, graded alarms out.",
+        version: version,
+        subcommands: [Run.self, Check.self, Demo.self]
+    )
+
+    /// Runs the command line with the exit codes of spec §1: 2 for usage errors (not
+    /// ArgumentParser's 64), 78 for configuration errors, 1 for runtime failures.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            fputs(fullMessage(for: error) + "\n", stderrStream())
+            Glibc.exit(code == .validationFailure ? Exit.usage : code.rawValue)
+        }
+    }
+}
+
+/// A FILE for fd 2 (the C `stderr` global is not concurrency-safe to reference).
+func stderrStream() -> UnsafeMutablePointer<FILE> { fdopen(2, "w")! }
+
+func printError(_ s: String) {
+    let f = stderrStream()
+    fputs(s + "\n", f)
+    fflush(f)
+}
+
+/// `--config PATH` or a positional path, defaulting to /etc/hazmon/hazmon.toml.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config: String?
+
+    @Argument(help: "The configuration file (same as --config).")
+    var path: String?
+
+    var resolved: String { config ?? path ?? "/etc/hazmon/hazmon.toml" }
+
+    /// Loads the config or prints every error (one line each) and exits 78.
+    func load() throws -> HazmonConfiguration {
+        do {
+            return try ConfigLoader.load(path: resolved)
+        } catch {
+            for e in error.errors { printError(e.description) }
+            throw ExitCode(Exit.config)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (systemd runs this).")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try options.load()
+        do {
+            try await Daemon(config: config).run()
+        } catch {
+            printError("hazmon: \(error)")
+            throw ExitCode(Exit.runtime)
+        }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a configuration and print a summary; exit 0 or 78.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let config = try options.load()
+        print(ConfigSummary(config).text)
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon against a simulated tank farm and show the live alarm feed.")
+
+    @Option(help: "Stop after this long (e.g. 90s); default: until Ctrl-C.")
+    var duration: String?
+
+    @Flag(help: "Colour the feed even when stdout is not a terminal.")
+    var colour = false
+
+    func run() async throws {
+        var d: Duration?
+        if let duration {
+            do { d = try DurationParser.parse(duration) } catch {
+                throw ValidationError("--duration: \(error)")
+            }
+        }
+        do {
+            try await HazmonDaemon.Demo(duration: d, colour: colour || isatty(1) == 1).run()
+        } catch {
+            printError("hazmon demo: \(error)")
+            throw ExitCode(Exit.runtime)
+        }
+    }
+}
