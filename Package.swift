@@ -67,7 +67,8 @@ let package = Package(
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
-            dependencies: ["HazmonCore", "HazmonConfig"]
+            // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
+            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT"]
         ),
     ]
 )

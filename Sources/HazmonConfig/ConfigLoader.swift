@@ -127,7 +127,7 @@ struct ConfigBuilder {
             if n >= 1 && n <= 10_000 { s.maxClients = n } else { t.error("max_clients", "must be 1...10000") }
         }
         if let n = t.int("client_queue") {
-            if n >= 16 { s.clientQueue = n } else { t.error("client_queue", "must be at least 16 events") }
+            if n >= 100 { s.clientQueue = n } else { t.error("client_queue", "must be at least 100 events (a burst must not cut off a healthy client)") }
         }
         t.rejectUnknownKeys()
         return s

@@ -31,6 +31,11 @@ public enum LogLevelSetting: String, Sendable, CaseIterable {
 public struct LogSettings: Sendable, Equatable {
     public var format: LogFormat = .journal
     public var level: LogLevelSetting = .info
+
+    public init(format: LogFormat = .journal, level: LogLevelSetting = .info) {
+        self.format = format
+        self.level = level
+    }
 }
 
 public struct JournalSettings: Sendable, Equatable {
@@ -122,6 +127,11 @@ public enum WordOrder: String, Sendable, CaseIterable {
 public struct LinearScale: Sendable, Equatable {
     public var raw: (Double, Double)
     public var eu: (Double, Double)
+
+    public init(raw: (Double, Double), eu: (Double, Double)) {
+        self.raw = raw
+        self.eu = eu
+    }
     public static func == (a: LinearScale, b: LinearScale) -> Bool { a.raw == b.raw && a.eu == b.eu }
 }
 

@@ -59,7 +59,8 @@ extension Instant {
     }
 
     /// Parses RFC 3339 timestamps (`2026-11-23T08:15:02.123Z`, `...+08:00`, fractional seconds
-    /// optional). Returns nil for anything else.
+    /// optional), years 1900...2200 (what nanoseconds in an Int64 can hold, with margin).
+    /// Returns nil for anything else.
     public init?(iso8601 text: Substring) {
         let b = Array(text.utf8)
         func num(_ from: Int, _ len: Int) -> Int? {
@@ -76,7 +77,7 @@ extension Instant {
               let y = num(0, 4), b[4] == 45, let mo = num(5, 2), b[7] == 45, let d = num(8, 2),
               b[10] == 84 || b[10] == 116 || b[10] == 32,
               let h = num(11, 2), b[13] == 58, let mi = num(14, 2), b[16] == 58, let s = num(17, 2),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+              (1900...2200).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
         else { return nil }
         var i = 19
         var fracNanos: Int64 = 0

@@ -7,6 +7,13 @@ public struct DecodedPoint: Sendable, Equatable {
     public var value: Double
     public var quality: Quality
     public var sourceTime: Instant?
+
+    public init(tag: String?, value: Double, quality: Quality, sourceTime: Instant?) {
+        self.tag = tag
+        self.value = value
+        self.quality = quality
+        self.sourceTime = sourceTime
+    }
 }
 
 /// Why a payload (or one point of a batch) was dropped.
@@ -183,7 +190,11 @@ public enum PayloadDecoder {
             return i
         case .number(let n):
             guard n.isFinite, n > 0, n < 1e14 else { throw .badTime(JSONWriter.number(n)) }
-            return Instant(seconds: n > 1e11 ? n / 1000 : n)
+            if n > 1e11 {
+                // Milliseconds; keep integral ones exact.
+                return n == n.rounded() ? Instant(nanoseconds: Int64(n) * 1_000_000) : Instant(seconds: n / 1000)
+            }
+            return Instant(seconds: n)
         default:
             throw .badTime(t.typeName)
         }

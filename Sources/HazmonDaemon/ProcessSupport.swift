@@ -5,19 +5,19 @@ import Glibc
 #endif
 
 /// A private temporary directory, removed by `remove()`.
-struct TempDir {
-    let path: String
-    init(prefix: String) throws {
+public struct TempDir: Sendable {
+    public let path: String
+    public init(prefix: String) throws {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { throw DaemonError.runtime("mkdtemp: \(String(cString: strerror(errno)))") }
         path = String(cString: p)
     }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// A free TCP port on 127.0.0.1, found by binding port 0.
-enum FreePort {
-    static func find() throws -> Int {
+public enum FreePort {
+    public static func find() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw DaemonError.runtime("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -41,10 +41,11 @@ enum FreePort {
 /// Foundation's `Process` spawns from a Dispatch worker thread whose signals are blocked, and a
 /// child inherits that mask: it would ignore the SIGTERM we stop it with. posix_spawn with
 /// POSIX_SPAWN_SETSIGMASK and POSIX_SPAWN_SETSIGDEF gives the child a normal start.
-final class ChildProcess: Sendable {
-    let pid: pid_t
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
 
-    init(_ executable: String, _ arguments: [String], output: String) throws {
+    /// Starts `executable` with stdin from /dev/null and stdout and stderr appended to `output`.
+    public init(_ executable: String, _ arguments: [String], output: String) throws {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -69,8 +70,22 @@ final class ChildProcess: Sendable {
         self.pid = pid
     }
 
+    /// Whether the process is still running (not yet exited and reaped).
+    public var isRunning: Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// Waits for the process to exit and returns its exit status (128 + signal if killed).
+    public func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `grace`; reaps it either way.
-    func stop(grace: Duration = .seconds(5)) {
+    public func stop(grace: Duration = .seconds(5)) {
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         var status: Int32 = 0
@@ -84,11 +99,11 @@ final class ChildProcess: Sendable {
 }
 
 /// A mosquitto broker of our own on a loopback port (the demo's, when none is configured).
-final class Broker: Sendable {
-    let child: ChildProcess
-    let port: Int
+public final class Broker: Sendable {
+    public let child: ChildProcess
+    public let port: Int
 
-    static func start(port: Int, dir: String) throws -> Broker {
+    public static func start(port: Int, dir: String) throws -> Broker {
         let candidates: [String] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
         guard let exe = candidates
             .first(where: { access($0, X_OK) == 0 }) else {
@@ -111,9 +126,9 @@ final class Broker: Sendable {
         self.port = port
     }
 
-    func stop() { child.stop() }
+    public func stop() { child.stop() }
 
-    static func canConnect(port: Int) -> Bool {
+    public static func canConnect(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -1,0 +1,376 @@
+import HazmonConfig
+import HazmonCore
+import Testing
+
+/// The repository root, to reach Config/.
+let repoRoot: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)
+    return parts.joined(separator: "/")
+}()
+
+func parse(_ text: String) throws(ConfigErrors) -> HazmonConfiguration {
+    try ConfigLoader.parse(text: text, file: "hazmon.toml")
+}
+
+/// The errors a config produces, as the CLI prints them.
+func errors(_ text: String) -> [String] {
+    do {
+        _ = try parse(text)
+        return []
+    } catch {
+        return error.errors.map(\.description)
+    }
+}
+
+let mqttHeader = """
+    [site]
+    id = "t"
+    [mqtt]
+    url = "mqtt://127.0.0.1:1883"
+
+    """
+
+@Suite("Config: good files")
+struct GoodConfigTests {
+    @Test func exampleConfigIsValid() throws {
+        let c = try ConfigLoader.load(path: repoRoot + "/Config/hazmon.example.toml")
+        #expect(c.site.id == "yx-tankfarm")
+        #expect(c.tags.count >= 5)
+        #expect(c.mqtt?.maps.count == 2)
+        #expect(c.modbusDevices.first?.transport == .tcp(host: "127.0.0.1", port: 1502))
+        #expect(c.warnings.isEmpty)
+    }
+
+    @Test func defaultsApplyWhenSectionsAreMissing() throws {
+        let c = try parse("")
+        #expect(c.site.id == "hazmon")
+        #expect(c.log == LogSettings(format: .journal, level: .info))
+        #expect(c.alertSocket.path == "/run/hazmon/alerts.sock" && c.alertSocket.mode == 0o660)
+        #expect(c.journal.retention == .seconds(400 * 86_400))
+        #expect(c.mqtt == nil && c.tags.isEmpty)
+    }
+
+    @Test func combustiblePresetFillsLimits() throws {
+        let c = try parse(mqttHeader + """
+            [[tag]]
+            id = "GT-1"
+            class = "combustible_gas"
+            source = { mqtt = "a/b" }
+            alarms.hh = { at = 35, grade = 1 }
+            """)
+        let d = c.tags[0].definition
+        #expect(d.unit == "%LEL")
+        #expect(d.h == LimitRule(at: 20, grade: .yellow, deadband: 2))
+        #expect(d.hh == LimitRule(at: 35, grade: .red, deadband: 2))
+        #expect(d.source == "mqtt:a/b")
+        #expect(c.tags[0].source == .mqtt(.topic("a/b", json: nil)))
+    }
+
+    @Test func toxicPresetComesFromOEL() throws {
+        let c = try parse(mqttHeader + """
+            [[tag]]
+            id = "AT-1"
+            class = "toxic_gas"
+            oel = 10
+            source = { mqtt = "a/b", json = "data.nh3" }
+            """)
+        #expect(c.tags[0].definition.h?.at == 10)
+        #expect(c.tags[0].definition.hh?.at == 20)
+        #expect(c.tags[0].source == .mqtt(.topic("a/b", json: "data.nh3")))
+    }
+
+    @Test func complianceOverrideTurnsTheErrorIntoALoggedWarning() throws {
+        let c = try parse(mqttHeader + """
+            [[tag]]
+            id = "GT-1"
+            class = "combustible_gas"
+            compliance_override = "open-path detector range agreed with the safety authority, ticket 42"
+            source = { mqtt = "a/b" }
+            alarms.hh = { at = 60 }
+            """)
+        #expect(c.warnings.count == 1)
+        #expect(c.warnings[0].description.contains("alarms.hh.at: 60 exceeds the GB/T 50493 second-level maximum of 50 %LEL (accepted by compliance_override: open-path"))
+        #expect(c.warnings[0].line == 10)
+    }
+
+    @Test func modbusAddressingStyles() throws {
+        let c = try parse("""
+            [[modbus.device]]
+            id = "panel"
+            url = "rtu:///dev/ttyS1?baud=38400&parity=N&data_bits=8&stop_bits=2"
+            address_base = 1
+
+            [[tag]]
+            id = "A"
+            source = { modbus = "panel", address = "40003", type = "float32", order = "cdab" }
+
+            [[tag]]
+            id = "B"
+            source = { modbus = "panel", table = "input", address = 1, type = "bit", bit = 6 }
+
+            [[tag]]
+            id = "C"
+            source = { modbus = "panel", table = "holding", address = 10, signal = "4-20mA", scale = { raw = [4000, 20000], eu = [0, 100] } }
+            """)
+        #expect(c.modbusDevices[0].transport == .rtu(device: "/dev/ttyS1", baud: 38400, parity: "N", dataBits: 8, stopBits: 2))
+        guard case .modbus(let a) = c.tags[0].source, case .modbus(let b) = c.tags[1].source, case .modbus(let cc) = c.tags[2].source else {
+            Issue.record("not modbus sources"); return
+        }
+        #expect(a.table == .holding && a.address == 2 && a.type == .float32 && a.order == .cdab)
+        #expect(b.table == .input && b.address == 0 && b.type == .bit(6))
+        #expect(cc.address == 9 && cc.signal4to20mA && cc.scale == LinearScale(raw: (4000, 20000), eu: (0, 100)))
+    }
+
+    @Test func mqttMapsAndTLS() throws {
+        let c = try parse("""
+            [mqtt]
+            url = "mqtts://[::1]:8884"
+            [[mqtt.map]]
+            id = "gw"
+            topic = "gw/+/+/telemetry"
+            tag = "{2}-{3}"
+            [[mqtt.map]]
+            id = "batch"
+            topic = "gw/batch/#"
+            batch = true
+            [[tag]]
+            id = "T1-P"
+            source = { mqtt_map = "gw" }
+            """)
+        let m = try #require(c.mqtt)
+        #expect(m.tls && m.host == "::1" && m.port == 8884)
+        #expect(m.maps[1].tag == "{tag}" && m.maps[1].batch)
+        #expect(c.tags[0].definition.source == "mqtt:gw/+/+/telemetry")
+    }
+
+    @Test("durations", arguments: [
+        ("500ms", Duration.milliseconds(500)), ("2s", .seconds(2)), ("10m", .seconds(600)),
+        ("1h30m", .seconds(5400)), ("400d", .seconds(400 * 86_400)), ("1.5s", .milliseconds(1500)),
+    ])
+    func durations(text: String, expected: Duration) throws {
+        #expect(try DurationParser.parse(text) == expected)
+    }
+
+    @Test("bad durations", arguments: ["", "5", "5 parsecs", "s", "-1s", "1e9999d"])
+    func badDurations(_ text: String) {
+        #expect(throws: DurationParser.Failure.self) { try DurationParser.parse(text) }
+    }
+}
+
+@Suite("Config: every kind of bad file names file:line and key")
+struct BadConfigTests {
+    @Test func combustibleSecondLevelAbove50() {
+        let e = errors(mqttHeader + """
+            [[tag]]
+            id = "GT-101"
+            class = "combustible_gas"
+            source = { mqtt = "a/b" }
+            alarms.h  = { at = 20 }
+            alarms.hh = { at = 60 }
+            """)
+        #expect(e == [#"hazmon.toml:10: tag "GT-101": alarms.hh.at: 60 exceeds the GB/T 50493 second-level maximum of 50 %LEL"#])
+    }
+
+    @Test func combustibleFirstLevelAbove25() {
+        let e = errors(mqttHeader + """
+            [[tag]]
+            id = "GT-101"
+            class = "combustible_gas"
+            source = { mqtt = "a/b" }
+            alarms.h  = { at = 30 }
+            """)
+        #expect(e == [#"hazmon.toml:9: tag "GT-101": alarms.h.at: 30 exceeds the GB/T 50493 first-level maximum of 25 %LEL"#])
+    }
+
+    @Test func toxicRules() {
+        #expect(errors(mqttHeader + """
+            [[tag]]
+            id = "AT-1"
+            class = "toxic_gas"
+            source = { mqtt = "a/b" }
+            """).first?.contains("hazmon.toml:5: tag \"AT-1\": oel: a toxic_gas tag needs") == true)
+        #expect(errors(mqttHeader + """
+            [[tag]]
+            id = "AT-1"
+            class = "toxic_gas"
+            oel = 10
+            source = { mqtt = "a/b" }
+            alarms.hh = { at = 25 }
+            """) == [#"hazmon.toml:10: tag "AT-1": alarms.hh.at: 25 exceeds the GB/T 50493 second-level maximum of 200 % OEL (20 ppm)"#])
+    }
+
+    @Test func oxygenRules() {
+        let e = errors(mqttHeader + """
+            [[tag]]
+            id = "OX-1"
+            class = "oxygen"
+            source = { mqtt = "a/b" }
+            alarms.l = { at = 18 }
+            alarms.h = { at = 25 }
+            """)
+        #expect(e.count == 2)
+        #expect(e[0].hasPrefix("hazmon.toml:9: tag \"OX-1\": alarms.l.at: 18 is below"))
+        #expect(e[1].hasPrefix("hazmon.toml:10: tag \"OX-1\": alarms.h.at: 25 is above"))
+    }
+
+    @Test func unknownKeysAnywhere() {
+        let e = errors("""
+            [site]
+            idd = "x"
+            [logg]
+            [[tag]]
+            id = "A"
+            sauce = 1
+            source = { mqtt = "a", jsn = "v" }
+            alarms.h = { at = 1, grad = 3 }
+            """)
+        #expect(e.contains("hazmon.toml:2: site.idd: unknown key (check its spelling; see Config/hazmon.example.toml)"))
+        #expect(e.contains("hazmon.toml:3: logg: unknown key (check its spelling; see Config/hazmon.example.toml)"))
+        #expect(e.contains(#"hazmon.toml:6: tag "A": sauce: unknown key (check its spelling; see Config/hazmon.example.toml)"#))
+        #expect(e.contains(#"hazmon.toml:7: tag "A": source.jsn: unknown key (check its spelling; see Config/hazmon.example.toml)"#))
+        #expect(e.contains(#"hazmon.toml:8: tag "A": alarms.h.grad: unknown key (check its spelling; see Config/hazmon.example.toml)"#))
+    }
+
+    @Test func referencesAndDuplicates() {
+        let e = errors("""
+            [[modbus.device]]
+            id = "p1"
+            url = "tcp://127.0.0.1"
+            [[modbus.device]]
+            id = "p1"
+            url = "tcp://127.0.0.1:1502"
+
+            [[tag]]
+            id = "A"
+            source = { mqtt = "x/y" }
+
+            [[tag]]
+            id = "A"
+            source = { modbus = "nope", table = "input", address = 0 }
+            """)
+        #expect(e.contains(#"hazmon.toml:5: modbus.device "p1": id: duplicate device id (first defined at line 1)"#))
+        #expect(e.contains(#"hazmon.toml:10: tag "A": source.mqtt: an MQTT source needs an [mqtt] section with the broker url"#))
+        #expect(e.contains(#"hazmon.toml:13: tag "A": id: duplicate tag id (first defined at line 8)"#))
+        #expect(e.contains(#"hazmon.toml:14: tag "A": source.modbus: no [[modbus.device]] has id "nope""#))
+    }
+
+    @Test func wrongTypesAndRanges() {
+        let e = errors(mqttHeader + """
+            qos = 3
+            [alert_socket]
+            mode = "rw-rw----"
+            [journal]
+            retention = "7d"
+            [[tag]]
+            id = "P"
+            source = { mqtt = "a/b" }
+            alarms.h = { at = "high", grade = 0, deadband = -1 }
+            alarms.hh = { at = 1 }
+            """)
+        #expect(e.contains("hazmon.toml:5: mqtt.qos: must be 0, 1 or 2"))
+        #expect(e.contains(#"hazmon.toml:7: alert_socket.mode: "rw-rw----" is not an octal file mode like "0660""#))
+        #expect(e.contains("hazmon.toml:9: journal.retention: 7d is below the legal minimum of 30 days of records"))
+        #expect(e.contains(#"hazmon.toml:13: tag "P": alarms.h.at: expected a number, found string"#))
+        #expect(e.contains(#"hazmon.toml:13: tag "P": alarms.h.grade: 0 is not a grade 1 (red) ... 4 (blue)"#))
+        #expect(e.contains(#"hazmon.toml:13: tag "P": alarms.h.deadband: must not be negative"#))
+    }
+
+    @Test func limitOrdering() {
+        let e = errors(mqttHeader + """
+            [[tag]]
+            id = "P"
+            source = { mqtt = "a/b" }
+            alarms.h = { at = 5 }
+            alarms.hh = { at = 4 }
+            alarms.l = { at = 6 }
+            """)
+        #expect(e.contains(#"hazmon.toml:9: tag "P": alarms.hh.at: 4 must be above alarms.h.at 5"#))
+        #expect(e.contains { $0.contains("the high limits (from 4) must lie above the low limits (up to 6)") })
+    }
+
+    @Test func modbusSourceMistakes() {
+        let e = errors("""
+            [[modbus.device]]
+            id = "d"
+            url = "rtu:///dev/ttyS0?baud=12345&flow=rts"
+            address_base = 2
+            [[tag]]
+            id = "A"
+            source = { modbus = "d", table = "coil", address = 0, type = "float32" }
+            [[tag]]
+            id = "B"
+            source = { modbus = "d", table = "holding", address = 65535, type = "float32", order = "ACBD" }
+            [[tag]]
+            id = "C"
+            source = { modbus = "d", table = "input", address = 1, signal = "0-10V" }
+            """)
+        #expect(e.contains { $0.hasPrefix(#"hazmon.toml:3: modbus.device "d": url: baud 12345 is not one of"#) })
+        #expect(e.contains(#"hazmon.toml:4: modbus.device "d": address_base: must be 0 or 1"#))
+        #expect(e.contains(#"hazmon.toml:7: tag "A": source.type: a coil holds single bits: use type "bool""#))
+        #expect(e.contains(#"hazmon.toml:10: tag "B": source.address: 65535 + 2 registers runs past 65535"#))
+        #expect(e.contains(#"hazmon.toml:10: tag "B": source.order: "ACBD" is not one of ABCD, CDAB, BADC, DCBA"#))
+        #expect(e.contains(#"hazmon.toml:13: tag "C": source.signal: "0-10V" is not a known signal (only "4-20mA")"#))
+    }
+
+    @Test func mqttMistakes() {
+        let e = errors("""
+            [mqtt]
+            url = "http://broker"
+            password_file = "/nonexistent/pass"
+            [[mqtt.map]]
+            id = "m"
+            topic = "a/#/b"
+            tag = "{7}-{x}"
+            [[tag]]
+            id = "A"
+            source = { mqtt = "a/+/c" }
+            [[tag]]
+            id = "B"
+            source = { mqtt_map = "nope" }
+            """)
+        #expect(e.contains(#"hazmon.toml:2: mqtt.url: "http://broker" is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"#))
+        #expect(e.contains { $0.hasPrefix(#"hazmon.toml:3: mqtt.password_file: cannot read "/nonexistent/pass""#) })
+        #expect(e.contains("hazmon.toml:6: mqtt.map.topic: '#' must be a whole level and the last one"))
+        #expect(e.contains { $0.hasPrefix("hazmon.toml:7: mqtt.map.tag: {7}") })
+        #expect(e.contains { $0.hasPrefix(#"hazmon.toml:10: tag "A": source.mqtt: a tag's topic must be exact"#) })
+        #expect(e.contains(#"hazmon.toml:13: tag "B": source.mqtt_map: no [[mqtt.map]] has id "nope""#))
+    }
+
+    @Test func syntaxErrorsNameTheirLine() {
+        let e = errors("[site]\nid = \"x\"\nname = \"unterminated\n")
+        #expect(e.count == 1)
+        #expect(e[0].hasPrefix("hazmon.toml:3: TOML syntax:"))
+    }
+
+    @Test func missingFile() {
+        #expect(throws: ConfigErrors.self) { try ConfigLoader.load(path: "/nonexistent/hazmon.toml") }
+    }
+
+    /// Fuzz: mutated versions of the example config never crash the loader; they load or
+    /// produce errors that each name the file.
+    @Test func mutatedConfigsNeverCrash() throws {
+        let text = try #require(ConfigLoader.readFile(repoRoot + "/Config/hazmon.example.toml"))
+        var bytes = Array(text.utf8)
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("=[]{}\"'#.,\n 0123456789abcxyz-+".utf8)
+        for _ in 0..<300 {
+            var m = bytes
+            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                let i = Int.random(in: 0..<m.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: m[i] = alphabet.randomElement(using: &rng)!
+                case 1: m.remove(at: i)
+                default: m.insert(alphabet.randomElement(using: &rng)!, at: i)
+                }
+            }
+            do {
+                _ = try ConfigLoader.parse(text: String(decoding: m, as: UTF8.self), file: "fuzz.toml")
+            } catch {
+                #expect(!error.errors.isEmpty)
+                #expect(error.errors.allSatisfy { $0.description.hasPrefix("fuzz.toml") })
+            }
+        }
+        bytes.removeAll()
+    }
+}

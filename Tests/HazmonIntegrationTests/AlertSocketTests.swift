@@ -1,0 +1,203 @@
+import Foundation
+import HazmonDaemon
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The alert socket protocol against the real daemon: garbage in, clear errors out, and the
+/// connection stays usable.
+@Suite("Alert socket protocol", .serialized)
+struct AlertSocketTests {
+    @Test func malformedAndOversizedLinesGetErrorsAndTheConnectionSurvives() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        let c = try SocketClient(path: rig.daemon.socketPath)
+        defer { c.close() }
+        #expect(c.readJSON()?["type"] as? String == "hello")
+        c.send("this is not json")
+        let e1 = c.readJSON()
+        #expect(e1?["type"] as? String == "error" && e1?["code"] as? String == "bad_json")
+        c.send(#"{"type":"ping"}"#)
+        #expect(c.readJSON()?["type"] as? String == "pong")
+        c.send(#"{"type":"subscribe","since":"yesterday"}"#)
+        #expect(c.readJSON()?["code"] as? String == "bad_request")
+        c.send(#"{"type":"launch"}"#)
+        #expect(c.readJSON()?["code"] as? String == "unknown_request")
+        c.send(#"{"no_type":1}"#)
+        #expect(c.readJSON()?["code"] as? String == "bad_request")
+        c.send(String(repeating: "x", count: 200_000))
+        let e2 = c.readJSON()
+        #expect(e2?["code"] as? String == "line_too_long")
+        c.send("\u{0}\u{1}\u{2}\u{ff}")
+        #expect(c.readJSON()?["type"] as? String == "error")
+        c.send(#"{"type":"ping"}"#)
+        #expect(c.readJSON()?["type"] as? String == "pong")
+        #expect(rig.daemon.child.isRunning)
+    }
+
+    @Test func snapshotAndAcknowledge() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        rig.publisher.publish("plant/t101/gas", "45")
+        #expect(rig.client.nextEvent()?["event"] as? String == "raised")
+        let c = try SocketClient(path: rig.daemon.socketPath)
+        defer { c.close() }
+        #expect(c.readJSON()?["seq"] as? Int == 1)
+        c.send(#"{"type":"snapshot"}"#)
+        let snap = c.readJSON()
+        #expect(snap?["type"] as? String == "snapshot" && snap?["seq"] as? Int == 1)
+        let alarms = snap?["alarms"] as? [[String: Any]] ?? []
+        #expect(alarms.count == 1 && alarms.first?["condition"] as? String == "hh" && alarms.first?["state"] as? String == "unack")
+        c.send(#"{"type":"ack","tag":"NOPE","condition":"hh"}"#)
+        #expect(c.readJSON()?["code"] as? String == "unknown_tag")
+        c.send(#"{"type":"ack","tag":"GT-101","condition":"hh","user":"zhang","note":"walking out"}"#)
+        #expect(c.readJSON()?["type"] as? String == "ok")
+        let ack = rig.client.nextEvent()
+        #expect(ack?["event"] as? String == "acknowledged" && ack?["user"] as? String == "zhang" && ack?["seq"] as? Int == 2)
+        c.send(#"{"type":"ack","tag":"GT-101","condition":"h"}"#)
+        #expect(c.readJSON()?["code"] as? String == "already_acknowledged")
+    }
+
+    @Test func subscribeSinceReplaysWithoutGapOrDuplicate() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        for v in ["25", "45", "30", "5", "25"] { rig.publisher.publish("plant/t101/gas", v) }
+        var seen: [Int] = []
+        while seen.count < 5, let e = rig.client.nextEvent() { seen.append(e["seq"] as? Int ?? -1) }
+        #expect(seen == [1, 2, 3, 4, 5])
+        let c = try SocketClient(path: rig.daemon.socketPath)
+        defer { c.close() }
+        _ = c.readJSON()
+        c.send(#"{"type":"subscribe","since":2}"#)
+        rig.publisher.publish("plant/t101/gas", "45")
+        var replay: [Int] = []
+        while replay.count < 4, let e = c.nextEvent() { replay.append(e["seq"] as? Int ?? -1) }
+        #expect(replay == [3, 4, 5, 6])
+    }
+
+    @Test func aClientThatNeverReadsIsDroppedWithoutDelayingOthers() throws {
+        let rig = try Rig(socketKeys: "client_queue = 1000")
+        defer { rig.close() }
+        let sleeper = try SocketClient(path: rig.daemon.socketPath)
+        defer { sleeper.close() }
+        sleeper.send(#"{"type":"subscribe"}"#)
+        // Flood events: alternate across the limit so every message is an event.
+        for i in 0..<3_000 { rig.publisher.publish("plant/t101/gas", i % 2 == 0 ? "25" : "5") }
+        var count = 0
+        while count < 3_000, rig.client.nextEvent(timeout: 20) != nil { count += 1 }
+        #expect(count == 3_000, "the reading client missed events")
+        #expect(rig.daemon.child.isRunning)
+        #expect(rig.daemon.log.contains("alert socket client too slow; disconnecting"))
+        // The sleeper finds its connection closed once it drains what was already sent.
+        var lines = 0
+        while sleeper.readLine(timeout: 5) != nil { lines += 1 }
+        #expect(lines < 3_000)
+    }
+
+    @Test func staleSocketFromACrashIsReplacedAndModeApplied() throws {
+        let dir = try TempDir(prefix: "hazmon-it")
+        defer { dir.remove() }
+        // Leave a bound, unlistened socket file behind, as a crashed daemon would.
+        let path = dir.path + "/alerts.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        close(fd)
+        #expect(access(path, F_OK) == 0)
+        let daemon = try DaemonUnderTest(config: """
+            [alert_socket]
+            path = "{SOCKET}"
+            mode = "0640"
+            """, dir: dir)
+        defer { daemon.stop() }
+        var st = stat()
+        #expect(lstat(path, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o640)
+        let c = try SocketClient(path: path)
+        defer { c.close() }
+        #expect(c.readJSON()?["type"] as? String == "hello")
+    }
+
+    @Test func aSecondDaemonOnALiveSocketRefusesToStart() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        let second = try ChildProcess(hazmonBinary, ["run", "--config", rig.dir.path + "/hazmon.toml"], output: rig.dir.path + "/second.log")
+        #expect(second.wait() == 1)
+        let log = (try? String(contentsOfFile: rig.dir.path + "/second.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("another process is serving"))
+        #expect(rig.daemon.child.isRunning)
+    }
+}
+
+@Suite("CLI")
+struct CLITests {
+    func run(_ args: [String]) throws -> (Int32, String) {
+        let dir = try TempDir(prefix: "hazmon-cli")
+        defer { dir.remove() }
+        let child = try ChildProcess(hazmonBinary, args, output: dir.path + "/out")
+        let code = child.wait()
+        return (code, (try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? "")
+    }
+
+    @Test func checkExampleConfigExitsZero() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let (code, out) = try run(["check", root + "/Config/hazmon.example.toml"])
+        #expect(code == 0)
+        #expect(out.contains("OK") && out.contains("GT-101"))
+    }
+
+    @Test func badConfigExits78NamingFileLineAndRule() throws {
+        let dir = try TempDir(prefix: "hazmon-cli")
+        defer { dir.remove() }
+        try """
+            [mqtt]
+            url = "mqtt://127.0.0.1:1883"
+            [[tag]]
+            id = "GT-101"
+            class = "combustible_gas"
+            source = { mqtt = "a/b" }
+            alarms.hh = { at = 60 }
+            """.write(toFile: dir.path + "/hazmon.toml", atomically: true, encoding: .utf8)
+        for cmd in ["check", "run"] {
+            let (code, out) = try run([cmd, "--config", dir.path + "/hazmon.toml"])
+            #expect(code == 78)
+            #expect(out.contains("hazmon.toml:7: tag \"GT-101\": alarms.hh.at: 60 exceeds the GB/T 50493 second-level maximum of 50 %LEL"))
+        }
+    }
+
+    @Test func usageErrorsExit2AndVersionPrints() throws {
+        #expect(try run(["check", "--bogus"]).0 == 2)
+        #expect(try run(["frobnicate"]).0 == 2)
+        let (code, out) = try run(["--version"])
+        #expect(code == 0 && out.contains("0.1.0"))
+    }
+}
+
+@Suite("Demo")
+struct DemoTests {
+    /// The README's first command, bounded: within 40 s the feed shows a raise, an escalation
+    /// and a clear, and the demo cleans up its broker and files.
+    @Test func demoShowsRaisedEscalatedClearedAndCleansUp() throws {
+        let dir = try TempDir(prefix: "hazmon-demo-test")
+        defer { dir.remove() }
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("hazmon-demo-") && !$0.hasPrefix("hazmon-demo-test") }
+        let child = try ChildProcess(hazmonBinary, ["demo", "--duration", "40s"], output: dir.path + "/out")
+        let code = child.wait()
+        let out = (try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? ""
+        #expect(code == 0, "\(out)")
+        #expect(out.contains("GT-101/h        raised"))
+        #expect(out.contains("GT-101/hh       escalated"))
+        #expect(out.contains("GT-101/h        cleared"))
+        #expect(out.contains("PT-301/hh       escalated"))
+        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("hazmon-demo-") && !$0.hasPrefix("hazmon-demo-test") }
+        #expect(after.subtracting(before).isEmpty, "the demo left files behind")
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import HazmonDaemon
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// End to end with a real mosquitto, the real `hazmon run` binary and its real alert socket.
+@Suite("Daemon: MQTT in, alarms out", .serialized)
+struct DaemonMQTTTests {
+    @Test func publishedValuesBecomeGradedAlarmsOnTheSocket() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        #expect(rig.hello["type"] as? String == "hello")
+        #expect(rig.hello["site"] as? String == "it-site")
+        #expect(rig.hello["seq"] as? Int == 0)
+        for v in ["25", "45", "30", "5"] { rig.publisher.publish("plant/t101/gas", v) }
+        var events: [[String: Any]] = []
+        for _ in 0..<4 {
+            guard let e = rig.client.nextEvent() else { break }
+            events.append(e)
+        }
+        try #require(events.count == 4, "log:\n\(rig.daemon.log)")
+        #expect(events.map { $0["event"] as? String } == ["raised", "escalated", "deescalated", "cleared"])
+        #expect(events.map { $0["condition"] as? String } == ["h", "hh", "h", "h"])
+        #expect(events.map { $0["grade"] as? Int } == [3, 2, 3, 3])
+        #expect(events.map { $0["color"] as? String } == ["yellow", "orange", "yellow", "yellow"])
+        #expect(events.map { $0["seq"] as? Int } == [1, 2, 3, 4])
+        #expect(events[0]["source"] as? String == "mqtt:plant/t101/gas")
+        #expect(events[0]["unit"] as? String == "%LEL")
+        // Each event is in the daemon's log too, as a JSON line.
+        #expect(rig.daemon.log.contains(#""seq":4,"#))
+    }
+
+    @Test func hostilePayloadsAreDroppedAndTheDaemonCarriesOn() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        let garbage = ["NaN", "{", "", #"{"value":"25"}"#, "inf", String(repeating: "9", count: 70_000), "\u{0}\u{ff}"]
+        for g in garbage { rig.publisher.publish("plant/t101/gas", g) }
+        rig.publisher.publish("plant/t101/gas", "26")
+        let e = rig.client.nextEvent()
+        #expect(e?["event"] as? String == "raised")
+        #expect(e?["value"] as? Double == 26)
+        #expect(rig.daemon.child.isRunning)
+        let log = rig.daemon.log
+        #expect(log.contains("MQTT payload dropped"))
+        #expect(log.contains("oversized") || log.contains("exceeds max_payload"))
+    }
+
+    @Test func brokerRestartDoesNotKillTheDaemonAndTelemetryResumes() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        rig.publisher.publish("plant/t101/gas", "25")
+        #expect(rig.client.nextEvent()?["event"] as? String == "raised")
+        rig.broker.stop()
+        usleep(1_500_000)
+        #expect(rig.daemon.child.isRunning, "the daemon died with the broker")
+        rig.broker = try Broker.start(port: rig.port, dir: rig.dir.path)
+        // The daemon and the publisher both reconnect by themselves (backoff 1...2 s here).
+        var cleared: [String: Any]?
+        let deadline = Date().addingTimeInterval(20)
+        while cleared == nil && Date() < deadline {
+            rig.publisher.publish("plant/t101/gas", "5", mayFail: true)
+            cleared = rig.client.nextEvent(timeout: 1)
+        }
+        #expect(cleared?["event"] as? String == "cleared", "log:\n\(rig.daemon.log)")
+        #expect(rig.daemon.log.contains("MQTT reconnected"))
+    }
+
+    @Test func mappedAndBatchTopics() throws {
+        let rig = try Rig(extra: """
+            [[mqtt.map]]
+            id = "gas"
+            topic = "gw/+/gas"
+            tag = "{2}"
+            [[mqtt.map]]
+            id = "batch"
+            topic = "gw/batch"
+            batch = true
+            [[tag]]
+            id = "GT-102"
+            class = "combustible_gas"
+            source = { mqtt_map = "gas" }
+            [[tag]]
+            id = "PT-1"
+            unit = "MPa"
+            source = { mqtt_map = "batch" }
+            alarms.h = { at = 1.4 }
+            """)
+        defer { rig.close() }
+        rig.publisher.publish("gw/GT-102/gas", #"{"value":30,"quality":"good"}"#)
+        let e1 = rig.client.nextEvent()
+        #expect(e1?["tag"] as? String == "GT-102" && e1?["event"] as? String == "raised")
+        rig.publisher.publish("gw/batch", #"[{"tag":"PT-1","value":1.5},{"tag":"UNKNOWN","value":9}]"#)
+        let e2 = rig.client.nextEvent()
+        #expect(e2?["tag"] as? String == "PT-1" && e2?["limit"] as? Double == 1.4)
+        #expect(rig.daemon.log.contains("MQTT message not mapped to a tag"))
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import HazmonDaemon
+import HazmonMQTT
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `hazmon` binary built beside this test bundle.
+let hazmonBinary: String = {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    return dir + "/hazmon"
+}()
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A running daemon under test: its own temp dir, config, broker port and log.
+final class DaemonUnderTest {
+    let dir: TempDir
+    let socketPath: String
+    let logPath: String
+    let child: ChildProcess
+
+    /// Writes `config` (with `{SOCKET}` replaced) and starts `hazmon run`; waits for the socket.
+    init(config: String, dir: TempDir) throws {
+        self.dir = dir
+        socketPath = dir.path + "/alerts.sock"
+        logPath = dir.path + "/hazmon.log"
+        let path = dir.path + "/hazmon.toml"
+        try config.replacingOccurrences(of: "{SOCKET}", with: socketPath).write(toFile: path, atomically: true, encoding: .utf8)
+        guard access(hazmonBinary, X_OK) == 0 else { throw TestFailure("no hazmon binary at \(hazmonBinary); run swift build first") }
+        child = try ChildProcess(hazmonBinary, ["run", "--config", path], output: logPath)
+        for _ in 0..<200 {
+            if let c = try? SocketClient(path: socketPath) { c.close(); return }
+            guard child.isRunning else { throw TestFailure("hazmon exited early:\n\(log)") }
+            usleep(25_000)
+        }
+        child.stop()
+        throw TestFailure("the alert socket never came up:\n\(log)")
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func stop() { child.stop() }
+}
+
+/// A blocking line client for the alert socket, with timeouts.
+final class SocketClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 {
+            Glibc.close(fd)
+            throw TestFailure("connect \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func close() { Glibc.close(fd) }
+
+    func send(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    /// The next line, or nil after `timeout` (or on EOF).
+    func readLine(timeout: Double = 10) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let nl = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeSubrange(...nl)
+                return line
+            }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return nil }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { return nil }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// The next line as a JSON object.
+    func readJSON(timeout: Double = 10) -> [String: Any]? {
+        guard let line = readLine(timeout: timeout), let data = line.data(using: .utf8) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+
+    /// Reads until an event line arrives (skipping replies), or nil on timeout.
+    func nextEvent(timeout: Double = 10) -> [String: Any]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while deadline.timeIntervalSinceNow > 0 {
+            guard let o = readJSON(timeout: deadline.timeIntervalSinceNow) else { return nil }
+            if o["type"] as? String == "event" { return o }
+        }
+        return nil
+    }
+}
+
+/// A test-side MQTT publisher (libmosquitto, as a gateway would publish).
+final class Publisher {
+    let client: MosquittoClient
+
+    init(port: Int) throws {
+        client = try MosquittoClient(
+            options: BrokerOptions(host: "127.0.0.1", port: port, clientID: "test-pub-\(UInt32.random(in: 0...UInt32.max))",
+                                   cleanSession: true, reconnectMinSeconds: 1, reconnectMaxSeconds: 1),
+            subscriptions: [], qos: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            onMessage: { _, _ in })
+        try client.start()
+        for _ in 0..<200 where !client.isConnected { usleep(10_000) }
+    }
+
+    /// Publishes with QoS 1; expects the library to accept it unless `mayFail` (broker down).
+    func publish(_ topic: String, _ payload: String, mayFail: Bool = false) {
+        let ok = client.publish(topic: topic, payload: payload, qos: 1, retain: false)
+        if !mayFail { #expect(ok, "publish to \(topic) refused") }
+    }
+
+    deinit { client.stop() }
+}
+
+/// A config with one combustible gas tag on MQTT, plus anything extra.
+func gasConfig(port: Int, extra: String = "", socketKeys: String = "") -> String {
+    """
+    [site]
+    id = "it-site"
+    [log]
+    format = "json"
+    level = "debug"
+    [alert_socket]
+    path = "{SOCKET}"
+    \(socketKeys)
+    [mqtt]
+    url = "mqtt://127.0.0.1:\(port)"
+    client_id = "hazmon-it-\(port)"
+    reconnect_min = "1s"
+    reconnect_max = "2s"
+    [[tag]]
+    id = "GT-101"
+    name = "T101 dike combustible gas"
+    class = "combustible_gas"
+    source = { mqtt = "plant/t101/gas" }
+    alarms.h  = { at = 20 }
+    alarms.hh = { at = 40 }
+    \(extra)
+    """
+}
+
+/// Broker + daemon + subscribed client, torn down by `close()`.
+final class Rig {
+    let dir: TempDir
+    let port: Int
+    var broker: Broker
+    let daemon: DaemonUnderTest
+    let client: SocketClient
+    let publisher: Publisher
+    let hello: [String: Any]
+
+    init(extra: String = "", socketKeys: String = "") throws {
+        dir = try TempDir(prefix: "hazmon-it")
+        port = try FreePort.find()
+        broker = try Broker.start(port: port, dir: dir.path)
+        do {
+            daemon = try DaemonUnderTest(config: gasConfig(port: port, extra: extra, socketKeys: socketKeys), dir: dir)
+        } catch {
+            broker.stop()
+            dir.remove()
+            throw error
+        }
+        client = try SocketClient(path: daemon.socketPath)
+        hello = client.readJSON() ?? [:]
+        client.send(#"{"type":"subscribe"}"#)
+        publisher = try Publisher(port: port)
+        // Wait until the daemon's MQTT session is subscribed: a ping proves the socket; the
+        // log line proves the broker connection.
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+    }
+
+    func close() {
+        client.close()
+        daemon.stop()
+        broker.stop()
+        dir.remove()
+    }
+}
