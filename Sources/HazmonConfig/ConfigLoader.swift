@@ -17,6 +17,10 @@ public enum ConfigLoader {
 
     /// Validates TOML text; `file` is the name errors use.
     public static func parse(text: String, file: String) throws(ConfigErrors) -> HazmonConfiguration {
+        if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
+            throw ConfigErrors([ConfigError(file: file, line: line, keyPath: "",
+                                            message: "TOML syntax: a table header must start with a key, e.g. [journal]")])
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

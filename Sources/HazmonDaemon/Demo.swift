@@ -58,7 +58,7 @@ struct DemoPublisher: Service {
         try client.start()
         defer { client.stop() }
         let start = ContinuousClock.now
-        var noise = SplitMix(state: 42)
+        var noise = SplitMix64(seed: 42)
         while !Task.isCancelledOrShuttingDown {
             let t = (ContinuousClock.now - start).secondsDouble
             for (topic, payload) in DemoPlant.readings(at: t, noise: &noise) {

@@ -74,7 +74,7 @@ enum DemoPlant {
     }
 
     /// (topic, payload) pairs to publish at `t` seconds into the demo.
-    static func readings(at t: Double, noise: inout SplitMix) -> [(String, String)] {
+    static func readings(at t: Double, noise: inout SplitMix64) -> [(String, String)] {
         let c = t.truncatingRemainder(dividingBy: 60)
         func n(_ amp: Double) -> Double { (noise.nextUnit() - 0.5) * 2 * amp }
         func fmt(_ v: Double, _ digits: Double = 10) -> String { JSONWriter.number((v * digits).rounded() / digits) }
@@ -94,17 +94,4 @@ enum DemoPlant {
             ("plant/tankfarm/T101/level", fmt(level + n(0.2))),
         ]
     }
-}
-
-/// A small deterministic PRNG for demo noise.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
