@@ -58,7 +58,8 @@ public final class AlarmPipeline: Sendable {
             s.seq += 1
             s.buffer[i].seq = s.seq
         }
-        for sink in sinks { sink.deliver(s.buffer) }
+        let json = s.buffer.map(\.jsonLine)
+        for sink in sinks { sink.deliver(s.buffer, json: json) }
     }
 }
 
@@ -82,5 +83,5 @@ struct PipelineFeedHandler: FeedRequestHandler {
 }
 
 extension FeedHub: EventSink {
-    public func deliver(_ events: [AlarmEvent]) { publish(events) }
+    public func deliver(_ events: [AlarmEvent], json: [String]) { publish(events, json: json) }
 }

@@ -2,6 +2,7 @@ import HazmonConfig
 import HazmonCore
 import HazmonFeed
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
@@ -19,11 +20,12 @@ struct AlertSocketService: Service {
     let options: AlertSocketOptions
     let hub: FeedHub
     let handler: FeedRequestHandler
+    let loop: EventLoop
     let logger: Logger
 
     func run() async throws {
         let server = try await AlertSocketServer.start(
-            options: options, hub: hub, handler: handler, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            options: options, hub: hub, handler: handler, group: loop, logger: logger)
         try? await gracefulShutdown()
         await server.close()
     }
@@ -37,6 +39,9 @@ public struct Daemon: Sendable {
     public let pipeline: AlarmPipeline
     public let hub: FeedHub
     let services: [Service & Sendable]
+    /// One event loop serves the alert socket and evaluates MQTT messages, so events reach
+    /// socket clients without another thread hop.
+    let loopGroup: MultiThreadedEventLoopGroup
 
     /// - Parameter output: where log and event lines go (stderr by default).
     public init(config: HazmonConfiguration, output: LogOutput? = nil) {
@@ -51,13 +56,16 @@ public struct Daemon: Sendable {
         let pipeline = AlarmPipeline(engine: engine, lastSeq: 0, sinks: [EventLogSink(output: out), hub])
         self.hub = hub
         self.pipeline = pipeline
+        let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.loopGroup = loopGroup
+        let loop = loopGroup.next()
         var services: [Service & Sendable] = []
         services.append(AlertSocketService(
             options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
                                         maxClients: config.alertSocket.maxClients),
-            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), logger: logger))
+            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, logger: logger))
         if let mqtt = config.mqtt {
-            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, logger: logger))
+            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop, logger: logger))
         }
         self.services = services
     }
@@ -73,7 +81,13 @@ public struct Daemon: Sendable {
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await loopGroup.shutdownGracefully()
+            throw error
+        }
+        try? await loopGroup.shutdownGracefully()
         logger.info("hazmon stopped")
     }
 }

@@ -3,7 +3,8 @@ import HazmonCore
 
 /// Receives numbered events, in order, under the pipeline's lock. Must not block.
 public protocol EventSink: Sendable {
-    func deliver(_ events: [AlarmEvent])
+    /// `json` holds each event's JSON line (spec §4), encoded once for every sink.
+    func deliver(_ events: [AlarmEvent], json: [String])
 }
 
 /// One log line per alarm event (spec §6), whatever the log level: alarms are never filtered.
@@ -12,8 +13,12 @@ public struct EventLogSink: EventSink {
 
     public init(output: LogOutput) { self.output = output }
 
-    public func deliver(_ events: [AlarmEvent]) {
-        for e in events { output.write(Self.format(e, output.format, colour: output.colour)) }
+    public func deliver(_ events: [AlarmEvent], json: [String]) {
+        if output.format == .json {
+            output.write(lines: json)
+        } else {
+            output.write(lines: events.map { Self.format($0, output.format, colour: output.colour) })
+        }
     }
 
     public static func format(_ e: AlarmEvent, _ format: LogFormat, colour: Bool) -> String {

@@ -44,11 +44,16 @@ public final class LogOutput: Sendable {
 
     deinit { if ownsFile { fclose(handle.file) } }
 
-    public func write(_ line: String) {
+    public func write(_ line: String) { write(lines: CollectionOfOne(line)) }
+
+    /// Writes the lines and flushes once.
+    public func write(lines: some Collection<String>) {
         lock.withLock { _ in
-            var l = line
-            l += "\n"
-            l.withUTF8 { buf in _ = fwrite(buf.baseAddress, 1, buf.count, handle.file) }
+            for line in lines {
+                var l = line
+                l.withUTF8 { buf in _ = fwrite(buf.baseAddress, 1, buf.count, handle.file) }
+                fputc(10, handle.file)
+            }
             fflush(handle.file)
         }
     }

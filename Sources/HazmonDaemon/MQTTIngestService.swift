@@ -2,8 +2,10 @@ import HazmonConfig
 import HazmonCore
 import HazmonMQTT
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
+
 
 /// Counters of the MQTT input, for tests, `STATUS=` and (later) metrics.
 public struct IngestCounters: Sendable, Equatable {
@@ -15,8 +17,8 @@ public struct IngestCounters: Sendable, Equatable {
     public var connects = 0
 }
 
-/// MQTT telemetry in: libmosquitto's thread copies each message into a bounded stream; this
-/// service decodes and routes them to tags and hands the samples to the pipeline.
+/// MQTT telemetry in: libmosquitto's thread copies each message and hands it to the event
+/// loop (bounded; see `LoopHandoff`), where it is decoded, routed to its tags and evaluated.
 public final class MQTTIngestService: Service, Sendable {
     struct Raw: Sendable {
         var topic: String
@@ -30,14 +32,15 @@ public final class MQTTIngestService: Service, Sendable {
     let logger: Logger
     let problems: RateLimitedLog
     public let counters = Mutex(IngestCounters())
-    private let stream: AsyncStream<Raw>
-    private let continuation: AsyncStream<Raw>.Continuation
+    private let loop: EventLoop
 
     /// Messages waiting for the engine before the newest are dropped (and counted).
     static let bufferLimit = 100_000
 
-    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, logger: Logger) {
+    /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
+    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop, logger: Logger) {
         self.settings = settings
+        self.loop = loop
         self.pipeline = pipeline
         self.logger = logger
         self.problems = RateLimitedLog(logger: logger)
@@ -54,7 +57,6 @@ public final class MQTTIngestService: Service, Sendable {
             TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch, tags: mapTags[$0.id] ?? [:])
         }
         self.router = TopicRouter(exact: exact, maps: maps)
-        (stream, continuation) = AsyncStream.makeStream(of: Raw.self, bufferingPolicy: .bufferingOldest(Self.bufferLimit))
     }
 
     public func run() async throws {
@@ -72,13 +74,17 @@ public final class MQTTIngestService: Service, Sendable {
             keepaliveSeconds: Int(settings.keepalive.secondsDouble),
             reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
             reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble))
-        let continuation = self.continuation
         let problems = self.problems
+        let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
+            var samples: [Sample] = []
+            samples.reserveCapacity(batch.count)
+            for raw in batch { process(raw, into: &samples) }
+            if !samples.isEmpty { pipeline.ingest(samples) }
+        }
         let client = try MosquittoClient(
             options: options, subscriptions: router.subscriptions, qos: settings.qos, logger: logger,
             onMessage: { topic, payload in
-                let r = continuation.yield(Raw(topic: topic, payload: payload, received: .now))
-                if case .dropped = r {
+                if !handoff.push(Raw(topic: topic, payload: payload, received: .now)) {
                     self.counters.withLock { $0.overflow += 1 }
                     problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
                 }
@@ -90,14 +96,12 @@ public final class MQTTIngestService: Service, Sendable {
                 }
             })
         try client.start()
-        defer { client.stop() }
-        for await raw in stream.cancelOnGracefulShutdown() {
-            process(raw)
-        }
+        try? await gracefulShutdown()
+        client.stop()
     }
 
-    func process(_ raw: Raw) {
-        var samples: [Sample] = []
+    func process(_ raw: Raw, into samples: inout [Sample]) {
+        let before = samples.count
         var dropped: [(String, PayloadError)] = []
         var unmapped: String?
         switch router.route(raw.topic) {
@@ -144,7 +148,7 @@ public final class MQTTIngestService: Service, Sendable {
         }
         counters.withLock { c in
             c.messages += 1
-            c.samples += samples.count
+            c.samples += samples.count - before
             for (_, e) in dropped { c.dropped[e.reason, default: 0] += 1 }
             if unmapped != nil { c.dropped["unmapped", default: 0] += 1 }
         }
@@ -154,7 +158,6 @@ public final class MQTTIngestService: Service, Sendable {
         if let unmapped {
             problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: ["topic": "\(raw.topic)", "reason": "\(unmapped)"])
         }
-        if !samples.isEmpty { pipeline.ingest(samples) }
     }
 
     private func sample(_ h: TagHandle, _ p: DecodedPoint, _ raw: Raw) -> Sample {

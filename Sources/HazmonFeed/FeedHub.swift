@@ -45,10 +45,10 @@ public final class FeedHub: Sendable {
     public var lastSeq: UInt64 { state.withLock { $0.lastSeq } }
     public var clientCount: Int { state.withLock { $0.clients.count } }
 
-    /// Records the events and sends them to every subscribed client.
-    public func publish(_ events: [AlarmEvent]) {
+    /// Records the events and sends them to every subscribed client; `json` holds each
+    /// event's JSON line. Each client gets the whole batch in one write.
+    public func publish(_ events: [AlarmEvent], json lines: [String]) {
         guard !events.isEmpty else { return }
-        let lines = events.map { $0.jsonLine }
         state.withLock { s in
             for e in events {
                 s.history.append(e)
@@ -57,7 +57,7 @@ public final class FeedHub: Sendable {
             }
             for id in s.subscribed {
                 guard let c = s.clients[id] else { continue }
-                for line in lines { send(line, to: c) }
+                send(lines, to: c)
             }
         }
     }
@@ -88,7 +88,8 @@ public final class FeedHub: Sendable {
                         return .error(code: "history_unavailable",
                                       message: "events after seq \(since) are no longer in memory (oldest kept: \(s.history.first?.seq ?? s.lastSeq + 1))")
                     }
-                    for e in s.history where e.seq > since { send(e.jsonLine, to: c) }
+                    // A replay is one write the client asked for; it counts once against the queue.
+                    send(s.history.filter { $0.seq > since }.map(\.jsonLine), to: c, weight: 1)
                 }
             }
             s.subscribed.insert(c.id)
@@ -96,10 +97,14 @@ public final class FeedHub: Sendable {
         }
     }
 
-    /// Writes one line; a client that has fallen `queueLimit` lines behind is disconnected.
-    func send(_ line: String, to c: Client) {
-        guard !c.closing.load(ordering: .relaxed) else { return }
-        let queued = c.pending.wrappingAdd(1, ordering: .relaxed).newValue
+    func send(_ line: String, to c: Client) { send(CollectionOfOne(line), to: c) }
+
+    /// Writes lines in one buffer; a client that has fallen `queueLimit` lines behind is
+    /// disconnected.
+    func send(_ lines: some Collection<String>, to c: Client, weight: Int? = nil) {
+        guard !lines.isEmpty, !c.closing.load(ordering: .relaxed) else { return }
+        let n = weight ?? lines.count
+        let queued = c.pending.wrappingAdd(n, ordering: .relaxed).newValue
         if queued > queueLimit {
             if !c.closing.exchange(true, ordering: .relaxed) {
                 logger.warning("alert socket client too slow; disconnecting", metadata: ["client": "\(c.id)", "queued": "\(queued)"])
@@ -107,11 +112,13 @@ public final class FeedHub: Sendable {
             }
             return
         }
-        var buf = c.channel.allocator.buffer(capacity: line.utf8.count + 1)
-        buf.writeString(line)
-        buf.writeInteger(UInt8(ascii: "\n"))
+        var buf = c.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        for line in lines {
+            buf.writeString(line)
+            buf.writeInteger(UInt8(ascii: "\n"))
+        }
         let promise = c.channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(1, ordering: .relaxed) }
+        promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(n, ordering: .relaxed) }
         c.channel.writeAndFlush(buf, promise: promise)
     }
 }

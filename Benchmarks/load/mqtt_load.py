@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""End-to-end MQTT load: hazmon beside a plain subscriber (the floor) and collectd 5.
+
+One run, three consumers of the same load at the same time (a paced publisher on loopback,
+N tags, every message moves its tag across the first-level limit, so every message is an
+alarm change):
+
+  1. floor:    the broker delivering the messages to a plain paho subscriber (latency only);
+  2. hazmon:   publish -> hazmon -> event line on the alert socket (latency, loss, CPU/message);
+  3. collectd: collectd-core's mqtt + threshold plugins (CPU/message). Every reading is also
+               published on a twin topic in collectd's format (PUTVAL "N:value"), so both
+               daemons see the same readings, the same broker and the same CPU contention.
+
+Latency is matched per message: the value's fractional digits carry the message number.
+CPU is utime + stime from /proc/PID/stat over the measured window.
+
+Usage: python3 Benchmarks/load/mqtt_load.py [--rate 2000] [--tags 200] [--seconds 30]
+       [--hazmon .build/release/hazmon]
+Needs: mosquitto, collectd-core (Debian), paho-mqtt (PyPI); all loopback, it stops by itself.
+"""
+import argparse, json, multiprocessing as mp, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+
+import paho.mqtt.client as mqtt
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / TICK
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def percentile(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def client(name):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, clean_session=True)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    return c
+
+
+def value_for(n, raise_):
+    # 30.xxxxxx raises (h 20), 5.xxxxxx clears; the six fractional digits are the message number.
+    return (30.0 if raise_ else 5.0) + (n % 1_000_000) / 1e6
+
+
+def message_number(v):
+    return int(round((v % 1.0) * 1e6))
+
+
+def publish_load(port, topics, rate, seconds, sent, fmt, twins=None):
+    """Publishes rate*seconds messages, paced in 2 ms ticks; records each send time.
+    With `twins`, every reading is also published on its twin topic in collectd's format."""
+    pub = client(f"load-pub-{os.getpid()}-{fmt}")
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    time.sleep(0.3)
+    state = [False] * len(topics)
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    n = 0
+    while n < total:
+        due = int((time.perf_counter() - start) * rate) + 1
+        while n < min(due, total):
+            i = n % len(topics)
+            state[i] = not state[i]
+            v = value_for(n, state[i])
+            payload = f"{v:.6f}" if fmt == "bare" else f"N:{v:.6f}"
+            sent[n] = time.monotonic_ns()
+            pub.publish(topics[i], payload, qos=1)
+            if twins:
+                pub.publish(twins[i], f"N:{v:.6f}", qos=1)
+            n += 1
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - start
+    time.sleep(2)
+    pub.loop_stop()
+    pub.disconnect()
+    return elapsed
+
+
+def floor_subscriber(port, total, ready, stop, out):
+    """A plain subscriber in its own process: the broker's own delivery time is the floor."""
+    recv = [0] * total
+    c = client(f"load-floor-{os.getpid()}")
+    def on_msg(cl, u, m):
+        recv[message_number(float(m.payload)) % total] = time.monotonic_ns()
+    c.on_message = on_msg
+    c.on_subscribe = lambda *a: ready.set()
+    c.connect("127.0.0.1", port)
+    c.subscribe("plant/load/+", qos=1)
+    c.loop_start()
+    stop.wait()
+    c.loop_stop()
+    out.send(recv)
+
+
+def socket_reader(path, total, ready, stop, out):
+    """An alert-socket client in its own process, as a control-room display would be."""
+    recv = [0] * total
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b'{"type":"subscribe"}\n')
+    s.settimeout(0.2)
+    ready.set()
+    buf = b""
+    while not stop.is_set():
+        try:
+            chunk = s.recv(1 << 20)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        t = time.monotonic_ns()
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            i = line.find(b'"value":')
+            if i >= 0 and b'"type":"event"' in line:
+                j = line.index(b",", i)
+                recv[message_number(float(line[i + 8:j])) % total] = t
+    out.send(recv)
+
+
+def run(args, port, tmp):
+    topics = [f"plant/load/T{i:03d}" for i in range(args.tags)]
+    sock = os.path.join(tmp, "alerts.sock")
+    cfg = os.path.join(tmp, "hazmon.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[site]\nid = "load"\n[log]\nformat = "json"\n[alert_socket]\npath = "{sock}"\n'
+                f'client_queue = 1000000\n[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nclient_id = "hazmon-load"\n'
+                f'[[mqtt.map]]\nid = "load"\ntopic = "plant/load/+"\ntag = "{{3}}"\n')
+        for i in range(args.tags):
+            f.write(f'[[tag]]\nid = "T{i:03d}"\nclass = "combustible_gas"\nsource = {{ mqtt_map = "load" }}\n'
+                    f'alarms.h = {{ at = 20, deadband = 0 }}\nalarms.hh = {{ at = 40, deadband = 0 }}\n')
+    log = open(os.path.join(tmp, "hazmon.log"), "w")
+    proc = subprocess.Popen([args.hazmon, "run", "--config", cfg], stdout=log, stderr=log)
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    total = int(args.rate * args.seconds)
+    sent = [0] * total
+    ctx = mp.get_context("fork")
+    stop = ctx.Event()
+    procs = []
+    pipes = []
+    for target, arg in ((floor_subscriber, port), (socket_reader, sock)):
+        ready = ctx.Event()
+        a, b = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=target, args=(arg, total, ready, stop, b), daemon=True)
+        p.start()
+        ready.wait(10)
+        procs.append(p)
+        pipes.append(a)
+    collectd = None if args.skip_collectd else start_collectd(port, tmp)
+    time.sleep(2.0)
+    cpu0 = cpu_seconds(proc.pid)
+    cd0 = cpu_seconds(collectd.pid) if collectd else 0
+    elapsed = publish_load(port, topics, args.rate, args.seconds, sent, "bare",
+                           twins=None if collectd is None else collectd_topics(args.tags))
+    cpu1 = cpu_seconds(proc.pid)
+    cd1 = cpu_seconds(collectd.pid) if collectd else 0
+    if collectd:
+        collectd.send_signal(signal.SIGTERM)
+        collectd.wait(timeout=10)
+    stop.set()
+    floor_recv, hz_recv = pipes[0].recv(), pipes[1].recv()
+    for p in procs:
+        p.join(5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    floor_lat = [(r - p) / 1e6 for p, r in zip(sent, floor_recv) if r]
+    hz_lat = [(r - p) / 1e6 for p, r in zip(sent, hz_recv) if r]
+    extra = {}
+    if collectd:
+        extra = dict(collectd_cpu_us_per_msg=(cd1 - cd0) / total * 1e6, collectd_notifications=collectd_notifications(tmp))
+    return dict(**extra, sent=total, elapsed=elapsed, floor_received=len(floor_lat), hazmon_events=len(hz_lat),
+                floor_p50=percentile(floor_lat, 50), floor_p99=percentile(floor_lat, 99),
+                hazmon_p50=percentile(hz_lat, 50), hazmon_p99=percentile(hz_lat, 99),
+                hazmon_cpu_us_per_msg=(cpu1 - cpu0) / total * 1e6)
+
+
+def collectd_topics(tags):
+    return [f"collectd/loadhost/gas-T{i:03d}/gauge" for i in range(tags)]
+
+
+def start_collectd(port, tmp):
+    exe = shutil.which("collectd") or "/usr/sbin/collectd"
+    conf = os.path.join(tmp, "collectd.conf")
+    with open(conf, "w") as f:
+        f.write(f'''Hostname "loadhost"
+FQDNLookup false
+BaseDir "{tmp}"
+PIDFile "{tmp}/collectd.pid"
+TypesDB "/usr/share/collectd/types.db"
+Interval 10
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel "info"
+  File "{tmp}/collectd.log"
+  Timestamp true
+  PrintSeverity true
+</Plugin>
+LoadPlugin threshold
+<Plugin threshold>
+  <Plugin "gas">
+    <Type "gauge">
+      WarningMax 20
+      FailureMax 40
+      Persist false
+    </Type>
+  </Plugin>
+</Plugin>
+LoadPlugin mqtt
+<Plugin mqtt>
+  <Subscribe "load">
+    Host "127.0.0.1"
+    Port {port}
+    ClientId "collectd-load"
+    Topic "collectd/#"
+    QoS 1
+  </Subscribe>
+</Plugin>
+''')
+    return subprocess.Popen([exe, "-f", "-C", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def collectd_notifications(tmp):
+    try:
+        with open(f"{tmp}/collectd.log") as f:
+            return sum(1 for line in f if "Notification:" in line)
+    except OSError:
+        return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=int, default=2000)
+    ap.add_argument("--tags", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--hazmon", default=".build/release/hazmon")
+    ap.add_argument("--skip-collectd", action="store_true")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="hazmon-load-")
+    port = free_port()
+    with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n")
+    broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        r = run(args, port, tmp)
+    finally:
+        broker.terminate()
+        broker.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load: {args.rate} msg/s over {args.tags} tags for {args.seconds:g} s "
+          f"({r['sent']} messages, published in {r['elapsed']:.2f} s)")
+    print(f"floor   (broker -> plain subscriber): received {r['floor_received']}, "
+          f"p50 {r['floor_p50']:.3f} ms, p99 {r['floor_p99']:.3f} ms")
+    print(f"hazmon  (broker -> engine -> socket): events {r['hazmon_events']}, "
+          f"p50 {r['hazmon_p50']:.3f} ms, p99 {r['hazmon_p99']:.3f} ms, "
+          f"p99 over floor {r['hazmon_p99'] - r['floor_p99']:+.3f} ms, CPU {r['hazmon_cpu_us_per_msg']:.1f} us/msg")
+    if "collectd_cpu_us_per_msg" in r:
+        ratio = r["hazmon_cpu_us_per_msg"] / r["collectd_cpu_us_per_msg"] if r["collectd_cpu_us_per_msg"] else float("nan")
+        print(f"collectd (mqtt + threshold):          CPU {r['collectd_cpu_us_per_msg']:.1f} us/msg, "
+              f"notifications logged {r['collectd_notifications']}; hazmon/collectd CPU = {ratio:.2f}")
+    ok = r["hazmon_events"] == r["sent"] and r["hazmon_p99"] - r["floor_p99"] <= 1.0
+    if "collectd_cpu_us_per_msg" in r:
+        ok = ok and r["hazmon_cpu_us_per_msg"] < 0.5 * r["collectd_cpu_us_per_msg"]
+    print("budget:", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
