@@ -99,16 +99,18 @@ public final class FeedHub: Sendable {
 
     func send(_ line: String, to c: Client) { send(CollectionOfOne(line), to: c) }
 
-    /// Writes lines in one buffer; a client that has fallen `queueLimit` lines behind is
-    /// disconnected.
+    /// Writes lines in one buffer. A client still holding more than `queueLimit` lines
+    /// written earlier and not yet taken by the kernel is disconnected instead: it has stopped
+    /// reading. (A single large batch to a reading client is not held against it.)
     func send(_ lines: some Collection<String>, to c: Client, weight: Int? = nil) {
         guard !lines.isEmpty, !c.closing.load(ordering: .relaxed) else { return }
         let n = weight ?? lines.count
         let queued = c.pending.wrappingAdd(n, ordering: .relaxed).newValue
-        if queued > queueLimit {
+        if queued - n > queueLimit {
+            c.pending.wrappingSubtract(n, ordering: .relaxed)
             if !c.closing.exchange(true, ordering: .relaxed) {
-                logger.warning("alert socket client too slow; disconnecting", metadata: ["client": "\(c.id)", "queued": "\(queued)"])
-                c.channel.close(promise: nil)
+                logger.warning("alert socket client too slow; disconnecting", metadata: ["client": "\(c.id)", "queued": "\(queued - n)"])
+                c.channel.eventLoop.execute { c.channel.close(promise: nil) }
             }
             return
         }
@@ -117,8 +119,14 @@ public final class FeedHub: Sendable {
             buf.writeString(line)
             buf.writeInteger(UInt8(ascii: "\n"))
         }
-        let promise = c.channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(n, ordering: .relaxed) }
-        c.channel.writeAndFlush(buf, promise: promise)
+        // Always through the loop's task queue, even when already on the loop: a write may fail
+        // and close the channel, whose handler then calls back into the hub, whose lock the
+        // caller holds. Tasks queued under the lock also keep every client's lines in order.
+        let channel = c.channel
+        channel.eventLoop.execute {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(n, ordering: .relaxed) }
+            channel.writeAndFlush(buf, promise: promise)
+        }
     }
 }

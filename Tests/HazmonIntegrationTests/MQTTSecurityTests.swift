@@ -34,6 +34,8 @@ struct MQTTSecurityTests {
             "printf 's3cret-pw\\n' > hazmon.pass",
             "mosquitto_passwd -b -c passwd hazmon s3cret-pw",
             "mosquitto_passwd -b passwd gateway gw-pw",
+            // mosquitto started as root drops to its own user, which must read these throwaway files.
+            "chmod 0755 \(d) && chmod 0644 server.key passwd",
         ].joined(separator: " && "), in: d)
         let port = try FreePort.find()
         try """
@@ -48,6 +50,7 @@ struct MQTTSecurityTests {
         let broker = try ChildProcess("/usr/sbin/mosquitto", ["-c", d + "/mosquitto.conf"], output: d + "/mosquitto.log")
         defer { broker.stop() }
         for _ in 0..<100 where !Broker.canConnect(port: port) { usleep(50_000) }
+        try #require(Broker.canConnect(port: port), "mosquitto did not start: \((try? String(contentsOfFile: d + "/mosquitto.log", encoding: .utf8)) ?? "")")
         let daemon = try DaemonUnderTest(config: """
             [alert_socket]
             path = "{SOCKET}"
