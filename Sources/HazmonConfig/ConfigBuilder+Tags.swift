@@ -1,8 +1,9 @@
 import HazmonCore
 
 extension ConfigBuilder {
-    func readTags(mqtt: MQTTSettings?, devices: [ModbusDeviceSettings]) -> [TagSettings] {
+    func readTags(mqtt: MQTTSettings?, devices: [ModbusDeviceSettings], defaultStale: Duration?) -> [TagSettings] {
         var tags: [TagSettings] = []
+        var readers: [TableReader] = []
         var firstLine: [String: Int] = [:]
         let deviceByID = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let entries = top.arrayOfTables("tag", context: { i, t in "tag \"\(t["id"]?.string ?? "#\(i + 1)")\"" })
@@ -15,8 +16,19 @@ extension ConfigBuilder {
             } else {
                 firstLine[id] = t.diagnostics.locator.line(of: t.location) ?? 0
             }
-            if let tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID) { tags.append(tag) }
+            if var tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID) {
+                if tag.definition.staleAfter == nil { tag.definition.staleAfter = defaultStale }
+                tags.append(tag)
+                readers.append(t)
+            }
             t.rejectUnknownKeys()
+        }
+        // suppress_if names another tag: check once all are known.
+        let ids = Set(tags.map(\.definition.id))
+        for (tag, t) in zip(tags, readers) {
+            guard let s = tag.definition.suppressIf else { continue }
+            if s.tag == tag.definition.id { t.error("suppress_if.tag", "a tag cannot suppress itself") }
+            else if !ids.contains(s.tag) { t.error("suppress_if.tag", "no tag \"\(s.tag)\"") }
         }
         return tags
     }
@@ -43,6 +55,8 @@ extension ConfigBuilder {
         let override = t.string("compliance_override")
         if let override, override.trimmingSpaces.isEmpty { t.error("compliance_override", "must give the reason for the deviation") }
 
+        var rate: RateRule?
+        var trend: TrendRule?
         var limits: [String: LimitRule] = [:]
         if let p = preset.h { limits["h"] = p }
         if let p = preset.hh { limits["hh"] = p }
@@ -63,9 +77,14 @@ extension ConfigBuilder {
                 if let d = r.double("deadband") {
                     if d >= 0 { deadband = d } else { r.error("deadband", "must not be negative") }
                 }
+                var rule = LimitRule(at: at ?? 0, grade: grade, deadband: deadband)
+                if let base { rule.onDelay = base.onDelay; rule.offDelay = base.offDelay }
+                readLimitExtras(r, into: &rule)
                 r.rejectUnknownKeys()
-                if let at { limits[key] = LimitRule(at: at, grade: grade, deadband: deadband) }
+                if at != nil { limits[key] = rule }
             }
+            if let r = a.table("rate") { rate = readRate(r) }
+            if let r = a.table("trend") { trend = readTrend(r, limits: limits) }
             a.rejectUnknownKeys()
         }
         let (h, hh, l, ll) = (limits["h"], limits["hh"], limits["l"], limits["ll"])
@@ -118,8 +137,32 @@ extension ConfigBuilder {
             s.error(nil, "names no input: use mqtt, mqtt_map or modbus")
             return nil
         }
-        let def = TagDefinition(id: id, name: name, unit: unit, tagClass: tagClass, source: sourceText,
-                                hazardSource: hazard, h: h, hh: hh, l: l, ll: ll)
+        var stale: Duration?
+        if let d = t.duration("stale_after") {
+            if d >= .milliseconds(100) { stale = d } else { t.error("stale_after", "must be at least 100ms") }
+        }
+        var suppress: SuppressionRule?
+        if let sr = t.table("suppress_if") {
+            let other = sr.string("tag") ?? ""
+            if other.isEmpty { sr.error("tag", "is required: the tag whose value suppresses this one's alarms") }
+            let below = sr.double("below"), above = sr.double("above")
+            if below == nil && above == nil { sr.error(nil, "needs below and / or above") }
+            sr.rejectUnknownKeys()
+            suppress = SuppressionRule(tag: other, below: below, above: above)
+        }
+        let oos = t.string("out_of_service")
+        if let oos, oos.trimmingSpaces.isEmpty { t.error("out_of_service", "must give the reason (maintenance ticket, ...)") }
+        var def = TagDefinition(id: id, name: name, unit: unit, tagClass: tagClass, source: sourceText,
+                                hazardSource: hazard, h: h, hh: hh, l: l, ll: ll, rate: rate, trend: trend,
+                                staleAfter: stale, suppressIf: suppress, outOfService: oos)
+        if let g = t.table("grades") {
+            for (key, path) in [("stale", \TagDefinition.staleGrade), ("fault", \.faultGrade)] {
+                if let n = g.int(key) {
+                    if let gg = Grade(n) { def[keyPath: path] = gg } else { g.error(key, "\(n) is not a grade 1 (red) ... 4 (blue)") }
+                }
+            }
+            g.rejectUnknownKeys()
+        }
         return TagSettings(definition: def, source: source, complianceOverride: override, oel: oel)
     }
 }

@@ -69,10 +69,12 @@ struct ConfigBuilder {
         let socket = readAlertSocket()
         let mqtt = readMQTT(siteID: site.id)
         let devices = readModbus()
-        let tags = readTags(mqtt: mqtt, devices: devices)
+        let (engine, defaultStale) = readEngine()
+        let tags = readTags(mqtt: mqtt, devices: devices, defaultStale: defaultStale)
+        let votes = readVotes(tags: tags)
         return HazmonConfiguration(
             file: top.diagnostics.file, site: site, log: log, journal: journal, alertSocket: socket,
-            mqtt: mqtt, modbusDevices: devices, tags: tags, warnings: [])
+            mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
     }
 
     func readSite() -> SiteSettings {

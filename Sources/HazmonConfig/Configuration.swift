@@ -11,6 +11,9 @@ public struct HazmonConfiguration: Sendable {
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]
+    public var engine: EngineSettings
+    /// `[[vote]]` groups.
+    public var votes: [VoteDefinition]
     /// Accepted deviations (compliance overrides) the daemon logs at start and `check` prints.
     public var warnings: [ConfigError]
 }

@@ -1,7 +1,7 @@
 /// What an alarm watches. `h`/`hh` are the levels of one high-side alarm, `l`/`ll` of one
-/// low-side alarm (spec §3).
+/// low-side alarm (spec §3). `flood` is the site's own alarm flood (its tag is the site id).
 public enum Condition: String, Sendable, Hashable, CaseIterable {
-    case h, hh, l, ll, rate, trend, stale, fault, comm, vote
+    case h, hh, l, ll, rate, trend, stale, fault, comm, vote, flood
 
     /// The alarm a condition belongs to: `h` and `hh` share the high side, `l` and `ll` the low.
     public var slot: AlarmSlot {
@@ -14,13 +14,29 @@ public enum Condition: String, Sendable, Hashable, CaseIterable {
         case .fault: return .fault
         case .comm: return .comm
         case .vote: return .vote
+        case .flood: return .flood
         }
     }
 }
 
-/// One alarm per tag and slot; the high and low sides each move between two levels.
+/// One alarm per owner and slot; the high and low sides each move between two levels.
 public enum AlarmSlot: String, Sendable, Hashable, CaseIterable {
-    case high, low, rate, trend, stale, fault, comm, vote
+    case high, low, rate, trend, stale, fault, comm, vote, flood
+
+    /// Position in a tag's slot table, for the slots a tag has.
+    var tagIndex: Int? {
+        switch self {
+        case .high: return 0
+        case .low: return 1
+        case .rate: return 2
+        case .trend: return 3
+        case .stale: return 4
+        case .fault: return 5
+        default: return nil
+        }
+    }
+
+    static let tagSlots: [AlarmSlot] = [.high, .low, .rate, .trend, .stale, .fault]
 }
 
 /// What happened to an alarm (spec §4).

@@ -1,18 +1,75 @@
-/// The alarm engine: tags in, events out. A value type with no I/O and no clock of its own.
+/// The alarm engine: samples and operator actions in, events out. A value type with no I/O
+/// and no clock of its own: every call carries its time, and `tick` runs the timers.
 ///
-/// `evaluate` is the hot path: it touches one tag's state and appends to a caller-owned buffer,
-/// allocating only when an alarm actually changes (the event's message).
+/// `evaluate` is the hot path: it touches one tag's state and appends to a caller-owned
+/// buffer, allocating only when an alarm actually changes (the event and its message).
 public struct Engine: Sendable {
     public let site: String
-    public private(set) var tags: [TagRuntime]
-    private let handles: [String: TagHandle]
+    public internal(set) var tags: [TagRuntime]
+    public internal(set) var votes: [GroupAlarm]
+    public internal(set) var connections: [GroupAlarm]
+    public internal(set) var flood: GroupAlarm
+    let handles: [String: TagHandle]
+    let voteIndex: [String: Int]
+    let connectionIndex: [String: Int]
+    /// Per vote: its member tags; per tag: the votes and the suppressed tags that depend on it.
+    let voteMembers: [[Int]]
+    let voteRules: [VoteDefinition]
+    let tagVotes: [[Int]]
+    let suppressedBy: [[Int]]
+    let connectionMembers: [[Int]]
+    var ctx: EngineContext
+    let start: Instant
+    var raiseTimes: RingOfTimes
 
-    public init(site: String, tags definitions: [TagDefinition]) {
+    /// - Parameter start: when monitoring began; a tag that never reports goes stale
+    ///   `stale_after` after it.
+    public init(site: String, tags definitions: [TagDefinition], votes voteDefs: [VoteDefinition] = [],
+                connections connectionDefs: [ConnectionDefinition] = [], settings: EngineSettings = .init(),
+                start: Instant = Instant(nanoseconds: 0)) {
         self.site = site
+        self.start = start
         self.tags = definitions.map(TagRuntime.init)
         var handles: [String: TagHandle] = [:]
         for (i, d) in definitions.enumerated() { handles[d.id] = TagHandle(i) }
         self.handles = handles
+        var tagVotes = Array(repeating: [Int](), count: definitions.count)
+        var members: [[Int]] = []
+        var votes: [GroupAlarm] = []
+        var voteIndex: [String: Int] = [:]
+        for (vi, v) in voteDefs.enumerated() {
+            let m = v.tags.compactMap { handles[$0]?.index }
+            for t in m { tagVotes[t].append(vi) }
+            members.append(m)
+            votes.append(GroupAlarm(id: v.id, name: v.name, condition: .vote, grade: v.grade,
+                                    source: "vote:\(v.k)oo\(v.tags.count)", limit: Double(v.k)))
+            voteIndex[v.id] = vi
+        }
+        self.voteMembers = members
+        self.voteRules = voteDefs
+        self.tagVotes = tagVotes
+        self.votes = votes
+        self.voteIndex = voteIndex
+        var suppressedBy = Array(repeating: [Int](), count: definitions.count)
+        for (i, d) in definitions.enumerated() {
+            if let s = d.suppressIf, let by = handles[s.tag] { suppressedBy[by.index].append(i) }
+        }
+        self.suppressedBy = suppressedBy
+        var conns: [GroupAlarm] = []
+        var connIndex: [String: Int] = [:]
+        var connMembers: [[Int]] = []
+        for (ci, c) in connectionDefs.enumerated() {
+            conns.append(GroupAlarm(id: c.id, name: c.name, condition: .comm, grade: c.grade, source: "connection:\(c.id)"))
+            connIndex[c.id] = ci
+            connMembers.append(c.tags.compactMap { handles[$0]?.index })
+        }
+        self.connections = conns
+        self.connectionIndex = connIndex
+        self.connectionMembers = connMembers
+        self.flood = GroupAlarm(id: site, name: "site \(site)", condition: .flood, grade: .orange, source: "engine",
+                                limit: Double(settings.floodRaised))
+        self.ctx = EngineContext(site: site, settings: settings)
+        self.raiseTimes = RingOfTimes(capacity: max(64, settings.floodRaised * 4))
     }
 
     /// The handle of a tag id, or nil if the engine has no such tag.
@@ -20,53 +77,88 @@ public struct Engine: Sendable {
 
     public func definition(_ handle: TagHandle) -> TagDefinition { tags[handle.index].definition }
 
+    public var settings: EngineSettings { ctx.settings }
+
     /// Evaluates one sample and appends the events it causes to `events`.
     public mutating func evaluate(_ sample: Sample, into events: inout [AlarmEvent]) {
-        let site = self.site
-        tags[sample.tag.index].evaluate(sample, site: site, into: &events)
-    }
-
-    /// Every alarm not in `normal`, most severe first; at equal grade toxic before combustible.
-    public func snapshot() -> [ActiveAlarm] {
-        var out: [ActiveAlarm] = []
-        for t in tags {
-            if t.high.state != .normal { out.append(t.activeAlarm(.high)) }
-            if t.low.state != .normal { out.append(t.activeAlarm(.low)) }
+        let i = sample.tag.index
+        let first = events.count
+        let before = (tags[i].slots[0].level, tags[i].slots[1].level)
+        tags[i].evaluate(sample, ctx: ctx, into: &events)
+        if !suppressedBy[i].isEmpty, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
+            for d in suppressedBy[i] { updateSuppression(d, by: sample.value, now: sample.time, into: &events) }
         }
-        return out.sorted(by: ActiveAlarm.displayOrder)
+        if !tagVotes[i].isEmpty, before != (tags[i].slots[0].level, tags[i].slots[1].level) {
+            for v in tagVotes[i] { evaluateVote(v, now: sample.time, into: &events) }
+        }
+        if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }
     }
 
-    /// Acknowledges the alarm of `tag` whose slot `condition` names (`h` and `hh` both name the
-    /// high side). Returns the `acknowledged` event.
-    public mutating func acknowledge(
-        tag tagID: String, condition: Condition, user: String?, note: String?, at time: Instant
-    ) throws(OperatorError) -> AlarmEvent {
-        guard let handle = handles[tagID] else { throw .unknownTag(tagID) }
-        let site = self.site
-        return try tags[handle.index].acknowledge(slot: condition.slot, user: user, note: note, at: time, site: site)
+    /// Runs the timers due by `now`: on- and off-delays, stale data, re-alarms, shelve expiry
+    /// and the end of a flood. Call it a few times a second; it costs one pass over the tags.
+    public mutating func tick(now: Instant, into events: inout [AlarmEvent]) {
+        let first = events.count
+        for i in tags.indices { tags[i].tick(now: now, start: start, ctx: ctx, into: &events) }
+        for i in votes.indices { expireShelf(&votes[i], now: now, into: &events) }
+        for i in connections.indices { expireShelf(&connections[i], now: now, into: &events) }
+        if events.count > first { countRaises(events[first...], now: now, into: &events) }
+        checkFloodEnd(now: now, into: &events)
     }
-}
 
-/// Why an operator request was refused.
-public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
-    case unknownTag(String)
-    case noSuchAlarm(tag: String, slot: AlarmSlot)
-    case alreadyAcknowledged(tag: String, slot: AlarmSlot)
-
-    /// A short machine-readable code for socket replies.
-    public var code: String {
-        switch self {
-        case .unknownTag: return "unknown_tag"
-        case .noSuchAlarm: return "no_such_alarm"
-        case .alreadyAcknowledged: return "already_acknowledged"
+    private func expireShelf(_ g: inout GroupAlarm, now: Instant, into events: inout [AlarmEvent]) {
+        if let until = g.slot.shelvedUntil, until <= now {
+            g.slot.unshelve()
+            events.append(g.event(.unshelved, now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
         }
     }
 
-    public var description: String {
-        switch self {
-        case .unknownTag(let t): return "no tag \"\(t)\" is configured"
-        case .noSuchAlarm(let t, let s): return "tag \"\(t)\" has no active \(s.rawValue) alarm"
-        case .alreadyAcknowledged(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is already acknowledged"
+    /// A device or connection went down or came back: its `comm` alarm follows, and while it
+    /// is down its tags' quality is bad.
+    public mutating func setConnection(_ id: String, up: Bool, reason: String?, at now: Instant, into events: inout [AlarmEvent]) {
+        guard let ci = connectionIndex[id] else { return }
+        let wasDown = connections[ci].slot.level != .none
+        guard wasDown == up else { return }
+        connections[ci].reason = reason
+        for m in connectionMembers[ci] {
+            tags[m].connectionsDown += up ? -1 : 1
+            if !up { tags[m].lastQuality = .bad }
+        }
+        let change = connections[ci].slot.step(target: up ? .none : .first, now: now, delay: .zero, latch: false)
+        let first = events.count
+        emit(change, &connections[ci], now: now, into: &events)
+        if events.count > first { countRaises(events[first...], now: now, into: &events) }
+    }
+
+    mutating func updateSuppression(_ t: Int, by value: Double, now: Instant, into events: inout [AlarmEvent]) {
+        guard let rule = tags[t].definition.suppressIf else { return }
+        let now_ = rule.holds(value)
+        guard now_ != tags[t].suppressed else { return }
+        tags[t].suppressed = now_
+        for slot in [AlarmSlot.high, .low] where tags[t].isConfigured(slot) {
+            events.append(tags[t].event(now_ ? .suppressed : .unsuppressed, slot: slot, now: now, ctx: ctx))
+        }
+    }
+
+    mutating func evaluateVote(_ v: Int, now: Instant, into events: inout [AlarmEvent]) {
+        let rule = voteRules[v]
+        var count = 0
+        for m in voteMembers[v] {
+            let side = rule.condition == .h || rule.condition == .hh ? tags[m].slots[0] : tags[m].slots[1]
+            let needed: LimitLevel = rule.condition == .hh || rule.condition == .ll ? .second : .first
+            if side.level >= needed { count += 1 }
+        }
+        votes[v].value = Double(count)
+        let change = votes[v].slot.step(target: count >= rule.k ? .first : .none, now: now, delay: .zero, latch: false)
+        emit(change, &votes[v], now: now, into: &events)
+    }
+
+    func emit(_ change: SlotChange, _ g: inout GroupAlarm, now: Instant, into events: inout [AlarmEvent]) {
+        switch change {
+        case .raised: events.append(g.event(.raised, now: now, ctx: ctx))
+        case .cleared: events.append(g.event(.cleared, now: now, ctx: ctx))
+        case .escalated: events.append(g.event(.escalated, now: now, ctx: ctx))
+        case .deescalated: events.append(g.event(.deescalated, now: now, ctx: ctx))
+        case .none, .latched: break
         }
     }
 }

@@ -17,21 +17,6 @@ public enum TagClass: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// One limit of a tag: the set point, its grade and its deadband (hysteresis).
-public struct LimitRule: Sendable, Hashable {
-    /// The set point: the alarm is in when the value reaches it (>= for high, <= for low).
-    public var at: Double
-    public var grade: Grade
-    /// How far the value must come back past `at` before the alarm clears.
-    public var deadband: Double
-
-    public init(at: Double, grade: Grade, deadband: Double = 0) {
-        self.at = at
-        self.grade = grade
-        self.deadband = deadband
-    }
-}
-
 /// A tag as the engine sees it: identity, display data and alarm rules. Built from the config.
 public struct TagDefinition: Sendable, Hashable {
     public var id: String
@@ -45,11 +30,22 @@ public struct TagDefinition: Sendable, Hashable {
     public var hh: LimitRule?
     public var l: LimitRule?
     public var ll: LimitRule?
+    public var rate: RateRule?
+    public var trend: TrendRule?
+    /// No good sample for this long raises `stale`; nil: never.
+    public var staleAfter: Duration?
+    public var staleGrade: Grade = .yellow
+    public var faultGrade: Grade = .yellow
+    public var suppressIf: SuppressionRule?
+    /// Out of service (maintenance): samples are not evaluated and no alarm is raised.
+    public var outOfService: String?
 
     public init(
         id: String, name: String? = nil, unit: String = "", tagClass: TagClass = .none,
         source: String = "", hazardSource: String? = nil,
-        h: LimitRule? = nil, hh: LimitRule? = nil, l: LimitRule? = nil, ll: LimitRule? = nil
+        h: LimitRule? = nil, hh: LimitRule? = nil, l: LimitRule? = nil, ll: LimitRule? = nil,
+        rate: RateRule? = nil, trend: TrendRule? = nil, staleAfter: Duration? = nil,
+        suppressIf: SuppressionRule? = nil, outOfService: String? = nil
     ) {
         self.id = id
         self.name = name ?? id
@@ -61,6 +57,22 @@ public struct TagDefinition: Sendable, Hashable {
         self.hh = hh
         self.l = l
         self.ll = ll
+        self.rate = rate
+        self.trend = trend
+        self.staleAfter = staleAfter
+        self.suppressIf = suppressIf
+        self.outOfService = outOfService
+    }
+
+    /// The limit rule a condition names, if the tag has it.
+    public func rule(_ c: Condition) -> LimitRule? {
+        switch c {
+        case .h: return h
+        case .hh: return hh
+        case .l: return l
+        case .ll: return ll
+        default: return nil
+        }
     }
 }
 
@@ -74,13 +86,18 @@ public struct Sample: Sendable, Hashable {
     public var sourceTime: Instant?
     /// When hazmon received it; the engine's notion of now for this sample.
     public var time: Instant
+    /// A sensor fault the input detected (NAMUR NE 43 loop current, a device fault bit). The
+    /// value is then not a measurement.
+    public var fault: String?
 
-    public init(tag: TagHandle, value: Double, quality: Quality = .good, sourceTime: Instant? = nil, time: Instant) {
+    public init(tag: TagHandle, value: Double, quality: Quality = .good, sourceTime: Instant? = nil, time: Instant,
+                fault: String? = nil) {
         self.tag = tag
         self.value = value
         self.quality = quality
         self.sourceTime = sourceTime
         self.time = time
+        self.fault = fault
     }
 }
 

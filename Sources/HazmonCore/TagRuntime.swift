@@ -1,183 +1,163 @@
-/// One alarm slot's live state (the high or the low side of a tag).
-public struct SideState: Sendable, Hashable {
-    public var level: LimitLevel = .none
-    public var state: AlarmState = .normal
-    /// The level the alarm last held while active; kept after it clears for `rtn_unack`.
-    public var lastLevel: LimitLevel = .none
-    public var since: Instant?
+/// What the engine passes down to a tag: site, engine settings and the flood state.
+struct EngineContext: Sendable {
+    var site: String
+    var settings: EngineSettings
+    var flooding = false
 }
 
 /// A tag's definition and live state inside the engine.
 public struct TagRuntime: Sendable {
     public let definition: TagDefinition
-    public let highSide: LimitSide
-    public let lowSide: LimitSide
-    public internal(set) var high = SideState()
-    public internal(set) var low = SideState()
+    let highSide: LimitSide
+    let lowSide: LimitSide
+    /// One alarm per slot, in `AlarmSlot.tagSlots` order.
+    public internal(set) var slots: [AlarmSlotState]
     public internal(set) var lastValue: Double?
     public internal(set) var lastQuality: Quality = .bad
     public internal(set) var lastSourceTime: Instant?
     public internal(set) var lastTime: Instant?
+    /// The last good sample's time; stale data counts from it (or from the engine's start).
+    public internal(set) var lastGoodTime: Instant?
+    public internal(set) var suppressed = false
+    /// How many of the tag's connections are down; while any is, its quality is bad.
+    var connectionsDown = 0
+    var faultReason: String?
+    var rateWindow: SampleWindow?
+    var trendWindow: SampleWindow?
+    var trendETA: Double?
 
     init(_ d: TagDefinition) {
         definition = d
         highSide = LimitSide(direction: .high, first: d.h, second: d.hh)
         lowSide = LimitSide(direction: .low, first: d.l, second: d.ll)
+        slots = Array(repeating: AlarmSlotState(), count: AlarmSlot.tagSlots.count)
+        if let r = d.rate { rateWindow = SampleWindow(span: r.per) }
+        if let t = d.trend { trendWindow = SampleWindow(span: t.window) }
     }
 
-    mutating func evaluate(_ s: Sample, site: String, into events: inout [AlarmEvent]) {
-        lastQuality = s.quality
+    public func slot(_ s: AlarmSlot) -> AlarmSlotState? { s.tagIndex.map { slots[$0] } }
+
+    func isConfigured(_ s: AlarmSlot) -> Bool {
+        switch s {
+        case .high: return highSide.isConfigured
+        case .low: return lowSide.isConfigured
+        case .rate: return definition.rate != nil
+        case .trend: return definition.trend != nil
+        case .stale: return definition.staleAfter != nil
+        case .fault: return true
+        default: return false
+        }
+    }
+
+    // MARK: evaluation
+
+    mutating func evaluate(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
+        guard definition.outOfService == nil else { return }
         lastTime = s.time
-        // Bad or uncertain samples never raise or clear a limit alarm: a dead loop reading 0 is
-        // not "back to normal".
-        guard s.quality == .good, s.value.isFinite else { return }
+        if let fault = s.fault {
+            lastQuality = .bad
+            faultReason = fault
+            step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
+            return
+        }
+        guard s.value.isFinite else { return }
+        switch s.quality {
+        case .bad:
+            lastQuality = .bad
+            faultReason = "the source reports bad quality"
+            step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
+            return
+        case .uncertain:
+            // Uncertain data neither raises nor clears anything, nor counts as fresh.
+            lastQuality = .uncertain
+            return
+        case .good:
+            break
+        }
+        lastQuality = connectionsDown > 0 ? .bad : .good
         lastValue = s.value
         lastSourceTime = s.sourceTime
+        lastGoodTime = s.time
+        if slots[5].level != .none || slots[5].pending != nil { step(.fault, to: .none, now: s.time, ctx: ctx, into: &events) }
+        if slots[4].level != .none || slots[4].latched { step(.stale, to: .none, now: s.time, ctx: ctx, into: &events) }
         if highSide.isConfigured {
-            let next = highSide.level(for: s.value, current: high.level)
-            if next != high.level { transition(&high, side: highSide, to: next, sample: s, site: site, into: &events) }
+            step(.high, to: highSide.level(for: s.value, current: slots[0].level), now: s.time, ctx: ctx, into: &events)
         }
         if lowSide.isConfigured {
-            let next = lowSide.level(for: s.value, current: low.level)
-            if next != low.level { transition(&low, side: lowSide, to: next, sample: s, site: site, into: &events) }
+            step(.low, to: lowSide.level(for: s.value, current: slots[1].level), now: s.time, ctx: ctx, into: &events)
+        }
+        if let rule = definition.rate {
+            rateWindow!.add(time: s.time, value: s.value)
+            var hit = false
+            if let rise = rule.rise, let lo = rateWindow!.minimum, s.value - lo >= rise { hit = true }
+            if let fall = rule.fall, let hi = rateWindow!.maximum, hi - s.value >= fall { hit = true }
+            step(.rate, to: hit ? .first : .none, now: s.time, ctx: ctx, into: &events)
+        }
+        if definition.trend != nil {
+            trendWindow!.add(time: s.time, value: s.value)
+            let eta = forecast(now: s.time)
+            trendETA = eta
+            step(.trend, to: eta == nil ? .none : .first, now: s.time, ctx: ctx, into: &events)
         }
     }
 
-    private func transition(
-        _ st: inout SideState, side: LimitSide, to next: LimitLevel, sample s: Sample, site: String,
-        into events: inout [AlarmEvent]
-    ) {
-        let previous = st.level
-        let kind: EventKind
-        let shown: LimitLevel
-        if previous == .none {
-            kind = .raised
-            shown = next
-            st.state = .unack
-            st.since = s.time
-        } else if next == .none {
-            kind = .cleared
-            shown = previous
-            st.state = st.state == .acked ? .normal : .rtnUnack
-        } else if next > previous {
-            kind = .escalated
-            shown = next
-            st.state = .unack
-        } else {
-            kind = .deescalated
-            shown = next
-        }
-        st.level = next
-        if next != .none { st.lastLevel = next }
-        if st.state == .normal { st.since = nil }
-        let rule = side.rule(at: shown)!
-        let condition = side.condition(at: shown)
-        events.append(AlarmEvent(
-            time: s.time, site: site, tag: definition.id, condition: condition, event: kind,
-            grade: rule.grade, state: st.state, value: s.value, unit: definition.unit,
-            limit: rule.at, quality: s.quality, source: definition.source, sourceTime: s.sourceTime,
-            message: message(kind, condition: condition, value: s.value, limit: rule.at),
-            hazardSource: definition.hazardSource
-        ))
+    /// Seconds until the fitted line reaches the trend's limit, if within the horizon and
+    /// the fit is good enough; nil otherwise (also once the value is already past the limit:
+    /// the limit alarm has taken over).
+    func forecast(now: Instant) -> Double? {
+        guard let t = definition.trend, let limit = definition.rule(t.toward)?.at,
+              let window = trendWindow, window.count >= t.minSamples,
+              let fit = window.fit(at: now), fit.r2 >= t.minFit else { return nil }
+        let high = t.toward == .h || t.toward == .hh
+        let gap = high ? limit - fit.value : fit.value - limit
+        let speed = high ? fit.slope : -fit.slope
+        guard gap > 0, speed > 0 else { return nil }
+        let eta = gap / speed
+        return eta <= t.horizon.secondsDouble ? eta : nil
     }
 
-    func message(_ kind: EventKind, condition: Condition, value: Double, limit: Double) -> String {
-        let v = "\(definition.name) \(JSONWriter.number(value))\(definition.unit.isEmpty ? "" : " " + definition.unit)"
-        let which: String
-        switch condition {
-        case .hh: which = "above second-level limit"
-        case .h: which = "above first-level limit"
-        case .ll: which = "below second-level low limit"
-        case .l: which = "below first-level low limit"
-        default: which = "at limit"
+    /// Moves one slot toward `target`, applying its delays and latch, and records the event.
+    mutating func step(_ slot: AlarmSlot, to target: LimitLevel, now: Instant, ctx: EngineContext,
+                       into events: inout [AlarmEvent]) {
+        let i = slot.tagIndex!
+        var delay = Duration.zero
+        var latch = false
+        if slot == .high || slot == .low {
+            let side = slot == .high ? highSide : lowSide
+            let current = slots[i].level
+            if target > current {
+                delay = side.rule(at: target)?.onDelay ?? .zero
+            } else if let r = side.rule(at: current) {
+                delay = r.offDelay
+                latch = target == .none && r.latch
+            }
         }
-        switch kind {
-        case .cleared: return "\(v) back within limits (\(condition.rawValue) \(JSONWriter.number(limit)) cleared)"
-        default: return "\(v) \(which) \(JSONWriter.number(limit))"
-        }
+        let change = slots[i].step(target: target, now: now, delay: delay, latch: latch)
+        record(change, slot: slot, now: now, ctx: ctx, into: &events)
     }
 
-    mutating func acknowledge(
-        slot: AlarmSlot, user: String?, note: String?, at time: Instant, site: String
-    ) throws(OperatorError) -> AlarmEvent {
-        let side: LimitSide
-        switch slot {
-        case .high: side = highSide
-        case .low: side = lowSide
-        default: throw .noSuchAlarm(tag: definition.id, slot: slot)
+    /// Timers: delays that complete, stale data, re-alarms and shelves that expire.
+    mutating func tick(now: Instant, start: Instant, ctx: EngineContext, into events: inout [AlarmEvent]) {
+        guard definition.outOfService == nil else { return }
+        for slot in [AlarmSlot.high, .low] where slots[slot.tagIndex!].pending != nil {
+            step(slot, to: slots[slot.tagIndex!].target, now: now, ctx: ctx, into: &events)
         }
-        var st = slot == .high ? high : low
-        switch st.state {
-        case .normal: throw .noSuchAlarm(tag: definition.id, slot: slot)
-        case .acked: throw .alreadyAcknowledged(tag: definition.id, slot: slot)
-        case .unack: st.state = .acked
-        case .rtnUnack: st.state = .normal; st.since = nil
+        if let after = definition.staleAfter, slots[4].level == .none, now - (lastGoodTime ?? start) >= after {
+            step(.stale, to: .first, now: now, ctx: ctx, into: &events)
         }
-        let level = st.level == .none ? st.lastLevel : st.level
-        if st.state == .normal { st.lastLevel = .none }
-        if slot == .high { high = st } else { low = st }
-        let rule = side.rule(at: level) ?? side.first ?? side.second!
-        let condition = side.condition(at: level)
-        return AlarmEvent(
-            time: time, site: site, tag: definition.id, condition: condition, event: .acknowledged,
-            grade: rule.grade, state: st.state, value: lastValue, unit: definition.unit,
-            limit: rule.at, quality: lastQuality, source: definition.source, sourceTime: lastSourceTime,
-            message: "\(definition.name) \(condition.rawValue) alarm acknowledged\(user.map { " by \($0)" } ?? "")",
-            user: user, note: note, hazardSource: definition.hazardSource
-        )
-    }
-
-    func activeAlarm(_ slot: AlarmSlot) -> ActiveAlarm {
-        let (side, st) = slot == .high ? (highSide, high) : (lowSide, low)
-        let level = st.level == .none ? st.lastLevel : st.level
-        let rule = side.rule(at: level) ?? side.first ?? side.second!
-        return ActiveAlarm(
-            tag: definition.id, name: definition.name, condition: side.condition(at: level),
-            grade: rule.grade, state: st.state, active: st.level != .none, value: lastValue,
-            unit: definition.unit, limit: rule.at, quality: lastQuality, since: st.since,
-            tagClass: definition.tagClass
-        )
-    }
-}
-
-/// An alarm not in `normal`, as snapshots and tables show it.
-public struct ActiveAlarm: Sendable, Hashable {
-    public var tag: String
-    public var name: String
-    public var condition: Condition
-    public var grade: Grade
-    public var state: AlarmState
-    public var active: Bool
-    public var value: Double?
-    public var unit: String
-    public var limit: Double?
-    public var quality: Quality
-    public var since: Instant?
-    public var tagClass: TagClass
-
-    /// Most severe first; at equal grade toxic gas before combustible gas; then oldest first.
-    public static func displayOrder(_ a: ActiveAlarm, _ b: ActiveAlarm) -> Bool {
-        if a.grade != b.grade { return a.grade < b.grade }
-        if a.tagClass.priorityRank != b.tagClass.priorityRank { return a.tagClass.priorityRank < b.tagClass.priorityRank }
-        let ta = a.since?.nanoseconds ?? .max, tb = b.since?.nanoseconds ?? .max
-        if ta != tb { return ta < tb }
-        return (a.tag, a.condition.rawValue) < (b.tag, b.condition.rawValue)
-    }
-
-    public var json: String {
-        var w = JSONWriter(capacity: 200)
-        w.field("tag", tag)
-        w.field("name", name)
-        w.field("condition", condition.rawValue)
-        w.field("grade", grade.rawValue)
-        w.field("color", grade.color)
-        w.field("state", state.rawValue)
-        w.field("active", active)
-        w.field("value", value)
-        w.field("unit", unit)
-        w.field("limit", limit)
-        w.field("quality", quality.rawValue)
-        if let since { w.field("since", since.iso8601) }
-        return w.finish()
+        for slot in [AlarmSlot.high, .low] {
+            let i = slot.tagIndex!
+            let side = slot == .high ? highSide : lowSide
+            if let after = side.rule(at: slots[i].shownLevel)?.realarm, slots[i].realarm(now: now, after: after) {
+                events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: ["realarm"]))
+            }
+        }
+        for slot in AlarmSlot.tagSlots {
+            let i = slot.tagIndex!
+            if let until = slots[i].shelvedUntil, until <= now {
+                slots[i].unshelve()
+                events.append(event(.unshelved, slot: slot, now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
+            }
+        }
     }
 }

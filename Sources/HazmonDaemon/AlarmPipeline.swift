@@ -43,11 +43,31 @@ public final class AlarmPipeline: Sendable {
         state.withLock { ($0.seq, $0.engine.snapshot()) }
     }
 
-    public func acknowledge(tag: String, condition: Condition, user: String?, note: String?, at time: Instant) throws(OperatorError) {
+    /// An operator's action (acknowledge, shelve, unshelve, reset) on one alarm.
+    public func apply(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?,
+                      at time: Instant) throws(OperatorError) {
         try state.withLock { s throws(OperatorError) in
-            let e = try s.engine.acknowledge(tag: tag, condition: condition, user: user, note: note, at: time)
+            let e = try s.engine.apply(action, tag: tag, condition: condition, user: user, note: note, at: time)
             s.buffer.removeAll(keepingCapacity: true)
             s.buffer.append(e)
+            deliver(&s)
+        }
+    }
+
+    /// Runs the engine's timers (delays, stale data, re-alarms, shelve expiry, flood end).
+    public func tick(at now: Instant) {
+        state.withLock { s in
+            s.buffer.removeAll(keepingCapacity: true)
+            s.engine.tick(now: now, into: &s.buffer)
+            deliver(&s)
+        }
+    }
+
+    /// A device or connection went down or came back.
+    public func setConnection(_ id: String, up: Bool, reason: String?, at now: Instant) {
+        state.withLock { s in
+            s.buffer.removeAll(keepingCapacity: true)
+            s.engine.setConnection(id, up: up, reason: reason, at: now, into: &s.buffer)
             deliver(&s)
         }
     }
@@ -72,9 +92,9 @@ struct PipelineFeedHandler: FeedRequestHandler {
         return (seq, alarms.map(\.json))
     }
 
-    func acknowledge(tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
+    func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
         do {
-            try pipeline.acknowledge(tag: tag, condition: condition, user: user, note: note, at: .now)
+            try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .now)
             return .ok
         } catch {
             return .error(code: error.code, message: error.description)

@@ -31,6 +31,25 @@ struct AlertSocketService: Service {
     }
 }
 
+extension Task where Success == Never, Failure == Never {
+    /// Loops in services end on a graceful shutdown and on cancellation (a sibling failed).
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}
+
+/// Runs the engine's timers four times a second: delays, stale data (from the clock, not
+/// from the next message), re-alarms, shelve expiry and the end of a flood.
+struct EngineTimerService: Service {
+    let pipeline: AlarmPipeline
+    static let interval = Duration.milliseconds(250)
+
+    func run() async throws {
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: Self.interval)
+            pipeline.tick(at: .now)
+        }
+    }
+}
+
 /// Wires config → engine → pipeline → sinks and inputs, and runs until SIGTERM / SIGINT.
 public struct Daemon: Sendable {
     public let config: HazmonConfiguration
@@ -52,7 +71,13 @@ public struct Daemon: Sendable {
         self.output = out
         self.logger = logger
         let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, logger: logger)
-        let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition))
+        let mqttTags = config.tags.compactMap { t -> String? in
+            if case .mqtt = t.source { return t.definition.id } else { return nil }
+        }
+        let connections = config.mqtt == nil ? [] : [ConnectionDefinition(id: MQTTIngestService.connectionID,
+                                                                          name: "MQTT broker \(config.mqtt!.url)", tags: mqttTags)]
+        let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
+                            connections: connections, settings: config.engine, start: .now)
         let pipeline = AlarmPipeline(engine: engine, lastSeq: 0, sinks: [EventLogSink(output: out), hub])
         self.hub = hub
         self.pipeline = pipeline
@@ -64,6 +89,7 @@ public struct Daemon: Sendable {
             options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
                                         maxClients: config.alertSocket.maxClients),
             hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, logger: logger))
+        services.append(EngineTimerService(pipeline: pipeline))
         if let mqtt = config.mqtt {
             services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop, logger: logger))
         }

@@ -125,7 +125,3 @@ struct StopAfter: Service {
         // Returning ends the group: ServiceGroup treats a finished service as shutdown.
     }
 }
-
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
-}

@@ -36,6 +36,10 @@ public final class MQTTIngestService: Service, Sendable {
 
     /// Messages waiting for the engine before the newest are dropped (and counted).
     static let bufferLimit = 100_000
+    /// The broker connection's id: the "tag" of its `comm` alarm.
+    public static let connectionID = "mqtt"
+    /// A broker not reached within this long after start raises the `comm` alarm.
+    static let firstConnectGrace = Duration.seconds(5)
 
     /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
     public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop, logger: Logger) {
@@ -89,13 +93,22 @@ public final class MQTTIngestService: Service, Sendable {
                     problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
                 }
             },
-            onConnection: { up, _ in
+            onConnection: { up, reason in
                 self.counters.withLock { c in
                     c.connected = up
                     if up { c.connects += 1 }
                 }
+                self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
             })
         try client.start()
+        let deadline = ContinuousClock.now + Self.firstConnectGrace
+        while !Task.isCancelledOrShuttingDown, !client.isConnected, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        if !client.isConnected, !Task.isCancelledOrShuttingDown {
+            pipeline.setConnection(Self.connectionID, up: false,
+                                   reason: "broker \(settings.host):\(settings.port) not reachable", at: .now)
+        }
         try? await gracefulShutdown()
         client.stop()
     }

@@ -73,15 +73,29 @@ final class FeedConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             w.field("seq", Int64(seq))
             w.field("alarms", raw: "[" + alarms.joined(separator: ",") + "]")
             reply(context, w.finish())
-        case "ack":
+        case "ack", "shelve", "unshelve", "reset":
             guard let tag = request.tag, !tag.isEmpty else {
-                reply(context, FeedReply.error(code: "bad_request", message: "ack needs \"tag\"").json); return
+                reply(context, FeedReply.error(code: "bad_request", message: "\(request.type) needs \"tag\"").json); return
             }
             guard let cname = request.condition, let condition = Condition(rawValue: cname) else {
-                reply(context, FeedReply.error(code: "bad_request", message: "ack needs \"condition\": one of \(Condition.allCases.map(\.rawValue).joined(separator: ", "))").json)
+                reply(context, FeedReply.error(code: "bad_request", message: "\(request.type) needs \"condition\": one of \(Condition.allCases.map(\.rawValue).joined(separator: ", "))").json)
                 return
             }
-            reply(context, handler.acknowledge(tag: tag, condition: condition, user: request.user, note: request.note).json)
+            let action: OperatorAction
+            switch request.type {
+            case "ack": action = .acknowledge
+            case "unshelve": action = .unshelve
+            case "reset": action = .reset
+            default:
+                var d: Duration?
+                if let text = request.for {
+                    do { d = try DurationParser.parse(text) } catch {
+                        reply(context, FeedReply.error(code: "bad_request", message: "\"for\": \(error)").json); return
+                    }
+                }
+                action = .shelve(d)
+            }
+            reply(context, handler.operate(action, tag: tag, condition: condition, user: request.user, note: request.note).json)
         default:
             reply(context, FeedReply.error(code: "unknown_request", message: "unknown request type \"\(request.type.prefix(40))\"").json)
         }

@@ -5,8 +5,8 @@ import HazmonCore
 public protocol FeedRequestHandler: Sendable {
     /// `{"type":"snapshot",...}`: the last seq and every alarm not in `normal`, as JSON objects.
     func snapshot() -> (seq: UInt64, alarms: [String])
-    /// An operator acknowledging an alarm.
-    func acknowledge(tag: String, condition: Condition, user: String?, note: String?) -> FeedReply
+    /// An operator's action on an alarm: acknowledge, shelve, unshelve or reset.
+    func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply
 }
 
 /// A reply line: `ok`, or an `error` with a stable code.

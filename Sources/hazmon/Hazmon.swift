@@ -1,5 +1,6 @@
 import ArgumentParser
 import HazmonConfig
+import HazmonCore
 import HazmonDaemon
 
 #if canImport(Glibc)

@@ -5,7 +5,7 @@ public enum DurationParser {
     }
 
     public static func parse(_ text: String) throws(Failure) -> Duration {
-        let s = text.trimmingSpaces
+        let s = DurationParser.trim(text)
         guard !s.isEmpty else { throw Failure(description: "empty duration; write e.g. \"2s\" or \"500ms\"") }
         var total: Duration = .zero
         var rest = Substring(s)
@@ -32,6 +32,13 @@ public enum DurationParser {
             total += .nanoseconds(Int64(nanos.rounded()))
         }
         return total
+    }
+
+    static func trim(_ s: String) -> String {
+        var sub = Substring(s)
+        while let f = sub.first, f == " " || f == "\t" { sub.removeFirst() }
+        while let l = sub.last, l == " " || l == "\t" { sub.removeLast() }
+        return String(sub)
     }
 
     /// Formats a duration the way the config writes it (`"1.5s"`, `"10m"`).

@@ -1,0 +1,161 @@
+/// What a step of an alarm did, for the owner to turn into an event.
+enum SlotChange: Equatable {
+    case none
+    case raised(LimitLevel)
+    case escalated(LimitLevel)
+    case deescalated(LimitLevel)
+    case cleared(LimitLevel)
+    /// The condition cleared but the alarm is latched: it stays until reset.
+    case latched(LimitLevel)
+}
+
+/// The live state of one alarm (a tag's high side, its rate alarm, a vote, a connection…):
+/// ISA-18.2 state, delays, latch, shelving and chatter, independent of what the alarm watches.
+///
+/// `step` is a pure state machine: the owner computes the level its condition asks for
+/// (`target`), and the delay and latch that apply; the machine decides and says what changed.
+public struct AlarmSlotState: Sendable, Hashable {
+    /// The annunciated level: none (normal or returned), first (h / l / the alarm) or second.
+    public internal(set) var level: LimitLevel = .none
+    public internal(set) var state: AlarmState = .normal
+    /// Condition gone, alarm held for an operator's reset.
+    public internal(set) var latched = false
+    /// When the alarm last raised, while it is not normal.
+    public internal(set) var since: Instant?
+    /// The level shown while returned-unacknowledged or latched.
+    public internal(set) var lastLevel: LimitLevel = .none
+    public internal(set) var shelvedUntil: Instant?
+    /// When the operator acknowledged it (for re-alarm).
+    var ackedAt: Instant?
+    /// The level the condition asks for, kept so timers can finish a delay.
+    var target: LimitLevel = .none
+    var pending: LimitLevel?
+    var pendingSince = Instant(nanoseconds: 0)
+    var transitions = TransitionLog()
+
+    public var isShelved: Bool { shelvedUntil != nil }
+    /// The level to describe the alarm with: the current one, or the last one held.
+    var shownLevel: LimitLevel { level == .none ? lastLevel : level }
+
+    /// Moves toward `target`. `delay` is the time the change must persist (on-delay when
+    /// getting worse, off-delay when getting better); `latch` whether clearing is held.
+    mutating func step(target: LimitLevel, now: Instant, delay: Duration, latch: Bool) -> SlotChange {
+        self.target = target
+        if latched {
+            if target == .none { return .none }
+            latched = false   // the condition is back: the held alarm simply continues
+        }
+        if target == level {
+            pending = nil
+            return .none
+        }
+        if delay > .zero {
+            if pending != target {
+                pending = target
+                pendingSince = now
+                return .none
+            }
+            if now - pendingSince < delay { return .none }
+        }
+        pending = nil
+        let from = level
+        if target == .none {
+            if latch {
+                latched = true
+                lastLevel = from
+                return .latched(from)
+            }
+            level = .none
+            lastLevel = from
+            state = state == .acked ? .normal : .rtnUnack
+            if state == .normal { since = nil; lastLevel = .none }
+            transitions.record(now)
+            return .cleared(from)
+        }
+        level = target
+        lastLevel = target
+        if from == .none {
+            state = .unack
+            since = now
+            ackedAt = nil
+            transitions.record(now)
+            return .raised(target)
+        }
+        if target > from {
+            state = .unack
+            ackedAt = nil
+            return .escalated(target)
+        }
+        return .deescalated(target)
+    }
+
+    /// When a pending delay completes, if one is running.
+    func pendingDeadline(delay: Duration) -> Instant? {
+        pending == nil ? nil : pendingSince + delay
+    }
+
+    /// ISA-18.2 acknowledge. Returns false if there is nothing to acknowledge.
+    mutating func acknowledge(now: Instant) -> Bool {
+        switch state {
+        case .unack:
+            state = .acked
+            ackedAt = now
+            return true
+        case .rtnUnack:
+            state = .normal
+            since = nil
+            lastLevel = .none
+            return true
+        case .acked, .normal:
+            return false
+        }
+    }
+
+    /// Releases a latched alarm whose condition has cleared.
+    mutating func reset(now: Instant) -> Bool {
+        guard latched else { return false }
+        latched = false
+        level = .none
+        state = state == .acked ? .normal : .rtnUnack
+        if state == .normal { since = nil; lastLevel = .none }
+        transitions.record(now)
+        return true
+    }
+
+    /// Re-annunciates an acknowledged alarm still active after `after`.
+    mutating func realarm(now: Instant, after: Duration) -> Bool {
+        guard state == .acked, level != .none || latched, let ackedAt, now - ackedAt >= after else { return false }
+        state = .unack
+        self.ackedAt = nil
+        return true
+    }
+
+    mutating func shelve(until: Instant) { shelvedUntil = until }
+    mutating func unshelve() { shelvedUntil = nil }
+}
+
+/// The times of an alarm's last few raises and clears, in fixed storage.
+struct TransitionLog: Sendable, Hashable {
+    private var times: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var next = 0
+    private(set) var count = 0
+    static let capacity = 8
+
+    private var list: [Int64] { withUnsafeBytes(of: times) { Array($0.bindMemory(to: Int64.self)) } }
+    static func == (a: TransitionLog, b: TransitionLog) -> Bool { a.list == b.list && a.next == b.next && a.count == b.count }
+    func hash(into h: inout Hasher) { h.combine(list); h.combine(next); h.combine(count) }
+
+    mutating func record(_ t: Instant) {
+        withUnsafeMutableBytes(of: &times) { $0.storeBytes(of: t.nanoseconds, toByteOffset: next * 8, as: Int64.self) }
+        next = (next + 1) % Self.capacity
+        count = min(count + 1, Self.capacity)
+    }
+
+    /// Whether at least `n` transitions happened within `per` before `now`.
+    func atLeast(_ n: Int, within per: Duration, now: Instant) -> Bool {
+        guard n >= 1, n <= count else { return false }
+        let idx = (next - n + Self.capacity) % Self.capacity
+        let t = withUnsafeBytes(of: times) { $0.load(fromByteOffset: idx * 8, as: Int64.self) }
+        return now.nanoseconds - t <= per.nanosecondsClamped
+    }
+}
