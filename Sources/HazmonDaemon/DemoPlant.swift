@@ -38,6 +38,21 @@ enum DemoPlant {
         source = { mqtt_map = "gas" }
 
         [[tag]]
+        id = "GT-103"
+        name = "T101 dike combustible gas, east"
+        class = "combustible_gas"
+        hazard_source = "T101 methanol tank"
+        source = { mqtt_map = "gas" }
+
+        [[vote]]                           # two detectors in one dike agree: a confirmed leak
+        id = "T101-dike"
+        name = "T101 dike leak confirmed (2oo2)"
+        tags = ["GT-101", "GT-103"]
+        k = 2
+        condition = "h"
+        grade = 1
+
+        [[tag]]
         id = "GT-102"
         name = "T102 dike combustible gas"
         class = "combustible_gas"
@@ -61,6 +76,8 @@ enum DemoPlant {
         source = { mqtt = "plant/tankfarm/S301/pressure", json = "value" }
         alarms.h  = { at = 1.4, grade = 3, deadband = 0.02 }
         alarms.hh = { at = 1.6, grade = 1, deadband = 0.02 }
+        alarms.trend = { toward = "hh", window = "10s", horizon = "60s", grade = 2 }
+        stale_after = "5s"
 
         [[tag]]
         id = "LT-401"
@@ -81,6 +98,7 @@ enum DemoPlant {
         // T101 dike leak: ramps up from 5 s, peaks near 46 %LEL, decays after 28 s.
         let leak: Double = c < 5 ? 0 : c < 23 ? (c - 5) * 2.5 : c < 28 ? 45 : max(0, 45 - (c - 28) * 4)
         let gt101 = max(0, 1.5 + leak + n(0.6))
+        let gt103 = max(0, 1.0 + leak * 0.7 + n(0.6))
         let gt102 = max(0, 1.0 + n(0.5))
         let nh3 = c > 15 && c < 32 ? 24 + n(1) : 3 + n(0.5)
         let pressure = 1.2 + (c > 20 && c < 42 ? (c < 35 ? (c - 20) * 0.03 : (42 - c) * 0.06) : 0) + n(0.004)
@@ -89,6 +107,7 @@ enum DemoPlant {
         return [
             ("plant/tankfarm/gas/GT-101", fmt(gt101)),
             ("plant/tankfarm/gas/GT-102", fmt(gt102)),
+            ("plant/tankfarm/gas/GT-103", fmt(gt103)),
             ("plant/tankfarm/gas/AT-201", #"{"value":\#(fmt(nh3)),"quality":"good"}"#),
             ("plant/tankfarm/S301/pressure", #"{"value":\#(fmt(pressure, 1000)),"time":"\#(now)"}"#),
             ("plant/tankfarm/T101/level", fmt(level + n(0.2))),

@@ -27,7 +27,14 @@ struct ConfigSummary {
             for (name, r) in [("ll", d.ll), ("l", d.l), ("h", d.h), ("hh", d.hh)] {
                 if let r { rules.append("\(name) \(JSONWriter.number(r.at)) (grade \(r.grade.rawValue) \(r.grade.color))") }
             }
+            if let r = d.rate { rules.append("rate \(r.rise.map { "+\(JSONWriter.number($0))" } ?? "")\(r.fall.map { " -\(JSONWriter.number($0))" } ?? "") per \(DurationParser.format(r.per))") }
+            if let tr = d.trend { rules.append("trend toward \(tr.toward.rawValue) within \(DurationParser.format(tr.horizon))") }
+            if let st = d.staleAfter { rules.append("stale after \(DurationParser.format(st))") }
+            if let oos = d.outOfService { rules.append("OUT OF SERVICE (\(oos))") }
             lines.append("  \(d.id) [\(d.tagClass.rawValue)] \(d.unit) from \(d.source): " + (rules.isEmpty ? "no limits" : rules.joined(separator: ", ")))
+        }
+        for v in c.votes {
+            lines.append("vote \(v.id): \(v.k) of \(v.tags.joined(separator: ", ")) at \(v.condition.rawValue) -> grade \(v.grade.rawValue) \(v.grade.color)")
         }
         lines.append("outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))")
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention))")

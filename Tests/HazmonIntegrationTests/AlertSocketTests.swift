@@ -214,3 +214,69 @@ struct DemoTests {
         #expect(after.subtracting(before).isEmpty, "the demo left files behind")
     }
 }
+
+@Suite("Operator actions and timers end to end", .serialized)
+struct OperatorActionTests {
+    @Test func shelveUnshelveResetOverTheSocket() throws {
+        let rig = try Rig(extra: """
+            [engine]
+            shelve_max = "1h"
+            [[tag]]
+            id = "PT-1"
+            unit = "MPa"
+            source = { mqtt = "plant/pt1" }
+            alarms.h = { at = 1.4, latch = true }
+            """)
+        defer { rig.close() }
+        rig.publisher.publish("plant/pt1", "1.5")
+        #expect(rig.client.nextEvent()?["event"] as? String == "raised")
+        let c = try SocketClient(path: rig.daemon.socketPath)
+        defer { c.close() }
+        _ = c.readJSON()
+        c.send(#"{"type":"shelve","tag":"PT-1","condition":"h","user":"li"}"#)
+        #expect(c.readJSON()?["code"] as? String == "shelve_needs_duration")
+        c.send(#"{"type":"shelve","tag":"PT-1","condition":"h","for":"2h","user":"li"}"#)
+        #expect(c.readJSON()?["code"] as? String == "shelve_too_long")
+        c.send(#"{"type":"shelve","tag":"PT-1","condition":"h","for":"ten minutes"}"#)
+        #expect(c.readJSON()?["code"] as? String == "bad_request")
+        c.send(#"{"type":"shelve","tag":"PT-1","condition":"h","for":"30m","user":"li","note":"sensor being recalibrated"}"#)
+        #expect(c.readJSON()?["type"] as? String == "ok")
+        let shelved = rig.client.nextEvent()
+        #expect(shelved?["event"] as? String == "shelved" && shelved?["user"] as? String == "li")
+        c.send(#"{"type":"unshelve","tag":"PT-1","condition":"h","user":"li"}"#)
+        #expect(c.readJSON()?["type"] as? String == "ok")
+        #expect(rig.client.nextEvent()?["event"] as? String == "unshelved")
+        // Latched: the condition clears, the alarm stays until reset.
+        rig.publisher.publish("plant/pt1", "1.0")
+        c.send(#"{"type":"snapshot"}"#)
+        let alarms = c.readJSON()?["alarms"] as? [[String: Any]] ?? []
+        #expect(alarms.contains { $0["tag"] as? String == "PT-1" && $0["latched"] as? Bool == true })
+        c.send(#"{"type":"reset","tag":"PT-1","condition":"h","user":"li"}"#)
+        #expect(c.readJSON()?["type"] as? String == "ok")
+        #expect(rig.client.nextEvent()?["event"] as? String == "reset")
+    }
+
+    @Test func staleDataRaisesWithoutANewMessage() throws {
+        let rig = try Rig(extra: """
+            [[tag]]
+            id = "LT-1"
+            source = { mqtt = "plant/lt1" }
+            stale_after = "1s"
+            alarms.l = { at = 10 }
+            """)
+        defer { rig.close() }
+        rig.publisher.publish("plant/lt1", "50")
+        var stale: [String: Any]?
+        let deadline = Date().addingTimeInterval(10)
+        while stale == nil, Date() < deadline, let e = rig.client.nextEvent(timeout: 5) {
+            if e["tag"] as? String == "LT-1", e["condition"] as? String == "stale" { stale = e }
+        }
+        #expect(stale?["event"] as? String == "raised", "log:\n\(rig.daemon.log)")
+        rig.publisher.publish("plant/lt1", "51")
+        var fresh: [String: Any]?
+        while fresh == nil, let e = rig.client.nextEvent(timeout: 5) {
+            if e["tag"] as? String == "LT-1" { fresh = e }
+        }
+        #expect(fresh?["condition"] as? String == "stale" && fresh?["event"] as? String == "cleared")
+    }
+}
