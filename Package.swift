@@ -27,7 +27,7 @@ let package = Package(
             providers: [.apt(["libmosquitto-dev"])]
         ),
         // Pure Swift: tags, samples, alarm rules and the engine. No I/O, no C, time injected.
-        .target(name: "HazmonCore"),
+        .target(name: "HazmonCore", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(
             name: "HazmonConfig",
             dependencies: ["HazmonCore", .product(name: "TOMLKit", package: "TOMLKit")]

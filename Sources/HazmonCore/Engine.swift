@@ -48,6 +48,7 @@ public struct Engine: Sendable {
         self.voteMembers = members
         self.voteRules = voteDefs
         self.tagVotes = tagVotes
+        for (i, v) in tagVotes.enumerated() where !v.isEmpty { tags[i].inVote = true }
         self.votes = votes
         self.voteIndex = voteIndex
         var suppressedBy = Array(repeating: [Int](), count: definitions.count)
@@ -55,6 +56,7 @@ public struct Engine: Sendable {
             if let s = d.suppressIf, let by = handles[s.tag] { suppressedBy[by.index].append(i) }
         }
         self.suppressedBy = suppressedBy
+        for (i, s) in suppressedBy.enumerated() where !s.isEmpty { tags[i].suppressesOthers = true }
         var conns: [GroupAlarm] = []
         var connIndex: [String: Int] = [:]
         var connMembers: [[Int]] = []
@@ -83,12 +85,11 @@ public struct Engine: Sendable {
     public mutating func evaluate(_ sample: Sample, into events: inout [AlarmEvent]) {
         let i = sample.tag.index
         let first = events.count
-        let before = (tags[i].slots[0].level, tags[i].slots[1].level)
-        tags[i].evaluate(sample, ctx: ctx, into: &events)
-        if !suppressedBy[i].isEmpty, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
+        let outcome = tags[i].evaluate(sample, ctx: ctx, into: &events)
+        if outcome.suppressesOthers, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
             for d in suppressedBy[i] { updateSuppression(d, by: sample.value, now: sample.time, into: &events) }
         }
-        if !tagVotes[i].isEmpty, before != (tags[i].slots[0].level, tags[i].slots[1].level) {
+        if outcome.inVote, outcome.limitLevelChanged {
             for v in tagVotes[i] { evaluateVote(v, now: sample.time, into: &events) }
         }
         if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }

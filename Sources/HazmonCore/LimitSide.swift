@@ -17,30 +17,21 @@ public struct LimitSide: Sendable, Hashable {
     public let direction: LimitDirection
     public let first: LimitRule?
     public let second: LimitRule?
+    /// The set points and deadbands alone, 40 bytes: what the hot path reads per sample.
+    let bands: LimitBands
 
     public init(direction: LimitDirection, first: LimitRule?, second: LimitRule?) {
         self.direction = direction
         self.first = first
         self.second = second
+        self.bands = LimitBands(high: direction == .high, first: first, second: second)
     }
 
     public var isConfigured: Bool { first != nil || second != nil }
 
     /// The level `value` puts this side at, given the level it is at now.
-    @inlinable
     public func level(for value: Double, current: LimitLevel) -> LimitLevel {
-        if let second, reaches(second, value, active: current == .second) { return .second }
-        if let first, reaches(first, value, active: current != .none) { return .first }
-        return .none
-    }
-
-    @inlinable
-    func reaches(_ rule: LimitRule, _ value: Double, active: Bool) -> Bool {
-        let band = active ? rule.deadband : 0
-        switch direction {
-        case .high: return value >= rule.at - band
-        case .low: return value <= rule.at + band
-        }
+        bands.level(for: value, current: current)
     }
 
     public func rule(at level: LimitLevel) -> LimitRule? {
@@ -58,5 +49,35 @@ public struct LimitSide: Sendable, Hashable {
         case (.low, .second): return .ll
         case (.low, _): return .l
         }
+    }
+}
+
+/// A side's set points and deadbands as plain numbers, small enough to pass in registers.
+struct LimitBands: Sendable, Hashable {
+    let high: Bool
+    let hasFirst: Bool, hasSecond: Bool
+    let firstAt: Double, firstBand: Double
+    let secondAt: Double, secondBand: Double
+
+    init(high: Bool, first: LimitRule?, second: LimitRule?) {
+        self.high = high
+        hasFirst = first != nil
+        hasSecond = second != nil
+        firstAt = first?.at ?? 0
+        firstBand = first?.deadband ?? 0
+        secondAt = second?.at ?? 0
+        secondBand = second?.deadband ?? 0
+    }
+
+    @inline(__always)
+    func level(for value: Double, current: LimitLevel) -> LimitLevel {
+        if hasSecond, reaches(secondAt, current == .second ? secondBand : 0, value) { return .second }
+        if hasFirst, reaches(firstAt, current != .none ? firstBand : 0, value) { return .first }
+        return .none
+    }
+
+    @inline(__always)
+    func reaches(_ at: Double, _ band: Double, _ value: Double) -> Bool {
+        high ? value >= at - band : value <= at + band
     }
 }

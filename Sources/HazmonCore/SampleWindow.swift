@@ -1,12 +1,15 @@
 /// The samples of one tag within a time window, in fixed storage allocated once: running sums
-/// for the least-squares trend and monotonic queues for the window's minimum and maximum, so
-/// both the rate and the trend cost O(1) per sample (amortised) and never allocate.
+/// for the least-squares trend, or monotonic queues for the window's minimum and maximum (a
+/// rate alarm's window), so both cost O(1) per sample (amortised) and never allocate.
 ///
-/// When more samples fall inside the window than `capacity`, the oldest are dropped early: the
-/// window then spans the newest `capacity` samples.
+/// When more samples fall inside the window than `capacity` (a power of two, 128 by default),
+/// the oldest are dropped early: the window then spans the newest `capacity` samples.
 struct SampleWindow: Sendable {
     let span: Double
     let capacity: Int
+    private let mask: Int
+    /// Rate alarms need the window's extremes, trends its sums; each window keeps only its own.
+    private let extremes: Bool
     private var times: [Double]
     private var values: [Double]
     private var head = 0
@@ -19,16 +22,22 @@ struct SampleWindow: Sendable {
     private var minHead = 0, minCount = 0, maxHead = 0, maxCount = 0
     private var seqNo = 0
 
-    init(span: Duration, capacity: Int = 256) {
+    init(span: Duration, extremes: Bool, capacity: Int = 128) {
+        self.extremes = extremes
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "capacity must be a power of two")
         self.span = span.secondsDouble
         self.capacity = capacity
+        self.mask = capacity - 1
         times = Array(repeating: 0, count: capacity)
         values = Array(repeating: 0, count: capacity)
-        minQ = Array(repeating: 0, count: capacity)
-        maxQ = Array(repeating: 0, count: capacity)
+        minQ = Array(repeating: 0, count: extremes ? capacity : 0)
+        maxQ = Array(repeating: 0, count: extremes ? capacity : 0)
     }
 
-    private func slot(_ seq: Int) -> Int { seq % capacity }
+    /// A placeholder for tags without a rate or trend rule.
+    static let unused = SampleWindow(span: .zero, extremes: false, capacity: 1)
+
+    private func slot(_ seq: Int) -> Int { seq & mask }
 
     /// The sequence number of the oldest sample kept.
     private var oldestSeq: Int { seqNo - count }
@@ -43,24 +52,33 @@ struct SampleWindow: Sendable {
         let s = slot(seqNo)
         times[s] = rt
         values[s] = value
-        st += rt; sv += value; stt += rt * rt; stv += rt * value; svv += value * value
-        while minCount > 0, values[slot(minQ[(minHead + minCount - 1) % capacity])] >= value { minCount -= 1 }
-        minQ[(minHead + minCount) % capacity] = seqNo
-        minCount += 1
-        while maxCount > 0, values[slot(maxQ[(maxHead + maxCount - 1) % capacity])] <= value { maxCount -= 1 }
-        maxQ[(maxHead + maxCount) % capacity] = seqNo
-        maxCount += 1
+        if extremes {
+            pushExtremes(value)
+        } else {
+            st += rt; sv += value; stt += rt * rt; stv += rt * value; svv += value * value
+        }
         seqNo += 1
         count += 1
+    }
+
+    private mutating func pushExtremes(_ value: Double) {
+        while minCount > 0, values[slot(minQ[(minHead + minCount - 1) & mask])] >= value { minCount -= 1 }
+        minQ[(minHead + minCount) & mask] = seqNo
+        minCount += 1
+        while maxCount > 0, values[slot(maxQ[(maxHead + maxCount - 1) & mask])] <= value { maxCount -= 1 }
+        maxQ[(maxHead + maxCount) & mask] = seqNo
+        maxCount += 1
     }
 
     private mutating func removeOldest() {
         let old = oldestSeq
         let s = slot(old)
-        let rt = times[s], v = values[s]
-        st -= rt; sv -= v; stt -= rt * rt; stv -= rt * v; svv -= v * v
-        if minCount > 0, minQ[minHead] == old { minHead = (minHead + 1) % capacity; minCount -= 1 }
-        if maxCount > 0, maxQ[maxHead] == old { maxHead = (maxHead + 1) % capacity; maxCount -= 1 }
+        if !extremes {
+            let rt = times[s], v = values[s]
+            st -= rt; sv -= v; stt -= rt * rt; stv -= rt * v; svv -= v * v
+        }
+        if extremes, minCount > 0, minQ[minHead] == old { minHead = (minHead + 1) & mask; minCount -= 1 }
+        if extremes, maxCount > 0, maxQ[maxHead] == old { maxHead = (maxHead + 1) & mask; maxCount -= 1 }
         count -= 1
         if count == 0 { minCount = 0; maxCount = 0 }
     }

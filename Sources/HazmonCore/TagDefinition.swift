@@ -88,10 +88,10 @@ public struct Sample: Sendable, Hashable {
     public var time: Instant
     /// A sensor fault the input detected (NAMUR NE 43 loop current, a device fault bit). The
     /// value is then not a measurement.
-    public var fault: String?
+    public var fault: SensorFault?
 
     public init(tag: TagHandle, value: Double, quality: Quality = .good, sourceTime: Instant? = nil, time: Instant,
-                fault: String? = nil) {
+                fault: SensorFault? = nil) {
         self.tag = tag
         self.value = value
         self.quality = quality
@@ -105,4 +105,23 @@ public struct Sample: Sendable, Hashable {
 public struct TagHandle: Sendable, Hashable {
     public let index: Int
     public init(_ index: Int) { self.index = index }
+}
+
+/// A sensor fault an input detected. Plain values only: a `Sample` stays a trivial type, so
+/// passing samples around costs no reference counting on the hot path.
+public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
+    /// NAMUR NE 43: loop current at or below 3.6 mA (a failed transmitter or a broken loop).
+    case loopCurrentLow(milliamps: Double)
+    /// NAMUR NE 43: loop current at or above 21 mA.
+    case loopCurrentHigh(milliamps: Double)
+    /// The device's own fault bit or code.
+    case device(code: Int)
+
+    public var description: String {
+        switch self {
+        case .loopCurrentLow(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: <= 3.6 mA)"
+        case .loopCurrentHigh(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: >= 21 mA)"
+        case .device(let code): return "device reports fault code \(code)"
+        }
+    }
 }

@@ -10,8 +10,11 @@ public struct TagRuntime: Sendable {
     public let definition: TagDefinition
     let highSide: LimitSide
     let lowSide: LimitSide
-    /// One alarm per slot, in `AlarmSlot.tagSlots` order.
-    public internal(set) var slots: [AlarmSlotState]
+    let highBands: LimitBands
+    let lowBands: LimitBands
+    /// One alarm per slot, in `AlarmSlot.tagSlots` order, stored inline (no heap array: the
+    /// hot path touches one contiguous tag record).
+    public internal(set) var slots = SlotTable()
     public internal(set) var lastValue: Double?
     public internal(set) var lastQuality: Quality = .bad
     public internal(set) var lastSourceTime: Instant?
@@ -21,18 +24,28 @@ public struct TagRuntime: Sendable {
     public internal(set) var suppressed = false
     /// How many of the tag's connections are down; while any is, its quality is bad.
     var connectionsDown = 0
+    /// Whether votes or suppressed tags depend on this one (checked per sample, kept inline).
+    var inVote = false
+    var suppressesOthers = false
     var faultReason: String?
-    var rateWindow: SampleWindow?
-    var trendWindow: SampleWindow?
+    // Not optional: mutating through `window!` would copy the window on every sample.
+    var rateWindow = SampleWindow.unused
+    var trendWindow = SampleWindow.unused
     var trendETA: Double?
+    /// The trend rule and its limit's set point, copied out of the definition for the hot path.
+    let trendRule: TrendRule?
+    let trendLimit: Double
 
     init(_ d: TagDefinition) {
         definition = d
         highSide = LimitSide(direction: .high, first: d.h, second: d.hh)
         lowSide = LimitSide(direction: .low, first: d.l, second: d.ll)
-        slots = Array(repeating: AlarmSlotState(), count: AlarmSlot.tagSlots.count)
-        if let r = d.rate { rateWindow = SampleWindow(span: r.per) }
-        if let t = d.trend { trendWindow = SampleWindow(span: t.window) }
+        highBands = highSide.bands
+        trendRule = d.trend
+        trendLimit = d.trend.flatMap { d.rule($0.toward)?.at } ?? 0
+        lowBands = lowSide.bands
+        if let r = d.rate { rateWindow = SampleWindow(span: r.per, extremes: true) }
+        if let t = d.trend { trendWindow = SampleWindow(span: t.window, extremes: false) }
     }
 
     public func slot(_ s: AlarmSlot) -> AlarmSlotState? { s.tagIndex.map { slots[$0] } }
@@ -51,12 +64,27 @@ public struct TagRuntime: Sendable {
 
     // MARK: evaluation
 
-    mutating func evaluate(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
+    /// What the engine must look at after a tag's evaluation, answered from inside the call so
+    /// the engine never reads the (large) tag record through the array's getter, which copies.
+    struct Outcome {
+        var limitLevelChanged = false
+        var inVote = false
+        var suppressesOthers = false
+    }
+
+    mutating func evaluate(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) -> Outcome {
+        let before = (slots.high.level, slots.low.level)
+        evaluateSample(s, ctx: ctx, into: &events)
+        return Outcome(limitLevelChanged: before != (slots.high.level, slots.low.level),
+                       inVote: inVote, suppressesOthers: suppressesOthers)
+    }
+
+    private mutating func evaluateSample(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
         guard definition.outOfService == nil else { return }
         lastTime = s.time
         if let fault = s.fault {
             lastQuality = .bad
-            faultReason = fault
+            faultReason = fault.description
             step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
             return
         }
@@ -78,36 +106,42 @@ public struct TagRuntime: Sendable {
         lastValue = s.value
         lastSourceTime = s.sourceTime
         lastGoodTime = s.time
-        if slots[5].level != .none || slots[5].pending != nil { step(.fault, to: .none, now: s.time, ctx: ctx, into: &events) }
-        if slots[4].level != .none || slots[4].latched { step(.stale, to: .none, now: s.time, ctx: ctx, into: &events) }
-        if highSide.isConfigured {
-            step(.high, to: highSide.level(for: s.value, current: slots[0].level), now: s.time, ctx: ctx, into: &events)
+        if slots.fault.level != .none || slots.fault.pending != nil { step(.fault, to: .none, now: s.time, ctx: ctx, into: &events) }
+        if slots.stale.level != .none || slots.stale.latched { step(.stale, to: .none, now: s.time, ctx: ctx, into: &events) }
+        if highBands.hasFirst || highBands.hasSecond {
+            let target = highBands.level(for: s.value, current: slots.high.level)
+            if target != slots.high.level || slots.high.pending != nil || slots.high.latched {
+                step(.high, to: target, now: s.time, ctx: ctx, into: &events)
+            }
         }
-        if lowSide.isConfigured {
-            step(.low, to: lowSide.level(for: s.value, current: slots[1].level), now: s.time, ctx: ctx, into: &events)
+        if lowBands.hasFirst || lowBands.hasSecond {
+            let target = lowBands.level(for: s.value, current: slots.low.level)
+            if target != slots.low.level || slots.low.pending != nil || slots.low.latched {
+                step(.low, to: target, now: s.time, ctx: ctx, into: &events)
+            }
         }
         if let rule = definition.rate {
-            rateWindow!.add(time: s.time, value: s.value)
+            rateWindow.add(time: s.time, value: s.value)
             var hit = false
-            if let rise = rule.rise, let lo = rateWindow!.minimum, s.value - lo >= rise { hit = true }
-            if let fall = rule.fall, let hi = rateWindow!.maximum, hi - s.value >= fall { hit = true }
-            step(.rate, to: hit ? .first : .none, now: s.time, ctx: ctx, into: &events)
+            if let rise = rule.rise, let lo = rateWindow.minimum, s.value - lo >= rise { hit = true }
+            if let fall = rule.fall, let hi = rateWindow.maximum, hi - s.value >= fall { hit = true }
+            let target: LimitLevel = hit ? .first : .none
+            if target != slots.rate.level { step(.rate, to: target, now: s.time, ctx: ctx, into: &events) }
         }
-        if definition.trend != nil {
-            trendWindow!.add(time: s.time, value: s.value)
-            let eta = forecast(now: s.time)
+        if let trend = trendRule {
+            trendWindow.add(time: s.time, value: s.value)
+            let eta = Self.forecast(trend, limit: trendLimit, window: trendWindow, now: s.time)
             trendETA = eta
-            step(.trend, to: eta == nil ? .none : .first, now: s.time, ctx: ctx, into: &events)
+            let target: LimitLevel = eta == nil ? .none : .first
+            if target != slots.trend.level { step(.trend, to: target, now: s.time, ctx: ctx, into: &events) }
         }
     }
 
     /// Seconds until the fitted line reaches the trend's limit, if within the horizon and
     /// the fit is good enough; nil otherwise (also once the value is already past the limit:
     /// the limit alarm has taken over).
-    func forecast(now: Instant) -> Double? {
-        guard let t = definition.trend, let limit = definition.rule(t.toward)?.at,
-              let window = trendWindow, window.count >= t.minSamples,
-              let fit = window.fit(at: now), fit.r2 >= t.minFit else { return nil }
+    static func forecast(_ t: TrendRule, limit: Double, window: borrowing SampleWindow, now: Instant) -> Double? {
+        guard window.count >= t.minSamples, let fit = window.fit(at: now), fit.r2 >= t.minFit else { return nil }
         let high = t.toward == .h || t.toward == .hh
         let gap = high ? limit - fit.value : fit.value - limit
         let speed = high ? fit.slope : -fit.slope
@@ -157,6 +191,35 @@ public struct TagRuntime: Sendable {
             if let until = slots[i].shelvedUntil, until <= now {
                 slots[i].unshelve()
                 events.append(event(.unshelved, slot: slot, now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
+            }
+        }
+    }
+}
+
+/// A tag's six alarms, inline, indexed like `AlarmSlot.tagSlots`.
+public struct SlotTable: Sendable {
+    var high = AlarmSlotState(), low = AlarmSlotState(), rate = AlarmSlotState()
+    var trend = AlarmSlotState(), stale = AlarmSlotState(), fault = AlarmSlotState()
+
+    public subscript(i: Int) -> AlarmSlotState {
+        get {
+            switch i {
+            case 0: return high
+            case 1: return low
+            case 2: return rate
+            case 3: return trend
+            case 4: return stale
+            default: return fault
+            }
+        }
+        _modify {
+            switch i {
+            case 0: yield &high
+            case 1: yield &low
+            case 2: yield &rate
+            case 3: yield &trend
+            case 4: yield &stale
+            default: yield &fault
             }
         }
     }

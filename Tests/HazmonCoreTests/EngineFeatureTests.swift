@@ -18,7 +18,7 @@ struct Rig {
 
     /// Feeds `value` at time `t`; returns the events it caused.
     @discardableResult
-    mutating func feed(_ t: Double, _ value: Double, tag: String? = nil, quality: Quality = .good, fault: String? = nil) -> [AlarmEvent] {
+    mutating func feed(_ t: Double, _ value: Double, tag: String? = nil, quality: Quality = .good, fault: SensorFault? = nil) -> [AlarmEvent] {
         var out: [AlarmEvent] = []
         engine.evaluate(Sample(tag: engine.handle(for: tag ?? self.tag)!, value: value, quality: quality, time: at(t), fault: fault), into: &out)
         events += out
@@ -171,7 +171,7 @@ struct ConditionTests {
     @Test func sensorFaultKeepsTheLastGoodValueAndNeverClearsLimits() {
         var r = Rig(TagDefinition(id: "GT", unit: "%LEL", h: LimitRule(at: 20, grade: .yellow)))
         r.feed(0, 25)
-        let f = r.feed(1, 0, fault: "loop current 3.5 mA (NAMUR NE 43: <= 3.6 mA)")
+        let f = r.feed(1, 0, fault: .loopCurrentLow(milliamps: 3.5))
         #expect(kinds(f) == ["fault:raised"])
         #expect(f.first?.value == 25 && f.first?.quality == .bad)
         #expect(f.first?.message.contains("3.5 mA") == true && f.first?.message.contains("last good value 25 %LEL") == true)

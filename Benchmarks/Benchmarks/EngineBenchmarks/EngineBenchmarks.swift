@@ -1,0 +1,85 @@
+import Benchmark
+import HazmonCore
+
+/// The engine's hot path: `Engine.evaluate` per sample, with no alarm changing (the common
+/// case: a plant is normal most of the time), for a limits-only tag, a fully configured tag
+/// and 10,000 mixed tags. Each measured iteration evaluates 1,000 samples (`.kilo`); metrics
+/// marked `*` in the output are per sample.
+let benchmarks: @Sendable () -> Void = {
+    // Allocations are exact and machine-independent: any allocation on the hot path fails the
+    // static thresholds (Thresholds/, checked by check.sh). Wall clock and throughput are shown,
+    // not gated (they vary with the machine); instructions are gated by check.sh with callgrind,
+    // since this machine kind exposes no hardware counters.
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 10_000,
+        thresholds: [.mallocCountTotal: .init(absolute: [.p0: 0, .p50: 0, .p100: 0])]
+    )
+
+    let limitsOnly = TagDefinition(
+        id: "GT-101", unit: "%LEL", tagClass: .combustibleGas,
+        h: LimitRule(at: 20, grade: .yellow, deadband: 2), hh: LimitRule(at: 40, grade: .orange, deadband: 2))
+    let full = TagDefinition(
+        id: "PT-201", unit: "MPa", tagClass: .pressure,
+        h: LimitRule(at: 1.4, grade: .yellow, deadband: 0.02), hh: LimitRule(at: 1.6, grade: .red, deadband: 0.02),
+        rate: RateRule(rise: 0.2, per: .seconds(10), grade: .orange),
+        trend: TrendRule(toward: .hh, window: .seconds(60), horizon: .seconds(300), grade: .orange),
+        staleAfter: .seconds(10))
+
+    // Names without spaces: the thresholds files are matched by name.
+    Benchmark("Engine.evaluate.limitsOnlyTag") { benchmark in
+        var engine = Engine(site: "b", tags: [limitsOnly])
+        let h = engine.handle(for: "GT-101")!
+        var events: [AlarmEvent] = []
+        events.reserveCapacity(64)
+        var t: Int64 = 1_000_000_000
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations {
+            t &+= 100_000_000
+            engine.evaluate(Sample(tag: h, value: 3 + Double(i & 7), time: Instant(nanoseconds: t)), into: &events)
+        }
+        benchmark.stopMeasurement()
+        blackHole(events.count)
+    }
+
+    Benchmark("Engine.evaluate.fullTag") { benchmark in
+        var engine = Engine(site: "b", tags: [full])
+        let h = engine.handle(for: "PT-201")!
+        var events: [AlarmEvent] = []
+        events.reserveCapacity(64)
+        var t: Int64 = 1_000_000_000
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations {
+            t &+= 100_000_000
+            engine.evaluate(Sample(tag: h, value: 1.0 + Double((i &* 5) & 7) * 0.001, time: Instant(nanoseconds: t)), into: &events)
+        }
+        benchmark.stopMeasurement()
+        blackHole(events.count)
+    }
+
+    // 10,000 tags, one in four fully configured, evaluated round robin: cache misses included.
+    let mixed: [TagDefinition] = (0..<10_000).map { i in
+        var d = i % 4 == 0 ? full : limitsOnly
+        d.id = "T\(i)"
+        return d
+    }
+    Benchmark("Engine.evaluate.mixed10000Tags") { benchmark in
+        var engine = Engine(site: "b", tags: mixed)
+        var events: [AlarmEvent] = []
+        events.reserveCapacity(64)
+        var t: Int64 = 1_000_000_000
+        var next = 0
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations {
+            t &+= 1_000_000
+            let value = next % 4 == 0 ? 1.0 + Double((i &* 5) & 7) * 0.001 : 3 + Double(i & 7)
+            engine.evaluate(Sample(tag: TagHandle(next), value: value, time: Instant(nanoseconds: t)), into: &events)
+            next += 1
+            if next == 10_000 { next = 0 }
+        }
+        benchmark.stopMeasurement()
+        blackHole(events.count)
+    }
+}

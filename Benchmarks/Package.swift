@@ -1,0 +1,30 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The engine's benchmarks, as their own package (like swift-nio's and swift-log's), so the
+// daemon's build never pulls the benchmark harness. Run from this folder:
+//   swift package benchmark                      # all benchmarks, checked against thresholds
+//   swift package benchmark --filter Engine      # some
+let package = Package(
+    name: "hazmon-benchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "hazmon", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HazmonCore", package: "hazmon"),
+            ],
+            path: "Benchmarks/EngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "EngineProfile",
+            dependencies: [.product(name: "HazmonCore", package: "hazmon")]
+        ),
+    ]
+)
