@@ -13,18 +13,20 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(name: "EngineScenarios", dependencies: [.product(name: "HazmonCore", package: "hazmon")]),
         .executableTarget(
             name: "EngineBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "HazmonCore", package: "hazmon"),
+                "EngineScenarios",
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
             name: "EngineProfile",
-            dependencies: [.product(name: "HazmonCore", package: "hazmon")]
+            dependencies: [.product(name: "HazmonCore", package: "hazmon"), "EngineScenarios"]
         ),
     ]
 )

@@ -248,9 +248,15 @@ struct OperatorActionTests {
         #expect(rig.client.nextEvent()?["event"] as? String == "unshelved")
         // Latched: the condition clears, the alarm stays until reset.
         rig.publisher.publish("plant/pt1", "1.0")
-        c.send(#"{"type":"snapshot"}"#)
-        let alarms = c.readJSON()?["alarms"] as? [[String: Any]] ?? []
-        #expect(alarms.contains { $0["tag"] as? String == "PT-1" && $0["latched"] as? Bool == true })
+        // The message reaches the daemon asynchronously: ask until the snapshot shows it.
+        var latched = false
+        for _ in 0..<50 where !latched {
+            c.send(#"{"type":"snapshot"}"#)
+            let alarms = c.readJSON()?["alarms"] as? [[String: Any]] ?? []
+            latched = alarms.contains { $0["tag"] as? String == "PT-1" && $0["latched"] as? Bool == true }
+            if !latched { usleep(100_000) }
+        }
+        #expect(latched)
         c.send(#"{"type":"reset","tag":"PT-1","condition":"h","user":"li"}"#)
         #expect(c.readJSON()?["type"] as? String == "ok")
         #expect(rig.client.nextEvent()?["event"] as? String == "reset")

@@ -1,4 +1,5 @@
 import Benchmark
+import EngineScenarios
 import HazmonCore
 
 /// The engine's hot path: `Engine.evaluate` per sample, with no alarm changing (the common
@@ -18,15 +19,7 @@ let benchmarks: @Sendable () -> Void = {
         thresholds: [.mallocCountTotal: .init(absolute: [.p0: 0, .p50: 0, .p100: 0])]
     )
 
-    let limitsOnly = TagDefinition(
-        id: "GT-101", unit: "%LEL", tagClass: .combustibleGas,
-        h: LimitRule(at: 20, grade: .yellow, deadband: 2), hh: LimitRule(at: 40, grade: .orange, deadband: 2))
-    let full = TagDefinition(
-        id: "PT-201", unit: "MPa", tagClass: .pressure,
-        h: LimitRule(at: 1.4, grade: .yellow, deadband: 0.02), hh: LimitRule(at: 1.6, grade: .red, deadband: 0.02),
-        rate: RateRule(rise: 0.2, per: .seconds(10), grade: .orange),
-        trend: TrendRule(toward: .hh, window: .seconds(60), horizon: .seconds(300), grade: .orange),
-        staleAfter: .seconds(10))
+    let limitsOnly = Scenarios.limitsOnly, full = Scenarios.full
 
     // Names without spaces: the thresholds files are matched by name.
     Benchmark("Engine.evaluate.limitsOnlyTag") { benchmark in
@@ -38,7 +31,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for i in benchmark.scaledIterations {
             t &+= 100_000_000
-            engine.evaluate(Sample(tag: h, value: 3 + Double(i & 7), time: Instant(nanoseconds: t)), into: &events)
+            engine.evaluate(Sample(tag: h, value: Scenarios.value(i, full: false), time: Instant(nanoseconds: t)), into: &events)
         }
         benchmark.stopMeasurement()
         blackHole(events.count)
@@ -53,18 +46,14 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for i in benchmark.scaledIterations {
             t &+= 100_000_000
-            engine.evaluate(Sample(tag: h, value: 1.0 + Double((i &* 5) & 7) * 0.001, time: Instant(nanoseconds: t)), into: &events)
+            engine.evaluate(Sample(tag: h, value: Scenarios.value(i, full: true), time: Instant(nanoseconds: t)), into: &events)
         }
         benchmark.stopMeasurement()
         blackHole(events.count)
     }
 
     // 10,000 tags, one in four fully configured, evaluated round robin: cache misses included.
-    let mixed: [TagDefinition] = (0..<10_000).map { i in
-        var d = i % 4 == 0 ? full : limitsOnly
-        d.id = "T\(i)"
-        return d
-    }
+    let mixed = Scenarios.mixed
     Benchmark("Engine.evaluate.mixed10000Tags") { benchmark in
         var engine = Engine(site: "b", tags: mixed)
         var events: [AlarmEvent] = []
@@ -74,7 +63,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for i in benchmark.scaledIterations {
             t &+= 1_000_000
-            let value = next % 4 == 0 ? 1.0 + Double((i &* 5) & 7) * 0.001 : 3 + Double(i & 7)
+            let value = Scenarios.value(i, full: next % 4 == 0)
             engine.evaluate(Sample(tag: TagHandle(next), value: value, time: Instant(nanoseconds: t)), into: &events)
             next += 1
             if next == 10_000 { next = 0 }

@@ -1,3 +1,4 @@
+import EngineScenarios
 import HazmonCore
 
 // Runs one engine scenario for N samples, for instruction counts under callgrind and profiles
@@ -7,30 +8,15 @@ import HazmonCore
 // Instructions per sample = (Ir at N2 - Ir at N1) / (N2 - N1): setup cost cancels out.
 // Scenarios: limits, full, mixed (10,000 tags, one in four full).
 
-let limitsOnly = TagDefinition(
-    id: "GT-101", unit: "%LEL", tagClass: .combustibleGas,
-    h: LimitRule(at: 20, grade: .yellow, deadband: 2), hh: LimitRule(at: 40, grade: .orange, deadband: 2))
-let full = TagDefinition(
-    id: "PT-201", unit: "MPa", tagClass: .pressure,
-    h: LimitRule(at: 1.4, grade: .yellow, deadband: 0.02), hh: LimitRule(at: 1.6, grade: .red, deadband: 0.02),
-    rate: RateRule(rise: 0.2, per: .seconds(10), grade: .orange),
-    trend: TrendRule(toward: .hh, window: .seconds(60), horizon: .seconds(300), grade: .orange),
-    staleAfter: .seconds(10))
-
 let args = CommandLine.arguments
 let scenario = args.count > 1 ? args[1] : "mixed"
 let n = args.count > 2 ? Int(args[2]) ?? 1_000_000 : 1_000_000
 
 let defs: [TagDefinition]
 switch scenario {
-case "limits": defs = [limitsOnly]
-case "full": defs = [full]
-default:
-    defs = (0..<10_000).map { i in
-        var d = i % 4 == 0 ? full : limitsOnly
-        d.id = "T\(i)"
-        return d
-    }
+case "limits": defs = [Scenarios.limitsOnly]
+case "full": defs = [Scenarios.full]
+default: defs = Scenarios.mixed
 }
 /// The measured loop, in a function so `engine` is a local (globals add dynamic exclusivity
 /// checks the daemon does not pay).
@@ -43,7 +29,7 @@ func run(_ defs: [TagDefinition], _ n: Int) -> Int {
     var next = 0
     for i in 0..<n {
         t &+= 1_000_000
-        let value = isFull[next] ? 1.0 + Double((i &* 5) & 7) * 0.001 : 3 + Double(i & 7)
+        let value = Scenarios.value(i, full: isFull[next])
         engine.evaluate(Sample(tag: TagHandle(next), value: value, time: Instant(nanoseconds: t)), into: &events)
         next += 1
         if next == defs.count { next = 0 }
