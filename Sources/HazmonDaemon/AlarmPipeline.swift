@@ -16,10 +16,13 @@ public final class AlarmPipeline: Sendable {
 
     private let state: Mutex<State>
     private let sinks: [EventSink]
+    private let tickCount = Atomic<Int>(0)
+    public let tagCount: Int
 
     public init(engine: Engine, lastSeq: UInt64, sinks: [EventSink]) {
         var s = State(engine: engine, seq: lastSeq)
         s.buffer.reserveCapacity(64)
+        self.tagCount = engine.tags.count
         self.state = Mutex(s)
         self.sinks = sinks
     }
@@ -61,7 +64,11 @@ public final class AlarmPipeline: Sendable {
             s.engine.tick(now: now, into: &s.buffer)
             deliver(&s)
         }
+        tickCount.wrappingAdd(1, ordering: .relaxed)
     }
+
+    /// How many times the engine's timers have run: the watchdog's proof of life.
+    public var ticks: Int { tickCount.load(ordering: .relaxed) }
 
     /// A device or connection went down or came back.
     public func setConnection(_ id: String, up: Bool, reason: String?, at now: Instant) {

@@ -21,11 +21,13 @@ struct AlertSocketService: Service {
     let hub: FeedHub
     let handler: FeedRequestHandler
     let loop: EventLoop
+    let readiness: Readiness
     let logger: Logger
 
     func run() async throws {
         let server = try await AlertSocketServer.start(
             options: options, hub: hub, handler: handler, group: loop, logger: logger)
+        readiness.markReady("socket")
         try? await gracefulShutdown()
         await server.close()
     }
@@ -40,9 +42,12 @@ extension Task where Success == Never, Failure == Never {
 /// from the next message), re-alarms, shelve expiry and the end of a flood.
 struct EngineTimerService: Service {
     let pipeline: AlarmPipeline
+    let readiness: Readiness
     static let interval = Duration.milliseconds(250)
 
     func run() async throws {
+        pipeline.tick(at: .now)
+        readiness.markReady("engine")
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: Self.interval)
             pipeline.tick(at: .now)
@@ -84,15 +89,18 @@ public struct Daemon: Sendable {
         let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loopGroup = loopGroup
         let loop = loopGroup.next()
+        let readiness = Readiness(waitingFor: config.mqtt == nil ? ["socket", "engine"] : ["socket", "engine", "mqtt"])
         var services: [Service & Sendable] = []
         services.append(AlertSocketService(
             options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
                                         maxClients: config.alertSocket.maxClients),
-            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, logger: logger))
-        services.append(EngineTimerService(pipeline: pipeline))
+            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, readiness: readiness, logger: logger))
+        services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
         if let mqtt = config.mqtt {
-            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop, logger: logger))
+            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
+                                              readiness: readiness, logger: logger))
         }
+        services.append(NotifyService(notifier: SystemdNotifier(), readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services
     }
 

@@ -30,6 +30,7 @@ public final class MQTTIngestService: Service, Sendable {
     let router: TopicRouter
     let pipeline: AlarmPipeline
     let logger: Logger
+    let readiness: Readiness
     let problems: RateLimitedLog
     public let counters = Mutex(IngestCounters())
     private let loop: EventLoop
@@ -42,8 +43,10 @@ public final class MQTTIngestService: Service, Sendable {
     static let firstConnectGrace = Duration.seconds(5)
 
     /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
-    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop, logger: Logger) {
+    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop,
+                readiness: Readiness, logger: Logger) {
         self.settings = settings
+        self.readiness = readiness
         self.loop = loop
         self.pipeline = pipeline
         self.logger = logger
@@ -101,6 +104,9 @@ public final class MQTTIngestService: Service, Sendable {
                 self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
             })
         try client.start()
+        // The input is up once its network thread runs; a broker that is down is its own
+        // (comm) alarm, not a reason to withhold readiness.
+        readiness.markReady("mqtt")
         let deadline = ContinuousClock.now + Self.firstConnectGrace
         while !Task.isCancelledOrShuttingDown, !client.isConnected, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(100))

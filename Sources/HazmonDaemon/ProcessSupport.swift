@@ -44,8 +44,9 @@ public enum FreePort {
 public final class ChildProcess: Sendable {
     public let pid: pid_t
 
-    /// Starts `executable` with stdin from /dev/null and stdout and stderr appended to `output`.
-    public init(_ executable: String, _ arguments: [String], output: String) throws {
+    /// Starts `executable` with stdin from /dev/null and stdout and stderr appended to `output`;
+    /// `environment` replaces the inherited one when given.
+    public init(_ executable: String, _ arguments: [String], output: String, environment: [String: String]? = nil) throws {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -64,8 +65,10 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in env.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { envp?.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, environ)
+        let rc = envp.map { posix_spawn(&pid, executable, &actions, &attr, argv, $0) } ?? posix_spawn(&pid, executable, &actions, &attr, argv, environ)
         guard rc == 0 else { throw DaemonError.runtime("cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }

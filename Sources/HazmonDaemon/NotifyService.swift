@@ -1,0 +1,54 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What must be up before the daemon tells systemd it is ready.
+public final class Readiness: Sendable {
+    private let pending: Mutex<Set<String>>
+
+    init(waitingFor parts: Set<String>) { pending = Mutex(parts) }
+
+    func markReady(_ part: String) { _ = pending.withLock { $0.remove(part) } }
+    var isReady: Bool { pending.withLock { $0.isEmpty } }
+    var waitingFor: [String] { pending.withLock { $0.sorted() } }
+}
+
+/// `READY=1` once the inputs, the engine and the alert socket are up; `WATCHDOG=1` at half of
+/// `WATCHDOG_USEC`, only while the engine's timer keeps evaluating (a stalled engine lets
+/// systemd restart the daemon); `STATUS=` with a summary; `STOPPING=1` on shutdown.
+struct NotifyService: Service {
+    let notifier: SystemdNotifier
+    let readiness: Readiness
+    let pipeline: AlarmPipeline
+    let logger: Logger
+
+    func run() async throws {
+        while !readiness.isReady, !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard !Task.isCancelledOrShuttingDown else { return }
+        notifier.send("READY=1\nSTATUS=\(status())")
+        logger.info("ready", metadata: ["systemd": "\(notifier.isActive)"])
+        var lastTicks = pipeline.ticks
+        let interval = notifier.watchdogInterval ?? .seconds(10)
+        while !Task.isCancelledOrShuttingDown {
+            // Sleep, but wake at once for a shutdown: STOPPING=1 must not wait for the next beat.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isCancelledOrShuttingDown { break }
+            let ticks = pipeline.ticks
+            if ticks != lastTicks, notifier.watchdogInterval != nil {
+                notifier.send("WATCHDOG=1")
+            } else if ticks == lastTicks {
+                logger.error("engine timer has not run for \(interval); withholding the watchdog")
+            }
+            lastTicks = ticks
+            notifier.send("STATUS=\(status())")
+        }
+        notifier.send("STOPPING=1\nSTATUS=stopping")
+    }
+
+    func status() -> String {
+        let (_, alarms) = pipeline.snapshot()
+        return "\(pipeline.tagCount) tags, \(alarms.count) alarms not normal, seq \(pipeline.lastSeq)"
+    }
+}
