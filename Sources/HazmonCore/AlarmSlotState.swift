@@ -89,11 +89,6 @@ public struct AlarmSlotState: Sendable, Hashable {
         return .deescalated(target)
     }
 
-    /// When a pending delay completes, if one is running.
-    func pendingDeadline(delay: Duration) -> Instant? {
-        pending == nil ? nil : pendingSince + delay
-    }
-
     /// ISA-18.2 acknowledge. Returns false if there is nothing to acknowledge.
     mutating func acknowledge(now: Instant) -> Bool {
         switch state {

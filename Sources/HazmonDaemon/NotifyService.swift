@@ -10,7 +10,6 @@ public final class Readiness: Sendable {
 
     func markReady(_ part: String) { _ = pending.withLock { $0.remove(part) } }
     var isReady: Bool { pending.withLock { $0.isEmpty } }
-    var waitingFor: [String] { pending.withLock { $0.sorted() } }
 }
 
 /// `READY=1` once the inputs, the engine and the alert socket are up; `WATCHDOG=1` at half of
