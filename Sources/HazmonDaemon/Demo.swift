@@ -70,11 +70,11 @@ struct DemoPublisher: Service {
 }
 
 /// Shows the feed as a control-room display gets it: subscribe on the alert socket, print.
-struct DemoDisplay: Service {
+public struct DemoDisplay: Service {
     let socket: String
     let colour: Bool
 
-    func run() async throws {
+    public func run() async throws {
         var client: FeedClient?
         let screen = LogOutput.stdoutOutput(format: .text)
         for _ in 0..<50 where client == nil {
@@ -89,7 +89,8 @@ struct DemoDisplay: Service {
         await client.close()
     }
 
-    static func render(_ line: String, colour: Bool) -> String? {
+    /// One event line from the socket as a coloured terminal line (nil for other lines).
+    public static func render(_ line: String, colour: Bool) -> String? {
         guard let data = line.data(using: .utf8),
               let e = try? JSONDecoder().decode(WireEvent.self, from: data), e.type == "event",
               let condition = Condition(rawValue: e.condition ?? ""), let kind = EventKind(rawValue: e.event ?? ""),

@@ -49,58 +49,17 @@ final class DaemonUnderTest {
     func stop() { child.stop() }
 }
 
-/// A blocking line client for the alert socket, with timeouts.
+/// The daemon's own blocking client, with JSON helpers for tests.
 final class SocketClient {
-    let fd: Int32
-    private var buffer: [UInt8] = []
+    let client: AlertSocketClient
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = b }
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if rc != 0 {
-            Glibc.close(fd)
-            throw TestFailure("connect \(path): \(String(cString: strerror(errno)))")
-        }
+        client = try AlertSocketClient(path: path)
     }
 
-    func close() { Glibc.close(fd) }
-
-    func send(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { return }
-            off += n
-        }
-    }
-
-    /// The next line, or nil after `timeout` (or on EOF).
-    func readLine(timeout: Double = 10) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            if let nl = buffer.firstIndex(of: 10) {
-                let line = String(decoding: buffer[..<nl], as: UTF8.self)
-                buffer.removeSubrange(...nl)
-                return line
-            }
-            let left = deadline.timeIntervalSinceNow
-            if left <= 0 { return nil }
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(left * 1000) + 1) > 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { return nil }
-            buffer.append(contentsOf: chunk[0..<n])
-        }
-    }
+    func close() { Glibc.shutdown(client.fd, Int32(SHUT_RDWR)) }
+    func send(_ line: String) { client.send(line) }
+    func readLine(timeout: Double = 10) -> String? { client.readLine(timeout: timeout) }
 
     /// The next line as a JSON object.
     func readJSON(timeout: Double = 10) -> [String: Any]? {

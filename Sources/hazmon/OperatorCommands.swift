@@ -1,0 +1,196 @@
+import ArgumentParser
+import Foundation
+import HazmonConfig
+import HazmonCore
+import HazmonDaemon
+
+/// Where the running daemon's alert socket is: `--socket`, else the config's, else the default.
+struct SocketOption: ParsableArguments {
+    @Option(help: "The alert socket (default: [alert_socket] path of --config, or /run/hazmon/alerts.sock).")
+    var socket: String?
+
+    @Option(name: .shortAndLong, help: "Read the socket path from this configuration.")
+    var config: String?
+
+    func connect() throws -> AlertSocketClient {
+        var path = socket ?? "/run/hazmon/alerts.sock"
+        if socket == nil, let config {
+            do { path = try ConfigLoader.load(path: config).alertSocket.path } catch {
+                for e in error.errors { printError(e.description) }
+                throw ExitCode(Exit.config)
+            }
+        }
+        do {
+            let c = try AlertSocketClient(path: path)
+            guard let hello = c.readLine(), hello.contains(#""type":"hello""#) else {
+                printError("hazmon: \(path) did not greet like a hazmon alert socket")
+                throw ExitCode(Exit.runtime)
+            }
+            return c
+        } catch let e as AlertSocketClient.Failure {
+            printError("hazmon: \(e)")
+            throw ExitCode(Exit.runtime)
+        }
+    }
+}
+
+/// One reply object from the socket.
+func decodeReply(_ line: String?) -> [String: Any]? {
+    guard let line, let data = line.data(using: .utf8) else { return nil }
+    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+}
+
+struct Alarms: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show every alarm not in normal, most severe first.")
+
+    @OptionGroup var target: SocketOption
+    @Flag(help: "Print the snapshot as JSON.") var json = false
+
+    func run() throws {
+        let c = try target.connect()
+        c.send(#"{"type":"snapshot"}"#)
+        guard let line = c.readLine(), let reply = decodeReply(line), reply["type"] as? String == "snapshot" else {
+            printError("hazmon: no snapshot from the daemon")
+            throw ExitCode(Exit.runtime)
+        }
+        if json { print(line); return }
+        let alarms = reply["alarms"] as? [[String: Any]] ?? []
+        if alarms.isEmpty { print("no alarms (seq \(reply["seq"] ?? 0))"); return }
+        let colour = isatty(1) == 1
+        for a in alarms {
+            let grade = a["grade"] as? Int ?? 3
+            let band = (a["color"] as? String ?? "").uppercased().padding(toLength: 6, withPad: " ", startingAt: 0)
+            var flags: [String] = []
+            if a["active"] as? Bool == false { flags.append("returned") }
+            if a["latched"] as? Bool == true { flags.append("latched") }
+            if let until = a["shelved_until"] as? String { flags.append("shelved until \(until)") }
+            if a["suppressed"] as? Bool == true { flags.append("suppressed") }
+            let value = (a["value"] as? Double).map { JSONWriter.number($0) } ?? "-"
+            let limit = (a["limit"] as? Double).map { JSONWriter.number($0) } ?? "-"
+            let who = "\(a["tag"] ?? "")/\(a["condition"] ?? "")".padding(toLength: 16, withPad: " ", startingAt: 0)
+            let state = "\(a["state"] ?? "")".padding(toLength: 9, withPad: " ", startingAt: 0)
+            let shownBand = colour ? "\u{1B}[\(["1;97;41", "1;30;48;5;208", "30;43", "97;44"][max(0, min(3, grade - 1))])m\(band)\u{1B}[0m" : band
+            print("\(shownBand) \(who) \(state) \(value) \(a["unit"] ?? "") (limit \(limit)) since \(a["since"] ?? "-") \(a["name"] ?? "")\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
+        }
+    }
+}
+
+/// `TAG/CONDITION`, or `TAG` alone when the tag has exactly one alarm not in normal.
+struct AlarmRef: ExpressibleByArgument {
+    let tag: String
+    let condition: String?
+    init?(argument: String) {
+        let parts = argument.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let t = parts.first, !t.isEmpty else { return nil }
+        tag = t
+        condition = parts.count == 2 ? parts[1] : nil
+    }
+}
+
+/// ack, shelve, unshelve and reset: one request, one reply.
+protocol OperatorActionCommand: ParsableCommand {
+    var target: SocketOption { get }
+    var alarm: AlarmRef { get }
+    var user: String? { get }
+    var note: String? { get }
+    var requestType: String { get }
+    var extraFields: [String: String] { get }
+}
+
+extension OperatorActionCommand {
+    var extraFields: [String: String] { [:] }
+
+    func run() throws {
+        let c = try target.connect()
+        var condition = alarm.condition
+        if condition == nil {
+            c.send(#"{"type":"snapshot"}"#)
+            let alarms = (decodeReply(c.readLine())?["alarms"] as? [[String: Any]] ?? []).filter { $0["tag"] as? String == alarm.tag }
+            guard alarms.count == 1, let only = alarms.first?["condition"] as? String else {
+                printError("hazmon: name the alarm as \(alarm.tag)/CONDITION (\(alarms.isEmpty ? "it has no alarm not in normal" : "it has \(alarms.count): " + alarms.compactMap { $0["condition"] as? String }.joined(separator: ", ")))")
+                throw ExitCode(Exit.usage)
+            }
+            condition = only
+        }
+        var w = JSONWriter()
+        w.field("type", requestType)
+        w.field("tag", alarm.tag)
+        w.field("condition", condition!)
+        w.field("user", user ?? ProcessInfo.processInfo.environment["USER"] ?? "operator")
+        if let note { w.field("note", note) }
+        for (k, v) in extraFields.sorted(by: { $0.key < $1.key }) { w.field(k, v) }
+        c.send(w.finish())
+        let reply = decodeReply(c.readLine())
+        if reply?["type"] as? String == "ok" {
+            print("\(requestType) \(alarm.tag)/\(condition!): ok")
+            return
+        }
+        printError("hazmon: \(reply?["message"] as? String ?? "no reply from the daemon") (\(reply?["code"] as? String ?? "error"))")
+        throw ExitCode(Exit.runtime)
+    }
+}
+
+struct Ack: OperatorActionCommand {
+    static let configuration = CommandConfiguration(abstract: "Acknowledge an alarm.")
+    @OptionGroup var target: SocketOption
+    @Argument(help: "TAG/CONDITION, e.g. GT-101/hh (TAG alone if it has one alarm).") var alarm: AlarmRef
+    @Option(help: "Who acknowledges (default: $USER).") var user: String?
+    @Option(help: "A note for the record.") var note: String?
+    var requestType: String { "ack" }
+}
+
+struct Shelve: OperatorActionCommand {
+    static let configuration = CommandConfiguration(abstract: "Shelve an alarm for a bounded time.")
+    @OptionGroup var target: SocketOption
+    @Argument(help: "TAG/CONDITION") var alarm: AlarmRef
+    @Option(name: .customLong("for"), help: "How long, e.g. 30m (required; at most engine.shelve_max).") var duration: String
+    @Option(help: "Who shelves (default: $USER).") var user: String?
+    @Option(help: "Why.") var note: String?
+    var requestType: String { "shelve" }
+    var extraFields: [String: String] { ["for": duration] }
+}
+
+struct Unshelve: OperatorActionCommand {
+    static let configuration = CommandConfiguration(abstract: "Return a shelved alarm to service.")
+    @OptionGroup var target: SocketOption
+    @Argument(help: "TAG/CONDITION") var alarm: AlarmRef
+    @Option(help: "Who (default: $USER).") var user: String?
+    @Option(help: "A note for the record.") var note: String?
+    var requestType: String { "unshelve" }
+}
+
+struct Reset: OperatorActionCommand {
+    static let configuration = CommandConfiguration(abstract: "Reset a latched alarm whose condition has cleared.")
+    @OptionGroup var target: SocketOption
+    @Argument(help: "TAG/CONDITION") var alarm: AlarmRef
+    @Option(help: "Who (default: $USER).") var user: String?
+    @Option(help: "A note for the record.") var note: String?
+    var requestType: String { "reset" }
+}
+
+struct Tail: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow the alarm feed until interrupted.")
+    @OptionGroup var target: SocketOption
+    @Option(help: "Replay every event after this seq first.") var since: UInt64?
+    @Flag(help: "Print events as NDJSON.") var json = false
+
+    func run() throws {
+        let c = try target.connect()
+        c.send(since.map { #"{"type":"subscribe","since":\#($0)}"# } ?? #"{"type":"subscribe"}"#)
+        let colour = isatty(1) == 1
+        let out = LogOutput.stdoutOutput(format: .text)   // line-buffered writes, flushed per line
+        while let line = c.readLine(timeout: nil) {
+            guard let o = decodeReply(line) else { continue }
+            if o["type"] as? String == "error" {
+                printError("hazmon: \(o["message"] as? String ?? line)")
+                throw ExitCode(Exit.runtime)
+            }
+            guard o["type"] as? String == "event" else { continue }
+            if json {
+                out.write(line)
+            } else if let text = DemoDisplay.render(line, colour: colour) {
+                out.write(text)
+            }
+        }
+    }
+}
