@@ -77,8 +77,6 @@ public struct Engine: Sendable {
     /// The handle of a tag id, or nil if the engine has no such tag.
     public func handle(for tagID: String) -> TagHandle? { handles[tagID] }
 
-    public func definition(_ handle: TagHandle) -> TagDefinition { tags[handle.index].definition }
-
     public var settings: EngineSettings { ctx.settings }
 
     /// Evaluates one sample and appends the events it causes to `events`.

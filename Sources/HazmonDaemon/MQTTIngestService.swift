@@ -165,17 +165,21 @@ public final class MQTTIngestService: Service, Sendable {
                 dropped.append((raw.topic, error))
             }
         }
-        counters.withLock { c in
+        let totals = counters.withLock { c -> [String: Int] in
             c.messages += 1
             c.samples += samples.count - before
             for (_, e) in dropped { c.dropped[e.reason, default: 0] += 1 }
             if unmapped != nil { c.dropped["unmapped", default: 0] += 1 }
+            return c.dropped
         }
+        // The running count per reason goes into every (rate-limited) log line.
         for (topic, e) in dropped {
-            problems.warning(key: "\(e.reason) \(topic)", "MQTT payload dropped", metadata: ["topic": "\(topic)", "reason": "\(e)"])
+            problems.warning(key: "\(e.reason) \(topic)", "MQTT payload dropped", metadata: [
+                "topic": "\(topic)", "reason": "\(e)", "dropped_total": "\(totals[e.reason] ?? 0)"])
         }
         if let unmapped {
-            problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: ["topic": "\(raw.topic)", "reason": "\(unmapped)"])
+            problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: [
+                "topic": "\(raw.topic)", "reason": "\(unmapped)", "dropped_total": "\(totals["unmapped"] ?? 0)"])
         }
     }
 

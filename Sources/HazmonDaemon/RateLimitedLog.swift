@@ -10,6 +10,8 @@ final class RateLimitedLog: Sendable {
     private let interval: Duration
     private let logger: Logger
 
+    static let maxKeys = 1_000
+
     init(logger: Logger, interval: Duration = .seconds(10)) {
         self.logger = logger
         self.interval = interval
@@ -17,6 +19,12 @@ final class RateLimitedLog: Sendable {
 
     func warning(key: String, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, now: Instant = .now) {
         let held: Int? = entries.withLock { e in
+            // Keys carry topics, and a wildcard subscription admits endless topics: forget the
+            // quiet ones before the table grows past a bound.
+            if e.count >= Self.maxKeys {
+                e = e.filter { now - $0.value.last < interval }
+                if e.count >= Self.maxKeys { e.removeAll() }
+            }
             if var entry = e[key], now - entry.last < interval {
                 entry.suppressed += 1
                 e[key] = entry

@@ -43,7 +43,6 @@ public final class FeedHub: Sendable {
     }
 
     public var lastSeq: UInt64 { state.withLock { $0.lastSeq } }
-    public var clientCount: Int { state.withLock { $0.clients.count } }
 
     /// Records the events and sends them to every subscribed client; `json` holds each
     /// event's JSON line. Each client gets the whole batch in one write.

@@ -45,6 +45,7 @@ struct DaemonMQTTTests {
         #expect(rig.daemon.child.isRunning)
         let log = rig.daemon.log
         #expect(log.contains("MQTT payload dropped"))
+        #expect(log.contains(#""dropped_total":"#))   // bad payloads are counted, not only logged
         #expect(log.contains("oversized") || log.contains("exceeds max_payload"))
     }
 
