@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -36,6 +37,11 @@ let package = Package(
             name: "HazmonMQTT",
             dependencies: ["HazmonCore", "CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
+        // The durable event log and the state of every alarm not in normal (SQLite, WAL).
+        .target(
+            name: "HazmonJournal",
+            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "HazmonDaemon",
             dependencies: [
-                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed",
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -65,10 +71,11 @@ let package = Package(
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
         .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
+        .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
-            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT"]
+            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal"]
         ),
     ]
 )

@@ -116,6 +116,16 @@ struct ConfigBuilder {
                 s.retention = r
             }
         }
+        if let v = t.string("sync") {
+            if let m = JournalSyncSetting(rawValue: v) { s.sync = m } else { t.error("sync", "\"\(v)\" is not one of full, normal") }
+        }
+        if let w = t.duration("max_wait") {
+            if w < .milliseconds(10) || w > .seconds(10) {
+                t.error("max_wait", "\(DurationParser.format(w)) is outside 10ms ... 10s")
+            } else {
+                s.maxWait = w
+            }
+        }
         t.rejectUnknownKeys()
         return s
     }

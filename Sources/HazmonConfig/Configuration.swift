@@ -44,6 +44,14 @@ public struct LogSettings: Sendable, Equatable {
 public struct JournalSettings: Sendable, Equatable {
     public var path: String = "/var/lib/hazmon/journal.db"
     public var retention: Duration = .seconds(400 * 86_400)
+    /// "full": fsync every commit (survives a power cut); "normal": survives a crash of hazmon.
+    public var sync: JournalSyncSetting = .full
+    /// How long an event may wait for its commit before it is annunciated anyway, unjournaled.
+    public var maxWait: Duration = .seconds(1)
+}
+
+public enum JournalSyncSetting: String, Sendable, Equatable, CaseIterable {
+    case full, normal
 }
 
 public struct AlertSocketSettings: Sendable, Equatable {

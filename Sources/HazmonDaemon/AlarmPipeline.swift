@@ -1,12 +1,23 @@
 import HazmonCore
 import HazmonFeed
+import HazmonJournal
 import Synchronization
 
+/// Where numbered events go next: the journal writer (commit, then the sinks).
+public protocol EventOutlet: Sendable {
+    /// Takes events in `seq` order with their JSON lines and the durable state each changed
+    /// alarm is left in. Called under the pipeline's lock: must only queue.
+    func submit(_ events: [AlarmEvent], json: [String], states: [AlarmStateChange])
+}
+
+extension JournalWriter: EventOutlet {}
+
 /// The one place events are made and numbered: samples and operator actions go in, the engine
-/// decides, each event gets the next `seq` and reaches every sink in order.
+/// decides, each event gets the next `seq` and goes to the journal writer, which commits it
+/// and then hands it to the sinks (log, socket) in order.
 ///
-/// Everything happens under one lock, so `seq` order is delivery order for every sink. Sinks
-/// only queue (the socket hub writes asynchronously), so the lock is held for microseconds.
+/// Everything happens under one lock, so `seq` order is commit and delivery order. The outlet
+/// only queues, so the lock is held for microseconds.
 public final class AlarmPipeline: Sendable {
     struct State {
         var engine: Engine
@@ -15,16 +26,26 @@ public final class AlarmPipeline: Sendable {
     }
 
     private let state: Mutex<State>
-    private let sinks: [EventSink]
+    private let outlet: EventOutlet
     private let tickCount = Atomic<Int>(0)
     public let tagCount: Int
 
-    public init(engine: Engine, lastSeq: UInt64, sinks: [EventSink]) {
+    public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet) {
         var s = State(engine: engine, seq: lastSeq)
         s.buffer.reserveCapacity(64)
         self.tagCount = engine.tags.count
         self.state = Mutex(s)
-        self.sinks = sinks
+        self.outlet = outlet
+    }
+
+    /// Puts the alarms the journal kept back into the engine before the first sample. Alarms
+    /// the configuration no longer has are cleared with an event.
+    public func restore(_ saved: [SavedAlarm], at now: Instant) {
+        state.withLock { s in
+            s.buffer.removeAll(keepingCapacity: true)
+            s.engine.restore(saved, now: now, into: &s.buffer)
+            deliver(&s)
+        }
     }
 
     public func handle(for tag: String) -> TagHandle? { state.withLock { $0.engine.handle(for: tag) } }
@@ -86,8 +107,21 @@ public final class AlarmPipeline: Sendable {
             s.buffer[i].seq = s.seq
         }
         let json = s.buffer.map(\.jsonLine)
-        for sink in sinks { sink.deliver(s.buffer, json: json) }
+        // The state each alarm is left in, once per alarm (a flood can touch thousands at once).
+        var states: [AlarmStateChange] = []
+        var seen = Set<AlarmKey>()
+        for e in s.buffer where seen.insert(AlarmKey(tag: e.tag, slot: e.condition.slot)).inserted {
+            // `.none`: the engine has no such alarm (any more); the journal forgets it.
+            let saved = s.engine.saved(tag: e.tag, condition: e.condition) ?? nil
+            states.append(AlarmStateChange(tag: e.tag, slot: e.condition.slot, saved: saved))
+        }
+        outlet.submit(s.buffer, json: json, states: states)
     }
+}
+
+struct AlarmKey: Hashable {
+    var tag: String
+    var slot: AlarmSlot
 }
 
 /// The feed's view of the pipeline.

@@ -1,6 +1,8 @@
 import HazmonConfig
 import HazmonCore
 import HazmonFeed
+import HazmonJournal
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -38,6 +40,47 @@ extension Task where Success == Never, Failure == Never {
     static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 }
 
+/// Starts the journal's writer threads, prunes old events at start and every hour, and on
+/// shutdown commits and delivers what is still queued.
+struct JournalService: Service {
+    let writer: JournalWriter
+    let journal: Journal
+    let retention: Duration
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        writer.start()
+        readiness.markReady("journal")
+        while !Task.isCancelledOrShuttingDown {
+            await prune()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let t = Thread { writer.stop(); done.resume() }
+            t.start()
+        }
+    }
+
+    private func prune() async {
+        let cutoff = Instant(nanoseconds: Instant.now.nanoseconds - retention.nanosecondsClamped)
+        do {
+            let n = try await NIOThreadPool.singleton.runIfActive { try journal.prune(before: cutoff) }
+            if n > 0 { logger.info("journal pruned", metadata: ["events": "\(n)", "older_than": "\(cutoff.iso8601)"]) }
+        } catch {
+            logger.error("journal pruning failed: \(error)")
+        }
+    }
+}
+
+/// The journal as the feed's archive for `subscribe` with `since`.
+struct JournalArchive: FeedArchive {
+    let journal: Journal
+    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [String] {
+        try journal.lines(after: after, through: through, limit: limit).map(\.json)
+    }
+}
+
 /// Runs the engine's timers four times a second: delays, stale data (from the clock, not
 /// from the next message), re-alarms, shelve expiry and the end of a flood.
 struct EngineTimerService: Service {
@@ -62,35 +105,75 @@ public struct Daemon: Sendable {
     public let logger: Logger
     public let pipeline: AlarmPipeline
     public let hub: FeedHub
+    public let journal: Journal
     let services: [Service & Sendable]
     /// One event loop serves the alert socket and evaluates MQTT messages, so events reach
     /// socket clients without another thread hop.
     let loopGroup: MultiThreadedEventLoopGroup
 
+    /// The `comm` alarm raised while the journal fails.
+    public static let journalConnectionID = "journal"
+
+    /// Opens the journal, restores the alarms it kept, and wires config → engine → pipeline →
+    /// journal writer → sinks and inputs. Throws if the journal cannot be opened.
     /// - Parameter output: where log and event lines go (stderr by default).
-    public init(config: HazmonConfiguration, output: LogOutput? = nil) {
+    public init(config: HazmonConfiguration, output: LogOutput? = nil) throws {
         let out = output ?? LogOutput.stderrOutput(format: config.log.format)
         let level = LogLevels.level(config.log.level)
         let logger = Logger(label: "hazmon") { HazmonLogHandler(label: $0, output: out, level: level) }
         self.config = config
         self.output = out
         self.logger = logger
-        let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, logger: logger)
+
+        let journal: Journal
+        let lastSeq: UInt64
+        let saved: [SavedAlarm]
+        do {
+            journal = try Journal(path: config.journal.path, sync: config.journal.sync == .full ? .full : .normal)
+            lastSeq = try journal.lastSeq()
+            saved = try journal.activeAlarms()
+        } catch {
+            throw DaemonError.runtime(error.description)
+        }
+        self.journal = journal
+
+        let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, lastSeq: lastSeq, archive: JournalArchive(journal: journal),
+                          logger: logger)
         let mqttTags = config.tags.compactMap { t -> String? in
             if case .mqtt = t.source { return t.definition.id } else { return nil }
         }
-        let connections = config.mqtt == nil ? [] : [ConnectionDefinition(id: MQTTIngestService.connectionID,
-                                                                          name: "MQTT broker \(config.mqtt!.url)", tags: mqttTags)]
+        var connections = [ConnectionDefinition(id: Self.journalConnectionID, name: "alarm journal \(config.journal.path)",
+                                                tags: [])]
+        if let mqtt = config.mqtt {
+            connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
+                                                    tags: mqttTags))
+        }
         let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
                             connections: connections, settings: config.engine, start: .now)
-        let pipeline = AlarmPipeline(engine: engine, lastSeq: 0, sinks: [EventLogSink(output: out), hub])
+        let writer = JournalWriter(journal: journal, sinks: [EventLogSink(output: out), hub], maxWait: config.journal.maxWait,
+                                   logger: logger)
+        let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer)
+        writer.onHealth = { [weak pipeline] up, reason in
+            pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .now)
+        }
+        pipeline.restore(saved, at: .now)
+        // An alarm the journal says is down, which is working now that the journal opened.
+        pipeline.setConnection(Self.journalConnectionID, up: true, reason: nil, at: .now)
+        if !saved.isEmpty {
+            logger.notice("restored \(saved.count) alarms from the journal", metadata: ["last_seq": "\(lastSeq)"])
+        }
         self.hub = hub
         self.pipeline = pipeline
         let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loopGroup = loopGroup
         let loop = loopGroup.next()
-        let readiness = Readiness(waitingFor: config.mqtt == nil ? ["socket", "engine"] : ["socket", "engine", "mqtt"])
+        var waitFor: Set<String> = ["journal", "socket", "engine"]
+        if config.mqtt != nil { waitFor.insert("mqtt") }
+        let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
+        // First in, last out: the journal stops after every service that makes events.
+        services.append(JournalService(writer: writer, journal: journal, retention: config.journal.retention,
+                                       readiness: readiness, logger: logger))
         services.append(AlertSocketService(
             options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
                                         maxClients: config.alertSocket.maxClients),

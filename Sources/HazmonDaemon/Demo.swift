@@ -24,7 +24,7 @@ public struct Demo {
         defer { broker.stop() }
         let configPath = dir.path + "/hazmon.toml"
         let socket = dir.path + "/alerts.sock"
-        try DemoPlant.config(port: port, socket: socket).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try DemoPlant.config(port: port, socket: socket, journal: dir.path + "/journal.db").write(toFile: configPath, atomically: true, encoding: .utf8)
         let config: HazmonConfiguration
         do {
             config = try ConfigLoader.load(path: configPath)
@@ -33,7 +33,7 @@ public struct Demo {
         }
         let logPath = dir.path + "/hazmon.log"
         guard let output = LogOutput.file(logPath, format: .text) else { throw DaemonError.runtime("cannot write \(logPath)") }
-        let daemon = Daemon(config: config, output: output)
+        let daemon = try Daemon(config: config, output: output)
         let screen = LogOutput.stdoutOutput(format: .text)
         screen.write("hazmon demo: broker 127.0.0.1:\(port), \(config.tags.count) tags, alert socket \(socket)")
         screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes these files.\n")

@@ -6,7 +6,7 @@ import HazmonCore
 /// limits and back, ammonia rises past its first level, the LPG sphere's pressure climbs past
 /// its high limit, a tank level falls below its low limits, and all recover.
 enum DemoPlant {
-    static func config(port: Int, socket: String) -> String {
+    static func config(port: Int, socket: String, journal: String) -> String {
         """
         # Written by `hazmon demo`; see Config/hazmon.example.toml for every key.
         [site]
@@ -16,6 +16,9 @@ enum DemoPlant {
         [log]
         format = "text"
         level = "info"
+
+        [journal]
+        path = "\(journal)"
 
         [alert_socket]
         path = "\(socket)"

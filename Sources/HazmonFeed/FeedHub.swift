@@ -1,14 +1,17 @@
 import HazmonCore
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The live side of the feed: which clients follow events, and the recent history that
-/// `subscribe` with `since` replays from.
+/// `subscribe` with `since` replays from (older events come from the archive, the journal).
 ///
 /// `publish` and `subscribe` take the same lock, and both write to a client only while holding
 /// it, so a client sees every event exactly once and in `seq` order: the replay ends where the
-/// live stream begins.
+/// live stream begins. A replay from the archive runs off the lock, in chunks, each written
+/// after the last one was taken by the client; the client joins the live stream only once the
+/// replay has reached what memory still holds.
 public final class FeedHub: Sendable {
     final class Client: Sendable {
         let channel: Channel
@@ -30,14 +33,22 @@ public final class FeedHub: Sendable {
     private let state = Mutex(State())
     let queueLimit: Int
     let historyLimit: Int
+    let archive: FeedArchive?
+    let threadPool: NIOThreadPool
     let logger: Logger
+    /// Events per archive read and write during a replay.
+    static let replayChunk = 2_000
 
     /// - Parameters:
     ///   - queueLimit: events queued for one client before it is dropped as too slow.
     ///   - historyLimit: events kept in memory for `subscribe` with `since`.
-    public init(queueLimit: Int, historyLimit: Int = 100_000, lastSeq: UInt64 = 0, logger: Logger) {
+    ///   - archive: where older events are read from (the journal); nil: memory only.
+    public init(queueLimit: Int, historyLimit: Int = 100_000, lastSeq: UInt64 = 0, archive: FeedArchive? = nil,
+                threadPool: NIOThreadPool = .singleton, logger: Logger) {
         self.queueLimit = queueLimit
         self.historyLimit = historyLimit
+        self.archive = archive
+        self.threadPool = threadPool
         self.logger = logger
         state.withLock { $0.lastSeq = lastSeq }
     }
@@ -79,21 +90,84 @@ public final class FeedHub: Sendable {
     }
 
     /// Starts the live stream for `c`, first replaying every event after `since` if given.
+    /// Returns an error reply, or nil once the client is subscribed or its replay has begun.
     func subscribe(_ c: Client, since: UInt64?) -> FeedReply? {
-        state.withLock { s in
-            if let since {
-                if since < s.lastSeq {
-                    guard let oldest = s.history.first?.seq, oldest <= since + 1 else {
-                        return .error(code: "history_unavailable",
-                                      message: "events after seq \(since) are no longer in memory (oldest kept: \(s.history.first?.seq ?? s.lastSeq + 1))")
-                    }
-                    // A replay is one write the client asked for; it counts once against the queue.
-                    send(s.history.filter { $0.seq > since }.map(\.jsonLine), to: c, weight: 1)
-                }
+        switch joinFromMemory(c, since: since) {
+        case .joined:
+            return nil
+        case .needsArchive(let through):
+            guard let archive else {
+                return .error(code: "history_unavailable",
+                              message: "events after seq \(since ?? 0) are no longer in memory and there is no journal")
             }
-            s.subscribed.insert(c.id)
+            Task { await replay(c, after: since ?? 0, through: through, archive: archive) }
             return nil
         }
+    }
+
+    enum Join { case joined, needsArchive(through: UInt64) }
+
+    /// Under the lock: if memory holds every event after `since`, sends them and subscribes;
+    /// otherwise says up to which seq the archive must be read first.
+    private func joinFromMemory(_ c: Client, since: UInt64?) -> Join {
+        state.withLock { s in
+            if let since, since < s.lastSeq {
+                let oldest = s.history.first?.seq ?? s.lastSeq + 1
+                if oldest > since + 1 { return .needsArchive(through: oldest - 1) }
+                // A replay is one write the client asked for; it counts once against the queue.
+                send(s.history.filter { $0.seq > since }.map(\.jsonLine), to: c, weight: 1)
+            }
+            s.subscribed.insert(c.id)
+            return .joined
+        }
+    }
+
+    /// Reads the archive in chunks on the thread pool and writes each chunk once the previous
+    /// one is written, then joins from memory (reading the archive again if memory moved on).
+    private func replay(_ c: Client, after since: UInt64, through: UInt64, archive: FeedArchive) async {
+        var next = since
+        var end = through
+        do {
+            while true {
+                while next < end {
+                    let from = next, to = end
+                    let lines = try await threadPool.runIfActive {
+                        try archive.lines(after: from, through: to, limit: Self.replayChunk)
+                    }
+                    guard !lines.isEmpty else {
+                        throw FeedReply.error(code: "history_unavailable",
+                                              message: "events after seq \(from) are no longer in the journal")
+                    }
+                    try await write(lines, to: c)
+                    next = from + UInt64(lines.count)
+                    // Seqs are dense in the journal; a hole (pruned, never journaled) ends the wait.
+                    if let last = lines.last, let seq = Self.seq(of: last) { next = seq }
+                }
+                if c.closing.load(ordering: .relaxed) { return }
+                switch joinFromMemory(c, since: next) {
+                case .joined: return
+                case .needsArchive(let t): end = t
+                }
+            }
+        } catch let reply as FeedReply {
+            send(reply.json, to: c)
+        } catch {
+            send(FeedReply.error(code: "history_unavailable", message: "journal read failed: \(error)").json, to: c)
+        }
+    }
+
+    /// The `seq` of an event line (the writer puts it in a fixed place, but parse it honestly).
+    static func seq(of line: String) -> UInt64? {
+        guard let r = line.range(of: "\"seq\":") else { return nil }
+        return UInt64(line[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Writes lines and waits until the client's socket took them: a replay never queues more
+    /// than one chunk for a client.
+    private func write(_ lines: [String], to c: Client) async throws {
+        let channel = c.channel
+        let bytes = Self.frame(lines, allocator: channel.allocator)
+        try await channel.eventLoop.flatSubmit { channel.writeAndFlush(bytes) }.get()
     }
 
     func send(_ line: String, to c: Client) { send(CollectionOfOne(line), to: c) }
@@ -113,11 +187,7 @@ public final class FeedHub: Sendable {
             }
             return
         }
-        var buf = c.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
-        for line in lines {
-            buf.writeString(line)
-            buf.writeInteger(UInt8(ascii: "\n"))
-        }
+        let buf = Self.frame(lines, allocator: c.channel.allocator)
         // Always through the loop's task queue, even when already on the loop: a write may fail
         // and close the channel, whose handler then calls back into the hub, whose lock the
         // caller holds. Tasks queued under the lock also keep every client's lines in order.
@@ -127,5 +197,15 @@ public final class FeedHub: Sendable {
             promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(n, ordering: .relaxed) }
             channel.writeAndFlush(buf, promise: promise)
         }
+    }
+
+    /// Lines, each ending in a newline, in one buffer.
+    static func frame(_ lines: some Collection<String>, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buf = allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        for line in lines {
+            buf.writeString(line)
+            buf.writeInteger(UInt8(ascii: "\n"))
+        }
+        return buf
     }
 }

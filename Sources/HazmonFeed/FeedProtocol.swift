@@ -9,6 +9,13 @@ public protocol FeedRequestHandler: Sendable {
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply
 }
 
+/// Where `subscribe` with `since` finds events older than the hub keeps in memory: the journal.
+/// Reads block (SQLite), so the hub calls it on a thread pool, never on the event loop.
+public protocol FeedArchive: Sendable {
+    /// The JSON lines of events with `seq` in `after+1 ... through`, oldest first, at most `limit`.
+    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [String]
+}
+
 /// A reply line: `ok`, or an `error` with a stable code.
 public enum FeedReply: Error, Sendable, Equatable {
     case ok

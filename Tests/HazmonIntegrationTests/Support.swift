@@ -26,15 +26,22 @@ final class DaemonUnderTest {
     let logPath: String
     let child: ChildProcess
 
-    /// Writes `config` (with `{SOCKET}` replaced) and starts `hazmon run`; waits for the socket.
-    init(config: String, dir: TempDir) throws {
+    var journalPath: String { dir.path + "/journal.db" }
+
+    /// Writes `config` (with `{SOCKET}` replaced, and a `[journal]` in `dir` unless it has one)
+    /// and starts `hazmon run`; waits for the socket. `wrapper` runs the daemon under another
+    /// program (e.g. `unshare`), `log` names its log file (several runs in one directory).
+    init(config: String, dir: TempDir, log: String = "hazmon.log", wrapper: [String] = []) throws {
         self.dir = dir
         socketPath = dir.path + "/alerts.sock"
-        logPath = dir.path + "/hazmon.log"
+        logPath = dir.path + "/" + log
         let path = dir.path + "/hazmon.toml"
-        try config.replacingOccurrences(of: "{SOCKET}", with: socketPath).write(toFile: path, atomically: true, encoding: .utf8)
+        var text = config.replacingOccurrences(of: "{SOCKET}", with: socketPath)
+        if !text.contains("[journal]") { text += "\n[journal]\npath = \"\(dir.path)/journal.db\"\n" }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
         guard access(hazmonBinary, X_OK) == 0 else { throw TestFailure("no hazmon binary at \(hazmonBinary); run swift build first") }
-        child = try ChildProcess(hazmonBinary, ["run", "--config", path], output: logPath)
+        let argv = wrapper + [hazmonBinary, "run", "--config", path]
+        child = try ChildProcess(argv[0], Array(argv.dropFirst()), output: logPath)
         for _ in 0..<200 {
             if let c = try? SocketClient(path: socketPath) { c.close(); return }
             guard child.isRunning else { throw TestFailure("hazmon exited early:\n\(log)") }

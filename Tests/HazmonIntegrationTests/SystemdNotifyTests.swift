@@ -50,7 +50,7 @@ struct SystemdNotifyTests {
         defer { dir.remove() }
         let notify = try FakeNotifySocket(path: dir.path + "/notify.sock")
         let config = dir.path + "/hazmon.toml"
-        try "[alert_socket]\npath = \"\(dir.path)/alerts.sock\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "[alert_socket]\npath = \"\(dir.path)/alerts.sock\"\n[journal]\npath = \"\(dir.path)/journal.db\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         var env = SystemdNotifier.processEnvironment()
         env["NOTIFY_SOCKET"] = notify.path
         env["WATCHDOG_USEC"] = "400000"     // watchdog every 200 ms

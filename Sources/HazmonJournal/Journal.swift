@@ -1,0 +1,284 @@
+import GRDB
+import HazmonCore
+
+/// How hard a commit works to survive a power cut. Every committed event survives a crash of
+/// the daemon (SIGKILL, a fault) in either mode; the difference is the operating system going
+/// down before the disk caught up.
+public enum JournalSync: String, Sendable, CaseIterable {
+    /// `synchronous = FULL`: each commit (one per group of events) waits for fsync.
+    case full
+    /// `synchronous = NORMAL`: commits reach the OS at once, the disk at the next checkpoint.
+    /// A power cut can lose the last commits; a process crash cannot.
+    case normal
+}
+
+/// One event as the journal stores it.
+public struct JournalEntry: Sendable, Hashable {
+    public var seq: UInt64
+    public var time: Instant
+    public var tag: String
+    public var condition: String
+    public var event: String
+    public var grade: Int
+    /// The event exactly as it was (or will be) sent: one JSON line.
+    public var json: String
+
+    public init(seq: UInt64, time: Instant, tag: String, condition: String, event: String, grade: Int, json: String) {
+        self.seq = seq
+        self.time = time
+        self.tag = tag
+        self.condition = condition
+        self.event = event
+        self.grade = grade
+        self.json = json
+    }
+
+    public init(_ e: AlarmEvent, json: String) {
+        self.init(seq: e.seq, time: e.time, tag: e.tag, condition: e.condition.rawValue, event: e.event.rawValue,
+                  grade: e.grade.rawValue, json: json)
+    }
+}
+
+/// The alarm an event changed, and its durable state afterwards (`nil`: back to normal).
+public struct AlarmStateChange: Sendable, Hashable {
+    public var tag: String
+    public var slot: AlarmSlot
+    public var saved: SavedAlarm?
+
+    public init(tag: String, slot: AlarmSlot, saved: SavedAlarm?) {
+        self.tag = tag
+        self.slot = slot
+        self.saved = saved
+    }
+}
+
+/// A failure of the journal, with SQLite's words for it.
+public struct JournalError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+
+    init(_ error: any Error, doing what: String) {
+        if let db = error as? DatabaseError {
+            description = "\(what): \(db.message ?? "SQLite error \(db.resultCode.rawValue)") (\(db.resultCode))"
+        } else {
+            description = "\(what): \(error)"
+        }
+    }
+}
+
+/// The durable alarm journal: every event by `seq`, and the state of every alarm not in normal.
+/// SQLite in WAL mode through GRDB; one writer (the daemon's journal thread), any number of
+/// readers (feed replays, `hazmon history`).
+public final class Journal: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
+    public init(path: String, sync: JournalSync = .full) throws(JournalError) {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.label = "hazmon-journal"
+        let pragma = sync == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(pragma)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw JournalError(error, doing: "cannot open the journal \(path)")
+        }
+    }
+
+    /// The schema, versioned: each step runs once per database, in order.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY,
+                    time_ns INTEGER NOT NULL,
+                    tag TEXT NOT NULL,
+                    condition TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    grade INTEGER NOT NULL,
+                    json TEXT NOT NULL
+                );
+                CREATE INDEX event_time ON event(time_ns);
+                CREATE INDEX event_tag_time ON event(tag, time_ns);
+                CREATE TABLE alarm (
+                    tag TEXT NOT NULL,
+                    slot TEXT NOT NULL,
+                    level INTEGER NOT NULL,
+                    last_level INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    latched INTEGER NOT NULL,
+                    since_ns INTEGER,
+                    shelved_until_ns INTEGER,
+                    acked_at_ns INTEGER,
+                    condition TEXT NOT NULL,
+                    grade INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    unit TEXT NOT NULL,
+                    value REAL,
+                    PRIMARY KEY (tag, slot)
+                ) WITHOUT ROWID;
+                -- The highest seq ever committed: seq never repeats, even once pruning has
+                -- removed every event.
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO meta (key, value) VALUES ('last_seq', 0);
+                """)
+        }
+        return m
+    }
+
+    /// The highest `seq` committed so far (0 for a new journal).
+    public func lastSeq() throws(JournalError) -> UInt64 {
+        do {
+            return try pool.read { db in
+                let v = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_seq'") ?? 0
+                let m = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0
+                return UInt64(max(v, m))
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal's last seq")
+        }
+    }
+
+    /// Appends events and alarm state changes in one transaction (one fsync with `sync = full`).
+    /// Either all of it is committed or none.
+    public func append(_ entries: [JournalEntry], states: [AlarmStateChange]) throws(JournalError) {
+        guard !entries.isEmpty || !states.isEmpty else { return }
+        do {
+            try pool.write { db in
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO event (seq, time_ns, tag, condition, event, grade, json) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for e in entries {
+                    try insert.execute(arguments: [Int64(e.seq), e.time.nanoseconds, e.tag, e.condition, e.event, e.grade, e.json])
+                }
+                if let last = entries.last?.seq {
+                    try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'last_seq'", arguments: [Int64(last)])
+                }
+                let upsert = try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
+                                                  acked_at_ns, condition, grade, name, unit, value)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let delete = try db.cachedStatement(sql: "DELETE FROM alarm WHERE tag = ? AND slot = ?")
+                for c in states {
+                    guard let a = c.saved else {
+                        try delete.execute(arguments: [c.tag, c.slot.rawValue])
+                        continue
+                    }
+                    try upsert.execute(arguments: [
+                        a.tag, a.slot.rawValue, a.level, a.lastLevel, a.state.rawValue, a.latched,
+                        a.since?.nanoseconds, a.shelvedUntil?.nanoseconds, a.ackedAt?.nanoseconds,
+                        a.condition.rawValue, a.grade.rawValue, a.name, a.unit, a.value,
+                    ])
+                }
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot commit \(entries.count) events to the journal")
+        }
+    }
+
+    /// Every alarm that was not in normal when the journal was last written.
+    public func activeAlarms() throws(JournalError) -> [SavedAlarm] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM alarm ORDER BY tag, slot").compactMap(Self.savedAlarm)
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the active alarms from the journal")
+        }
+    }
+
+    static func savedAlarm(_ r: Row) -> SavedAlarm? {
+        guard let slot = AlarmSlot(rawValue: r["slot"]), let state = AlarmState(rawValue: r["state"]),
+              let condition = Condition(rawValue: r["condition"]), let grade = Grade(r["grade"] as Int)
+        else { return nil }
+        let ns: (String) -> Instant? = { (r[$0] as Int64?).map(Instant.init(nanoseconds:)) }
+        return SavedAlarm(tag: r["tag"], slot: slot, level: r["level"], lastLevel: r["last_level"], state: state,
+                          latched: r["latched"], since: ns("since_ns"), shelvedUntil: ns("shelved_until_ns"),
+                          ackedAt: ns("acked_at_ns"), condition: condition, grade: grade, name: r["name"],
+                          unit: r["unit"], value: r["value"])
+    }
+
+    /// Events with `seq` in `after+1 ... through`, oldest first, at most `limit`.
+    public func lines(after: UInt64, through: UInt64, limit: Int) throws(JournalError) -> [(seq: UInt64, json: String)] {
+        do {
+            return try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: "SELECT seq, json FROM event WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                                               arguments: [Int64(clamping: after), Int64(clamping: through), limit])
+                var out: [(seq: UInt64, json: String)] = []
+                while let r = try rows.next() { out.append((UInt64(r[0] as Int64), r[1])) }
+                return out
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read events after seq \(after) from the journal")
+        }
+    }
+
+    /// The oldest `seq` still kept, if any.
+    public func firstSeq() throws(JournalError) -> UInt64? {
+        do {
+            return try pool.read { db in try Int64.fetchOne(db, sql: "SELECT min(seq) FROM event").map(UInt64.init) }
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal")
+        }
+    }
+
+    /// Deletes events older than `cutoff`; returns how many. Alarm states are kept.
+    @discardableResult
+    public func prune(before cutoff: Instant) throws(JournalError) -> Int {
+        do {
+            return try pool.write { db in
+                try db.execute(sql: "DELETE FROM event WHERE time_ns < ?", arguments: [cutoff.nanoseconds])
+                return db.changesCount
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot prune the journal")
+        }
+    }
+}
+
+/// A read-only view of a journal file, for `hazmon history`: it never writes, so it can run
+/// beside the daemon (or after it) without disturbing it.
+public struct JournalReader: Sendable {
+    let queue: DatabaseQueue
+
+    public init(path: String) throws(JournalError) {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw JournalError(error, doing: "cannot open the journal \(path) for reading")
+        }
+    }
+
+    /// Events oldest first, filtered by tag and by time (`since` inclusive, `until` exclusive).
+    public func events(tag: String? = nil, since: Instant? = nil, until: Instant? = nil,
+                       limit: Int = .max) throws(JournalError) -> [JournalEntry] {
+        var sql = "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE 1"
+        var args: [any DatabaseValueConvertible] = []
+        if let tag { sql += " AND tag = ?"; args.append(tag) }
+        if let since { sql += " AND time_ns >= ?"; args.append(since.nanoseconds) }
+        if let until { sql += " AND time_ns < ?"; args.append(until.nanoseconds) }
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(Int64(clamping: limit))
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in
+                    JournalEntry(seq: UInt64(r[0] as Int64), time: Instant(nanoseconds: r[1]), tag: r[2], condition: r[3],
+                                 event: r[4], grade: r[5], json: r[6])
+                }
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal")
+        }
+    }
+}
