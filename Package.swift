@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "hazmon",
             dependencies: [
-                "HazmonDaemon", "HazmonConfig", "HazmonCore",
+                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

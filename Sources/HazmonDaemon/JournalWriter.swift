@@ -5,23 +5,24 @@ import Logging
 
 /// Between the pipeline and the sinks: commits events to the journal, then hands them on.
 ///
-/// Two threads of its own, never Swift's cooperative pool (SQLite blocks):
+/// Threads of its own, never Swift's cooperative pool (SQLite blocks):
 /// - the **writer** takes every batch queued since its last commit and commits them in one
-///   transaction (group commit: one fsync for however many events arrived meanwhile);
-/// - the **deliverer** hands batches to the sinks strictly in `seq` order, each once the
-///   writer has committed it.
+///   transaction (group commit: one fsync for however many events arrived meanwhile), then
+///   hands the committed batches to the sinks itself, strictly in `seq` order;
+/// - the **watchdog** looks four times per `maxWait` for a batch still waiting past its
+///   deadline (a commit that hangs on a sick disk).
 ///
 /// Annunciation never waits on a sick journal: if a commit fails, or has not finished within
-/// `maxWait`, the deliverer sends the batch anyway with the flag `unjournaled`, and the
-/// `journal` system alarm is raised through `onHealth`. Failed batches stay in a bounded
-/// backlog the writer retries every second, so they reach the journal once it recovers (and
-/// the alarm clears then).
+/// `maxWait`, the batch is delivered anyway with the flag `unjournaled`, and the `journal`
+/// system alarm is raised through `onHealth`. Failed batches stay in a bounded backlog the
+/// writer retries every second, so they reach the journal once it recovers (and the alarm
+/// clears then).
 public final class JournalWriter: @unchecked Sendable {
     struct Batch {
         var events: [AlarmEvent]
         var json: [String]
         var states: [AlarmStateChange]
-        var queued: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant
         var lastSeq: UInt64 { events.last?.seq ?? 0 }
     }
 
@@ -38,14 +39,17 @@ public final class JournalWriter: @unchecked Sendable {
     private var toWrite: [Batch] = []
     private var toDeliver: [Batch] = []
     private var deliverHead = 0
+    /// One thread delivers at a time, so sinks see batches in order; another finding it busy
+    /// asks it for one more pass instead.
+    private var delivering = false
+    private var anotherPass = false
     private var committedThrough: UInt64 = 0
     private var failedThrough: UInt64 = 0
     private var backlog: [Batch] = []
     private var backlogDropped = 0
     private var healthy = true
     private var stopping = false
-    private var writerDone = false
-    private var delivererDone = false
+    private var running = 0
     private var lastError: String?
     private var commits = 0
     private var committedEvents = 0
@@ -59,33 +63,40 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     public func start() {
-        let w = Thread { [self] in writerLoop() }
-        w.name = "hazmon-journal"
-        w.start()
-        let d = Thread { [self] in delivererLoop() }
-        d.name = "hazmon-deliver"
-        d.start()
+        cond.lock()
+        running = 3
+        cond.unlock()
+        for (name, body) in [("hazmon-journal", writerLoop), ("hazmon-jwatch", watchdogLoop), ("hazmon-ckpt", checkpointLoop)] {
+            let t = Thread {
+                // Named from inside: Linux threads otherwise inherit their creator's name.
+                Thread.current.name = name
+                body()
+            }
+            t.start()
+        }
     }
 
     /// Queues numbered events (and the alarm states they leave) for commit and delivery. Called
     /// under the pipeline's lock, so batches arrive in `seq` order; it only appends.
     public func submit(_ events: [AlarmEvent], json: [String], states: [AlarmStateChange]) {
-        let b = Batch(events: events, json: json, states: states, queued: .now)
+        let b = Batch(events: events, json: json, states: states, deadline: .now + maxWait)
         cond.lock()
         toWrite.append(b)
         toDeliver.append(b)
-        cond.broadcast()
+        cond.signal()
         cond.unlock()
     }
 
-    /// Commits and delivers everything queued, then stops both threads (graceful shutdown).
+    /// Commits and delivers everything queued, then stops the threads (graceful shutdown).
     public func stop() {
         cond.lock()
         stopping = true
         cond.broadcast()
         let deadline = Date().addingTimeInterval(5)
-        while !(writerDone && delivererDone), cond.wait(until: deadline) {}
+        while running > 0, cond.wait(until: deadline) {}
         cond.unlock()
+        let (c, e) = commitStats
+        logger.info("journal closed", metadata: ["commits": "\(c)", "events": "\(e)"])
     }
 
     /// (commits, events committed): group commit shows as many events per commit under load.
@@ -109,7 +120,9 @@ public final class JournalWriter: @unchecked Sendable {
             toWrite.removeAll(keepingCapacity: true)
             cond.unlock()
 
-            let entries = batches.flatMap { b in zip(b.events, b.json).map { JournalEntry($0, json: $1) } }
+            var entries: [JournalEntry] = []
+            entries.reserveCapacity(batches.reduce(0) { $0 + $1.events.count })
+            for b in batches { for i in b.events.indices { entries.append(JournalEntry(b.events[i], json: b.json[i])) } }
             let states = batches.flatMap(\.states)
             let result: JournalError?
             do { try journal.append(entries, states: states); result = nil } catch { result = error }
@@ -126,9 +139,9 @@ public final class JournalWriter: @unchecked Sendable {
                     logger.error("journal backlog full; oldest unjournaled events will not reach the journal",
                                  metadata: ["dropped_total": "\(backlogDropped)"])
                 }
-                if lastError != result.description { lastError = result.description; change = (false, result.description) }
-                if healthy { healthy = false; change = (false, result.description) }
-                if stopping { break }
+                if lastError != result.description || healthy { change = (false, result.description) }
+                lastError = result.description
+                healthy = false
             } else {
                 committedThrough = max(committedThrough, last)
                 commits += 1
@@ -137,14 +150,16 @@ public final class JournalWriter: @unchecked Sendable {
                 lastError = nil
                 if !healthy { healthy = true; change = (true, nil) }
             }
-            cond.broadcast()
-            if let change {
-                cond.unlock()
-                report(change.0, change.1)
-                cond.lock()
-            }
+            cond.unlock()
+            if let change { report(change.0, change.1) }
+            deliverDue()
+            cond.lock()
+            if result != nil, stopping { break }
         }
-        writerDone = true
+        cond.unlock()
+        deliverDue(all: true)
+        cond.lock()
+        running -= 1
         cond.broadcast()
         cond.unlock()
     }
@@ -158,40 +173,49 @@ public final class JournalWriter: @unchecked Sendable {
         onHealth?(up, reason)
     }
 
-    // MARK: the deliverer
+    // MARK: delivery
 
-    private func delivererLoop() {
+    /// Delivers, in order, every batch at the head of the queue that is committed, failed or
+    /// overdue (`all`: everything left, at shutdown). Whichever thread finds the queue free
+    /// delivers; the other returns at once.
+    private func deliverDue(all: Bool = false) {
         cond.lock()
+        defer { cond.unlock() }
+        guard !delivering else { anotherPass = true; return }
+        delivering = true
+        defer { delivering = false }
+        var now = ContinuousClock.now
         while true {
-            while deliverHead == toDeliver.count, !stopping { cond.wait() }
-            if deliverHead == toDeliver.count { break }
-            let b = toDeliver[deliverHead]
-            let deadline = Date().addingTimeInterval(max(0, (maxWait - (ContinuousClock.now - b.queued)).secondsDouble))
-            while committedThrough < b.lastSeq, failedThrough < b.lastSeq, !writerDone {
-                if !cond.wait(until: deadline) { break }
+            if deliverHead == toDeliver.count || !isDue(toDeliver[deliverHead], now: now, all: all) {
+                guard anotherPass else { break }
+                anotherPass = false
+                now = .now
+                continue
             }
+            let b = toDeliver[deliverHead]
             let journaled = committedThrough >= b.lastSeq
-            let timedOut = !journaled && failedThrough < b.lastSeq
+            let overdue = !journaled && failedThrough < b.lastSeq && now >= b.deadline
             deliverHead += 1
             if deliverHead > 1024 {
                 toDeliver.removeFirst(deliverHead)
                 deliverHead = 0
             }
-            var goingSick = false
-            if timedOut, healthy {
+            var goingSick: String?
+            if overdue, healthy {
                 healthy = false
                 lastError = "a commit has not finished within \(DurationParser.format(maxWait))"
-                goingSick = true
+                goingSick = lastError
             }
-            let reason = lastError
             cond.unlock()
-            if goingSick { report(false, reason) }
+            if let goingSick { report(false, goingSick) }
             deliver(b, journaled: journaled)
             cond.lock()
         }
-        delivererDone = true
-        cond.broadcast()
-        cond.unlock()
+    }
+
+    /// Whether a batch may go to the sinks now: committed, failed, overdue, or shutting down.
+    private func isDue(_ b: Batch, now: ContinuousClock.Instant, all: Bool) -> Bool {
+        all || committedThrough >= b.lastSeq || failedThrough >= b.lastSeq || now >= b.deadline
     }
 
     private func deliver(_ b: Batch, journaled: Bool) {
@@ -203,5 +227,56 @@ public final class JournalWriter: @unchecked Sendable {
         for i in events.indices { events[i].flags.append("unjournaled") }
         let json = events.map(\.jsonLine)
         for sink in sinks { sink.deliver(events, json: json) }
+    }
+
+    // MARK: checkpoints
+
+    /// Twice a second, copies the WAL back into the database on a connection of its own.
+    private func checkpointLoop() {
+        var failing = false
+        cond.lock()
+        while !stopping {
+            cond.unlock()
+            usleep(500_000)
+            do {
+                try journal.checkpoint()
+                failing = false
+            } catch {
+                if !failing { logger.warning("journal checkpoint failed (commits continue in the WAL): \(error)") }
+                failing = true
+            }
+            cond.lock()
+        }
+        cond.unlock()
+        try? journal.checkpoint()
+        cond.lock()
+        running -= 1
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    // MARK: the watchdog
+
+    /// Wakes four times per `maxWait` and delivers batches whose commit is overdue. It sleeps
+    /// rather than waiting on the condition, so it never wakes per event, and the writer is the
+    /// only thread a new batch signals.
+    private func watchdogLoop() {
+        let period = useconds_t(max(5_000, maxWait.nanosecondsClamped / 4_000))
+        cond.lock()
+        while !stopping {
+            cond.unlock()
+            usleep(period)
+            cond.lock()
+            guard !stopping else { break }
+            let overdue = deliverHead < toDeliver.count && ContinuousClock.now >= toDeliver[deliverHead].deadline
+            if overdue {
+                cond.unlock()
+                deliverDue()
+                cond.lock()
+            }
+        }
+        running -= 1
+        cond.broadcast()
+        cond.unlock()
     }
 }

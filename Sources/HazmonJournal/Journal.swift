@@ -71,6 +71,9 @@ public struct JournalError: Error, CustomStringConvertible, Sendable {
 /// readers (feed replays, `hazmon history`).
 public final class Journal: Sendable {
     let pool: DatabasePool
+    /// A connection of its own for checkpoints, so copying the WAL back into the database
+    /// never runs inside (and delays) a commit.
+    let checkpointer: DatabaseQueue
     public let path: String
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
@@ -82,10 +85,13 @@ public final class Journal: Sendable {
         let pragma = sync == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(pragma)")
+            // Commits never checkpoint; `checkpoint()` does, from its own thread.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
+            checkpointer = try DatabaseQueue(path: path, configuration: config)
         } catch {
             throw JournalError(error, doing: "cannot open the journal \(path)")
         }
@@ -106,7 +112,6 @@ public final class Journal: Sendable {
                     json TEXT NOT NULL
                 );
                 CREATE INDEX event_time ON event(time_ns);
-                CREATE INDEX event_tag_time ON event(tag, time_ns);
                 CREATE TABLE alarm (
                     tag TEXT NOT NULL,
                     slot TEXT NOT NULL,
@@ -124,8 +129,8 @@ public final class Journal: Sendable {
                     value REAL,
                     PRIMARY KEY (tag, slot)
                 ) WITHOUT ROWID;
-                -- The highest seq ever committed: seq never repeats, even once pruning has
-                -- removed every event.
+                -- The highest seq when events were last pruned (written by prune, not per
+                -- commit): seq never repeats, even once pruning has removed every event.
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                 INSERT INTO meta (key, value) VALUES ('last_seq', 0);
                 """)
@@ -158,9 +163,6 @@ public final class Journal: Sendable {
                 for e in entries {
                     try insert.execute(arguments: [Int64(e.seq), e.time.nanoseconds, e.tag, e.condition, e.event, e.grade, e.json])
                 }
-                if let last = entries.last?.seq {
-                    try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'last_seq'", arguments: [Int64(last)])
-                }
                 let upsert = try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
                                                   acked_at_ns, condition, grade, name, unit, value)
@@ -181,6 +183,21 @@ public final class Journal: Sendable {
             }
         } catch {
             throw JournalError(error, doing: "cannot commit \(entries.count) events to the journal")
+        }
+    }
+
+    /// Copies committed WAL frames into the database file (PASSIVE: never waits for, or
+    /// blocks, the writer). Returns the frames left in the WAL.
+    @discardableResult
+    public func checkpoint() throws(JournalError) -> Int {
+        do {
+            return try checkpointer.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+                let log: Int = row?[1] ?? 0, done: Int = row?[2] ?? 0
+                return max(0, log - done)
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot checkpoint the journal")
         }
     }
 
@@ -235,6 +252,8 @@ public final class Journal: Sendable {
     public func prune(before cutoff: Instant) throws(JournalError) -> Int {
         do {
             return try pool.write { db in
+                // Keep the high-water mark first: seq must not restart once every event is pruned.
+                try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(seq) FROM event), 0)) WHERE key = 'last_seq'")
                 try db.execute(sql: "DELETE FROM event WHERE time_ns < ?", arguments: [cutoff.nanoseconds])
                 return db.changesCount
             }

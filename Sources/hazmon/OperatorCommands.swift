@@ -3,6 +3,7 @@ import Foundation
 import HazmonConfig
 import HazmonCore
 import HazmonDaemon
+import HazmonJournal
 
 /// Where the running daemon's alert socket is: `--socket`, else the config's, else the default.
 struct SocketOption: ParsableArguments {
@@ -192,5 +193,85 @@ struct Tail: ParsableCommand {
                 out.write(text)
             }
         }
+    }
+}
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Query the alarm journal (read-only; works beside the running daemon).",
+        discussion: """
+            TIME is an RFC 3339 time (2026-11-23T08:15:00Z, 2026-11-23T16:15:00+08:00), a local \
+            time (2026-11-23, "2026-11-23 16:15", 2026-11-23T16:15:30), or an age: 90m, 2h, 7d ago.
+            """)
+    @Option(help: "The journal file (default: [journal] path of --config, or /var/lib/hazmon/journal.db).")
+    var journal: String?
+    @Option(name: .shortAndLong, help: "Read the journal path from this configuration.")
+    var config: String?
+    @Option(help: "Only this tag (or voting group, connection, site).") var tag: String?
+    @Option(help: "Events at or after TIME.") var since: String?
+    @Option(help: "Events before TIME.") var until: String?
+    @Option(help: "At most this many events (the oldest first).") var limit: Int?
+    @Flag(help: "Print events as NDJSON, exactly as journaled.") var json = false
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        let from = try since.map { try Self.parseTime($0, option: "--since") }
+        let to = try until.map { try Self.parseTime($0, option: "--until") }
+        var path = journal ?? "/var/lib/hazmon/journal.db"
+        if journal == nil, let config {
+            do { path = try ConfigLoader.load(path: config).journal.path } catch {
+                for e in error.errors { printError(e.description) }
+                throw ExitCode(Exit.config)
+            }
+        }
+        guard access(path, R_OK) == 0 else {
+            printError("hazmon: cannot read the journal \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(Exit.runtime)
+        }
+        let entries: [JournalEntry]
+        do {
+            entries = try JournalReader(path: path).events(tag: tag, since: from, until: to, limit: limit ?? .max)
+        } catch {
+            printError("hazmon: \(error)")
+            throw ExitCode(Exit.runtime)
+        }
+        let out = LogOutput.stdoutOutput(format: .text)
+        let colour = isatty(1) == 1
+        for e in entries {
+            if json {
+                out.write(e.json)
+            } else {
+                out.write(DemoDisplay.render(e.json, colour: colour) ?? e.json)
+            }
+        }
+        if !json, entries.isEmpty { printError("hazmon: no events match") }
+    }
+
+    /// An RFC 3339 time, a local date or date-time, or an age before now.
+    static func parseTime(_ s: String, option: String) throws -> Instant {
+        if let d = try? DurationParser.parse(s) {
+            return Instant(nanoseconds: Instant.now.nanoseconds - d.nanosecondsClamped)
+        }
+        if let i = Instant(iso8601: Substring(s)) { return i }
+        // Local time: YYYY-MM-DD, optionally with [T ]HH:MM[:SS].
+        let parts = s.split(whereSeparator: { "-T :".contains($0) }).map { Int32($0) }
+        if [3, 5, 6].contains(parts.count), !parts.contains(nil), s.count >= 10 {
+            let p = parts.map { $0! }
+            var t = tm()
+            t.tm_year = p[0] - 1900
+            t.tm_mon = p[1] - 1
+            t.tm_mday = p[2]
+            if p.count >= 5 { t.tm_hour = p[3]; t.tm_min = p[4] }
+            if p.count == 6 { t.tm_sec = p[5] }
+            t.tm_isdst = -1
+            let secs = mktime(&t)
+            if secs != -1, (1...12).contains(p[1]), (1...31).contains(p[2]) {
+                return Instant(nanoseconds: Int64(secs) * 1_000_000_000)
+            }
+        }
+        throw ValidationError("\(option): \"\(s)\" is not a time (2026-11-23T08:15:00Z, 2026-11-23 16:15, or an age like 2h)")
     }
 }

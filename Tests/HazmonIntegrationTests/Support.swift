@@ -54,6 +54,12 @@ final class DaemonUnderTest {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func stop() { child.stop() }
+
+    /// SIGKILL: no shutdown path runs, as in a crash or the OOM killer.
+    func crash() {
+        kill(child.pid, SIGKILL)
+        _ = child.wait()
+    }
 }
 
 /// The daemon's own blocking client, with JSON helpers for tests.
