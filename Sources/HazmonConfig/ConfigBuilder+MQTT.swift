@@ -66,8 +66,36 @@ extension ConfigBuilder {
             s.maps.append(MQTTMapSettings(id: id, topic: topic, tag: template, json: json, batch: batch))
             m.rejectUnknownKeys()
         }
+        if let p = t.table("publish") {
+            var out = MQTTPublishSettings()
+            for (key, path, allowed) in [("topic", \MQTTPublishSettings.topic, ["site", "tag", "condition"]),
+                                         ("state_topic", \.stateTopic, ["site", "tag", "alarm"]),
+                                         ("status_topic", \.statusTopic, ["site"])] {
+                guard let v = p.string(key) else { continue }
+                if let problem = Self.publishTopicProblem(v, allowed: allowed) { p.error(key, problem) } else { out[keyPath: path] = v }
+            }
+            if let r = p.bool("retain") { out.retain = r }
+            p.rejectUnknownKeys()
+            s.publish = out
+        }
         t.rejectUnknownKeys()
         return s
+    }
+
+    /// A publish topic: no wildcards, no empty levels, only the placeholders `allowed`.
+    static func publishTopicProblem(_ topic: String, allowed: [String]) -> String? {
+        if topic.isEmpty { return "must not be empty" }
+        if topic.contains("+") || topic.contains("#") { return "\"\(topic)\": a publish topic cannot hold the wildcards + or #" }
+        var rest = Substring(topic)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { return "\"\(topic)\": unclosed {" }
+            let name = String(rest[rest.index(after: open)..<close])
+            if !allowed.contains(name) {
+                return "\"\(topic)\": unknown placeholder {\(name)} (here: \(allowed.map { "{\($0)}" }.joined(separator: ", ")))"
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return nil
     }
 
     /// `mqtt://host:port` / `mqtts://[::1]:8883` → (tls, host, port).

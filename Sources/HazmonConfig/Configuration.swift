@@ -84,6 +84,23 @@ public struct MQTTSettings: Sendable, Equatable {
     public var maxPayload: Int = 65_536
     /// Topic filters with a tag-id template, for gateways that publish many points.
     public var maps: [MQTTMapSettings] = []
+    /// `[mqtt.publish]`: alarm events out; nil when absent.
+    public var publish: MQTTPublishSettings?
+}
+
+/// `[mqtt.publish]`: every alarm event out to the broker, a retained state per alarm and a
+/// retained online/offline status (the broker publishes "offline" as our last will).
+/// Topic templates take `{site}`, `{tag}`, `{condition}` and (state topic) `{alarm}`.
+public struct MQTTPublishSettings: Sendable, Equatable {
+    public var topic = "hazmon/{site}/alarms/{tag}"
+    /// Retain each event on its topic (the last event per tag then waits for new subscribers).
+    public var retain = false
+    /// Retained: the last event of each alarm while it is not normal; cleared (an empty
+    /// retained message) when it returns to normal.
+    public var stateTopic = "hazmon/{site}/state/{tag}/{alarm}"
+    /// Retained "online" while connected; "offline" on shutdown and, as the last will, on loss.
+    public var statusTopic = "hazmon/{site}/status"
+    public init() {}
 }
 
 /// `[[mqtt.map]]`: a topic filter (with `+` / `#`) whose messages name their tag through a

@@ -150,8 +150,10 @@ public struct Daemon: Sendable {
         }
         let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
                             connections: connections, settings: config.engine, start: .now)
-        let writer = JournalWriter(journal: journal, sinks: [EventLogSink(output: out), hub], maxWait: config.journal.maxWait,
-                                   logger: logger)
+        let publisher = config.mqtt?.publish.map { MQTTAlarmPublisher(settings: $0, site: config.site.id, qos: config.mqtt!.qos) }
+        var sinks: [EventSink] = [EventLogSink(output: out), hub]
+        if let publisher { sinks.append(publisher) }
+        let writer = JournalWriter(journal: journal, sinks: sinks, maxWait: config.journal.maxWait, logger: logger)
         let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer)
         writer.onHealth = { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .now)
@@ -181,7 +183,7 @@ public struct Daemon: Sendable {
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
         if let mqtt = config.mqtt {
             services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
-                                              readiness: readiness, logger: logger))
+                                              readiness: readiness, publisher: publisher, logger: logger))
         }
         services.append(NotifyService(notifier: SystemdNotifier(), readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services

@@ -34,6 +34,8 @@ public final class MQTTIngestService: Service, Sendable {
     let problems: RateLimitedLog
     public let counters = Mutex(IngestCounters())
     private let loop: EventLoop
+    /// Alarm events out on the same connection (`[mqtt.publish]`), if configured.
+    let publisher: MQTTAlarmPublisher?
 
     /// Messages waiting for the engine before the newest are dropped (and counted).
     static let bufferLimit = 100_000
@@ -44,8 +46,9 @@ public final class MQTTIngestService: Service, Sendable {
 
     /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
     public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop,
-                readiness: Readiness, logger: Logger) {
+                readiness: Readiness, publisher: MQTTAlarmPublisher? = nil, logger: Logger) {
         self.settings = settings
+        self.publisher = publisher
         self.readiness = readiness
         self.loop = loop
         self.pipeline = pipeline
@@ -80,7 +83,8 @@ public final class MQTTIngestService: Service, Sendable {
             certFile: settings.certFile, keyFile: settings.keyFile,
             keepaliveSeconds: Int(settings.keepalive.secondsDouble),
             reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
-            reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble))
+            reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble),
+            will: publisher?.will)
         let problems = self.problems
         let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
             var samples: [Sample] = []
@@ -88,6 +92,7 @@ public final class MQTTIngestService: Service, Sendable {
             for raw in batch { process(raw, into: &samples) }
             if !samples.isEmpty { pipeline.ingest(samples) }
         }
+        let publisher = self.publisher
         let client = try MosquittoClient(
             options: options, subscriptions: router.subscriptions, qos: settings.qos, logger: logger,
             onMessage: { topic, payload in
@@ -96,13 +101,15 @@ public final class MQTTIngestService: Service, Sendable {
                     problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
                 }
             },
-            onConnection: { up, reason in
+            onConnection: { [weak publisher] up, reason in
+                if up, let publisher, let c = publisher.client { publisher.connected(c) }
                 self.counters.withLock { c in
                     c.connected = up
                     if up { c.connects += 1 }
                 }
                 self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
             })
+        publisher?.attach(client)
         try client.start()
         // The input is up once its network thread runs; a broker that is down is its own
         // (comm) alarm, not a reason to withhold readiness.
@@ -116,6 +123,10 @@ public final class MQTTIngestService: Service, Sendable {
                                    reason: "broker \(settings.host):\(settings.port) not reachable", at: .now)
         }
         try? await gracefulShutdown()
+        if let publisher {
+            publisher.attach(nil)
+            publisher.goingOffline(client)
+        }
         client.stop()
     }
 

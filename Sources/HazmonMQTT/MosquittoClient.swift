@@ -178,15 +178,16 @@ public final class MosquittoClient: @unchecked Sendable {
 
     public var isConnected: Bool { state.withLock { $0.connected } }
 
-    /// Queues a message for the broker; false if the library refused it (it buffers while
-    /// disconnected and sends on reconnect for QoS > 0).
+    /// Queues a message for the broker; false if the library refused it. While disconnected,
+    /// libmosquitto keeps QoS 1 and 2 messages queued and sends them on reconnect (it then
+    /// answers MOSQ_ERR_NO_CONN, which is not a refusal); QoS 0 messages are lost.
     @discardableResult
     public func publish(topic: String, payload: String, qos: Int, retain: Bool) -> Bool {
         var bytes = Array(payload.utf8)
         let rc = bytes.withUnsafeMutableBytes { buf in
             mosquitto_publish(handle, nil, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain)
         }
-        return rc == MOSQ_ERR_SUCCESS.rawValue
+        return rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos > 0)
     }
 
     private func didConnect(_ rc: Int32) {

@@ -36,8 +36,10 @@ struct ConfigSummary {
         for v in c.votes {
             lines.append("vote \(v.id): \(v.k) of \(v.tags.joined(separator: ", ")) at \(v.condition.rawValue) -> grade \(v.grade.rawValue) \(v.grade.color)")
         }
-        lines.append("outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))")
-        lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention))")
+        var outputs = "outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))"
+        if let p = c.mqtt?.publish { outputs += ", MQTT \(p.topic) (state \(p.stateTopic), status \(p.statusTopic))" }
+        lines.append(outputs)
+        lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
         for w in c.warnings { lines.append("warning: \(w)") }
         return lines.joined(separator: "\n")
     }
