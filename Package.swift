@@ -42,6 +42,12 @@ let package = Package(
             name: "HazmonJournal",
             dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Modbus acquisition: decoding and read plans (pure), libmodbus connections and the
+        // threads that own them.
+        .target(
+            name: "HazmonModbus",
+            dependencies: ["HazmonCore", "HazmonConfig", "CModbus", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -54,7 +60,7 @@ let package = Package(
         .target(
             name: "HazmonDaemon",
             dependencies: [
-                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal",
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -64,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "hazmon",
             dependencies: [
-                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal",
+                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,6 +78,7 @@ let package = Package(
         .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.

@@ -20,6 +20,12 @@ extension ConfigBuilder {
                 }
             }
             var dev = ModbusDeviceSettings(id: id, url: url, transport: transport)
+            if !url.isEmpty, case .rtu(let path, _, _, _, _) = transport {
+                if let other = devices.first(where: { if case .rtu(path, _, _, _, _) = $0.transport { return true } else { return false } }),
+                   other.transport != transport {
+                    d.error("url", "shares \(path) with device \"\(other.id)\" but not its serial settings (one bus, one setting)")
+                }
+            }
             if let u = d.int("unit") {
                 if (0...247).contains(u) { dev.unit = u } else { d.error("unit", "must be 0...247") }
             }
@@ -35,7 +41,40 @@ extension ConfigBuilder {
             if let b = d.int("address_base") {
                 if b == 0 || b == 1 { dev.addressBase = b } else { d.error("address_base", "must be 0 or 1") }
             }
-            if let p = d.duration("pause") { dev.pause = p }
+            if let p = d.duration("pause") {
+                if p <= .seconds(10) { dev.pause = p } else { d.error("pause", "must be at most 10s") }
+            }
+            if let g = d.int("max_gap") {
+                if (0...124).contains(g) { dev.maxGap = g } else { d.error("max_gap", "must be 0...124 registers") }
+            }
+            if let n = d.int("comm_after") {
+                if (1...100).contains(n) { dev.commAfter = n } else { d.error("comm_after", "must be 1...100 failed polls") }
+            }
+            if let b = d.duration("backoff_max") {
+                if b >= dev.poll && b <= .seconds(3600) { dev.backoffMax = b } else { d.error("backoff_max", "must be poll...1h") }
+            }
+            if let r = d.bool("rs485") {
+                if case .rtu = transport { dev.rs485 = r } else if r { d.error("rs485", "applies to rtu:// devices only") }
+            }
+            if let h = d.table("heartbeat") {
+                var table: ModbusTable?
+                if let t = h.string("table") {
+                    table = ModbusTable(rawValue: t)
+                    if table == nil { h.error("table", "\"\(t)\" is not one of coil, discrete, input, holding") }
+                } else {
+                    h.error("table", "is required")
+                }
+                let address = h.int("address").map { $0 - dev.addressBase }
+                if address == nil { h.error("address", "is required") } else if address! < 0 || address! > 65_535 {
+                    h.error("address", "is outside the register range")
+                }
+                let bit = h.int("bit")
+                if let bit, !(0...15).contains(bit) { h.error("bit", "must be 0...15") }
+                let within = h.duration("within") ?? .seconds(10)
+                if within < dev.poll * 2 { h.error("within", "must be at least two polls (\(DurationParser.format(dev.poll * 2)))") }
+                h.rejectUnknownKeys()
+                if let table, let address { dev.heartbeat = ModbusHeartbeat(table: table, address: address, bit: bit, within: within) }
+            }
             d.rejectUnknownKeys()
             devices.append(dev)
         }

@@ -30,7 +30,31 @@ extension ConfigBuilder {
             if s.tag == tag.definition.id { t.error("suppress_if.tag", "a tag cannot suppress itself") }
             else if !ids.contains(s.tag) { t.error("suppress_if.tag", "no tag \"\(s.tag)\"") }
         }
+        checkModbusOverlaps(tags, readers)
         return tags
+    }
+
+    /// Two tags on one device and table whose registers partly overlap (a float at 0–1 and
+    /// another at 1–2) mean one address or type is wrong. The same registers read twice (a
+    /// status word and its bits) are fine.
+    private func checkModbusOverlaps(_ tags: [TagSettings], _ readers: [TableReader]) {
+        var groups: [String: [(start: Int, end: Int, index: Int)]] = [:]
+        for (i, tag) in tags.enumerated() {
+            guard case .modbus(let m) = tag.source else { continue }
+            groups["\(m.device)/\(m.table.rawValue)", default: []].append((m.address, m.address + m.type.registerCount, i))
+        }
+        for (_, list) in groups {
+            let sorted = list.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+            var widest = sorted.first
+            for r in sorted.dropFirst() {
+                guard let w = widest else { break }
+                if r.start < w.end, (r.start, r.end) != (w.start, w.end) {
+                    let other = tags[w.index].definition.id
+                    readers[r.index].error("source.address", "registers \(r.start)...\(r.end - 1) overlap tag \"\(other)\" (registers \(w.start)...\(w.end - 1)); check the address, address_base and type of both")
+                }
+                if r.end > w.end { widest = r }
+            }
+        }
     }
 
     private func readTag(_ t: TableReader, id: String, mqtt: MQTTSettings?, devices: [String: ModbusDeviceSettings]) -> TagSettings? {

@@ -120,9 +120,35 @@ public struct ModbusDeviceSettings: Sendable, Equatable {
     public var unit: Int = 1
     public var poll: Duration = .seconds(1)
     public var timeout: Duration = .milliseconds(500)
-    public var retries: Int = 3
+    /// Immediate repeats of a request that got no answer (the link is reconnected first).
+    public var retries: Int = 1
     public var addressBase: Int = 0
+    /// Silence before each request (and after connecting) on this device's link.
     public var pause: Duration = .zero
+    /// Unused registers a block read may span to join two neighbours (bits: 16 times this).
+    public var maxGap: Int = 8
+    /// Consecutive failed polls before the device's `comm` alarm.
+    public var commAfter: Int = 3
+    /// Longest wait between reconnect attempts to a device that is down (backoff from `poll`).
+    public var backoffMax: Duration = .seconds(30)
+    /// RTU: put the port in RS-485 mode (for ports that need it set by software).
+    public var rs485 = false
+    public var heartbeat: ModbusHeartbeat?
+
+    public init(id: String, url: String, transport: ModbusTransport) {
+        self.id = id
+        self.url = url
+        self.transport = transport
+    }
+}
+
+/// A register (or one bit of it) the device changes all the time; if it stops changing for
+/// `within`, the device is treated as failed (a frozen controller still answers requests).
+public struct ModbusHeartbeat: Sendable, Equatable {
+    public var table: ModbusTable
+    public var address: Int
+    public var bit: Int?
+    public var within: Duration
 }
 
 public enum ModbusTransport: Sendable, Equatable {
@@ -172,6 +198,17 @@ public struct ModbusTagSource: Sendable, Equatable {
     public var order: WordOrder
     public var scale: LinearScale?
     public var signal4to20mA: Bool
+
+    public init(device: String, table: ModbusTable, address: Int, type: ModbusValueType, order: WordOrder = .abcd,
+                scale: LinearScale? = nil, signal4to20mA: Bool = false) {
+        self.device = device
+        self.table = table
+        self.address = address
+        self.type = type
+        self.order = order
+        self.scale = scale
+        self.signal4to20mA = signal4to20mA
+    }
 }
 
 public enum MQTTTagSource: Sendable, Equatable {

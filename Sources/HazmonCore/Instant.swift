@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A point in wall-clock time: nanoseconds since the Unix epoch, UTC.
 ///
 /// The engine never reads a clock itself; every caller passes the time in, so tests are
@@ -18,6 +22,16 @@ public struct Instant: Sendable, Hashable, Comparable {
 
     public static func - (lhs: Instant, rhs: Instant) -> Duration {
         .nanoseconds(lhs.nanoseconds - rhs.nanoseconds)
+    }
+}
+
+extension Instant {
+    /// The wall clock now, for the inputs that stamp samples. The engine never reads it: every
+    /// engine call is handed its time.
+    public static var now: Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 }
 

@@ -116,12 +116,15 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
     case loopCurrentHigh(milliamps: Double)
     /// The device's own fault bit or code.
     case device(code: Int)
+    /// The input could not get a value: a Modbus exception response, a stuck heartbeat.
+    case input(String)
 
     public var description: String {
         switch self {
         case .loopCurrentLow(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: <= 3.6 mA)"
         case .loopCurrentHigh(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: >= 21 mA)"
         case .device(let code): return "device reports fault code \(code)"
+        case .input(let reason): return reason
         }
     }
 }

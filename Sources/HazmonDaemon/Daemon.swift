@@ -56,10 +56,7 @@ struct JournalService: Service {
             await prune()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let t = Thread { writer.stop(); done.resume() }
-            t.start()
-        }
+        await ModbusService.blocking { writer.stop() }
     }
 
     private func prune() async {
@@ -148,6 +145,7 @@ public struct Daemon: Sendable {
             connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
                                                     tags: mqttTags))
         }
+        connections += ModbusService.connections(config)
         let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
                             connections: connections, settings: config.engine, start: .now)
         let publisher = config.mqtt?.publish.map { MQTTAlarmPublisher(settings: $0, site: config.site.id, qos: config.mqtt!.qos) }
@@ -171,6 +169,7 @@ public struct Daemon: Sendable {
         let loop = loopGroup.next()
         var waitFor: Set<String> = ["journal", "socket", "engine"]
         if config.mqtt != nil { waitFor.insert("mqtt") }
+        if !config.modbusDevices.isEmpty { waitFor.insert("modbus") }
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
         // First in, last out: the journal stops after every service that makes events.
@@ -184,6 +183,9 @@ public struct Daemon: Sendable {
         if let mqtt = config.mqtt {
             services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
                                               readiness: readiness, publisher: publisher, logger: logger))
+        }
+        if !config.modbusDevices.isEmpty {
+            services.append(ModbusService(config: config, pipeline: pipeline, readiness: readiness, logger: logger))
         }
         services.append(NotifyService(notifier: SystemdNotifier(), readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services

@@ -143,11 +143,3 @@ public enum LogLevels {
     }
 }
 
-extension Instant {
-    /// The wall clock now. Only the daemon reads it; the engine is always handed a time.
-    public static var now: Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Instant(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
-    }
-}

@@ -1,5 +1,6 @@
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 
 /// What `hazmon check` prints: enough for an engineer to see the config was read as meant.
 struct ConfigSummary {
@@ -16,7 +17,16 @@ struct ConfigSummary {
         } else {
             lines.append("mqtt: none")
         }
-        lines.append("modbus devices: \(c.modbusDevices.count)" + (c.modbusDevices.isEmpty ? "" : " (" + c.modbusDevices.map { "\($0.id) \($0.url)" }.joined(separator: ", ") + ")"))
+        lines.append("modbus devices: \(c.modbusDevices.count)")
+        for d in c.modbusDevices {
+            let points = c.tags.compactMap { t -> ReadPlan.Point? in
+                guard case .modbus(let m) = t.source, m.device == d.id else { return nil }
+                return ReadPlan.Point(table: m.table, address: m.address, count: m.type.registerCount)
+            }
+            let requests = ReadPlan.blocks(for: points, maxGap: d.maxGap).count + (d.heartbeat == nil ? 0 : 1)
+            lines.append("  \(d.id) \(d.url) unit \(d.unit): \(points.count) tags, every \(DurationParser.format(d.poll)) "
+                         + "in at most \(requests) request\(requests == 1 ? "" : "s"); comm alarm after \(d.commAfter) failed polls")
+        }
         let limits = c.tags.reduce(0) { n, t in
             n + [t.definition.h, t.definition.hh, t.definition.l, t.definition.ll].compactMap { $0 }.count
         }

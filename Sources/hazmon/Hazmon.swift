@@ -86,15 +86,6 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        // Modbus polling is not part of this build yet: a tag that silently never receives a
-        // value is the worst failure a monitor can have, so refuse to start rather than run blind.
-        let modbusTags = config.tags.filter { if case .modbus = $0.source { return true } else { return false } }
-        if !modbusTags.isEmpty {
-            printError("\(config.file): this build of hazmon cannot poll Modbus devices yet; "
-                       + "\(modbusTags.count) tag(s) would get no data (\(modbusTags.prefix(5).map(\.definition.id).joined(separator: ", "))). "
-                       + "Feed them over MQTT, or remove them until Modbus acquisition lands.")
-            throw ExitCode(Exit.config)
-        }
         do {
             try await Daemon(config: config).run()
         } catch {

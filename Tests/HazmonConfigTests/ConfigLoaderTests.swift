@@ -313,6 +313,48 @@ struct BadConfigTests {
         #expect(e.contains(#"hazmon.toml:13: tag "C": source.signal: "0-10V" is not a known signal (only "4-20mA")"#))
     }
 
+    @Test func modbusDeviceAndLayoutMistakes() {
+        let e = errors("""
+            [[modbus.device]]
+            id = "a"
+            url = "rtu:///dev/ttyS1?baud=9600"
+            [[modbus.device]]
+            id = "b"
+            url = "rtu:///dev/ttyS1?baud=19200"
+            [[modbus.device]]
+            id = "c"
+            url = "tcp://10.0.0.5"
+            rs485 = true
+            comm_after = 0
+            max_gap = 200
+            heartbeat = { table = "register", address = 3, within = "1s" }
+            [[tag]]
+            id = "F1"
+            source = { modbus = "c", table = "input", address = 0, type = "float32" }
+            [[tag]]
+            id = "F2"
+            source = { modbus = "c", table = "input", address = 1, type = "float32" }
+            [[tag]]
+            id = "W"
+            source = { modbus = "c", table = "input", address = 0, type = "float32" }
+            [[tag]]
+            id = "S"
+            source = { modbus = "c", table = "holding", address = 1 }
+            [[tag]]
+            id = "S7"
+            source = { modbus = "c", table = "holding", address = 1, type = "bit", bit = 7 }
+            """)
+        #expect(e.contains(#"hazmon.toml:6: modbus.device "b": url: shares /dev/ttyS1 with device "a" but not its serial settings (one bus, one setting)"#))
+        #expect(e.contains(#"hazmon.toml:10: modbus.device "c": rs485: applies to rtu:// devices only"#))
+        #expect(e.contains(#"hazmon.toml:11: modbus.device "c": comm_after: must be 1...100 failed polls"#))
+        #expect(e.contains(#"hazmon.toml:12: modbus.device "c": max_gap: must be 0...124 registers"#))
+        #expect(e.contains { $0.contains(#"heartbeat.table: "register" is not one of coil, discrete, input, holding"#) })
+        #expect(e.contains { $0.contains(#"heartbeat.within: must be at least two polls (2s)"#) })
+        #expect(e.contains { $0.contains(#"tag "F2": source.address: registers 1...2 overlap tag "F1" (registers 0...1)"#) })
+        #expect(!e.contains { $0.contains(#"tag "W""#) }, "the same registers read twice are fine")
+        #expect(!e.contains { $0.contains(#"tag "S7""#) }, "a bit of a word read as a whole is fine")
+    }
+
     @Test func mqttMistakes() {
         let e = errors("""
             [mqtt]

@@ -182,13 +182,6 @@ struct CLITests {
         }
     }
 
-    @Test func runRefusesModbusTagsItCannotPoll() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let (code, out) = try run(["run", "--config", root + "/Config/hazmon.example.toml"])
-        #expect(code == 78)
-        #expect(out.contains("cannot poll Modbus devices yet") && out.contains("GT-101"))
-    }
-
     @Test func usageErrorsExit2AndVersionPrints() throws {
         #expect(try run(["check", "--bogus"]).0 == 2)
         #expect(try run(["frobnicate"]).0 == 2)

@@ -40,12 +40,7 @@ final class RestartRig {
     }
 
     /// A client subscribed with `since`; returns it with its hello.
-    func subscriber(since: Int?) throws -> (SocketClient, [String: Any]) {
-        let c = try SocketClient(path: daemon.socketPath)
-        let hello = c.readJSON() ?? [:]
-        c.send(since.map { #"{"type":"subscribe","since":\#($0)}"# } ?? #"{"type":"subscribe"}"#)
-        return (c, hello)
-    }
+    func subscriber(since: Int?) throws -> (SocketClient, [String: Any]) { try daemon.subscriber(since: since) }
 
     func snapshot() throws -> [[String: Any]] {
         let c = try SocketClient(path: daemon.socketPath)

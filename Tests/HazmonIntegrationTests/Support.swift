@@ -55,6 +55,15 @@ final class DaemonUnderTest {
 
     func stop() { child.stop() }
 
+    /// A client subscribed to the feed (with `since`, replaying the journal first), and the
+    /// daemon's hello.
+    func subscriber(since: Int? = 0) throws -> (SocketClient, [String: Any]) {
+        let c = try SocketClient(path: socketPath)
+        let hello = c.readJSON() ?? [:]
+        c.send(since.map { #"{"type":"subscribe","since":\#($0)}"# } ?? #"{"type":"subscribe"}"#)
+        return (c, hello)
+    }
+
     /// SIGKILL: no shutdown path runs, as in a crash or the OOM killer.
     func crash() {
         kill(child.pid, SIGKILL)

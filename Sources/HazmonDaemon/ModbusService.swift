@@ -1,0 +1,74 @@
+import Foundation
+import HazmonConfig
+import HazmonCore
+import HazmonModbus
+import Logging
+import ServiceLifecycle
+
+/// Modbus acquisition as a service: one `ModbusBus` (a thread owning one libmodbus context)
+/// per TCP device and per serial port; samples go straight into the pipeline, device
+/// failures become the devices' `comm` alarms.
+struct ModbusService: Service {
+    let buses: [ModbusBus]
+    let readiness: Readiness
+
+    /// The engine's connections: one per device, covering its tags (their quality is bad
+    /// while it is down).
+    static func connections(_ config: HazmonConfiguration) -> [ConnectionDefinition] {
+        config.modbusDevices.map { d in
+            ConnectionDefinition(id: d.id, name: "Modbus device \(d.id) (\(d.url))",
+                                 tags: config.tags.compactMap { t in
+                                     if case .modbus(let s) = t.source, s.device == d.id { return t.definition.id }
+                                     return nil
+                                 })
+        }
+    }
+
+    init(config: HazmonConfiguration, pipeline: AlarmPipeline, readiness: Readiness, logger: Logger) {
+        var byDevice: [String: [ModbusBinding]] = [:]
+        for t in config.tags {
+            guard case .modbus(let s) = t.source, let h = pipeline.handle(for: t.definition.id) else { continue }
+            byDevice[s.device, default: []].append(ModbusBinding(source: s, tag: h))
+        }
+        // TCP: a link per device. RTU: a link per port, shared by every device on that bus.
+        var links: [String: [(ModbusDeviceSettings, [ModbusBinding])]] = [:]
+        var order: [String] = []
+        for d in config.modbusDevices {
+            let bindings = byDevice[d.id] ?? []
+            guard !bindings.isEmpty || d.heartbeat != nil else {
+                logger.warning("Modbus device has no tags and no heartbeat; not polled", metadata: ["device": "\(d.id)"])
+                continue
+            }
+            let key: String
+            switch d.transport {
+            case .tcp: key = "tcp:" + d.id
+            case .rtu(let path, _, _, _, _): key = "rtu:" + path
+            }
+            if links[key] == nil { order.append(key) }
+            links[key, default: []].append((d, bindings))
+        }
+        let handlers = ModbusHandlers(
+            samples: { [weak pipeline] in pipeline?.ingest($0) },
+            connection: { [weak pipeline] device, up, reason in pipeline?.setConnection(device, up: up, reason: reason, at: .now) })
+        buses = order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
+        self.readiness = readiness
+    }
+
+    func run() async throws {
+        for b in buses { b.start() }
+        readiness.markReady("modbus")
+        try? await gracefulShutdown()
+        // Each stop waits for at most one response timeout; stop them side by side.
+        await withTaskGroup(of: Void.self) { g in
+            for b in buses { g.addTask { await Self.blocking { b.stop() } } }
+        }
+    }
+
+    /// Runs a blocking call on a thread of its own, not on the cooperative pool.
+    static func blocking(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let t = Thread { body(); done.resume() }
+            t.start()
+        }
+    }
+}
