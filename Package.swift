@@ -48,6 +48,8 @@ let package = Package(
             name: "HazmonModbus",
             dependencies: ["HazmonCore", "HazmonConfig", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
+        // The simulated plant: Modbus TCP slaves on libmodbus (and, later, scenario-driven MQTT).
+        .target(name: "HazmonSimulator", dependencies: ["HazmonCore", "CModbus"]),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -70,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "hazmon",
             dependencies: [
-                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus",
+                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -50,6 +50,8 @@ extension Engine {
     /// or, for `flood`, the site id). Returns the event it makes.
     public mutating func apply(_ action: OperatorAction, tag id: String, condition: Condition, user: String?,
                                note: String?, at now: Instant) throws(OperatorError) -> AlarmEvent {
+        // An acknowledgement starts a re-alarm timer, a shelf an expiry: let the timers look.
+        nextDue = .distantPast
         if let h = handles[id] {
             let slot = condition.slot
             guard let i = slot.tagIndex, tags[h.index].isConfigured(slot) else {

@@ -21,6 +21,10 @@ public struct Engine: Sendable {
     var ctx: EngineContext
     let start: Instant
     var raiseTimes: RingOfTimes
+    /// No tag or group timer can fire before this: `tick` skips its pass over the tags until
+    /// then. Anything that can start an earlier timer (a delay, an operator action, a restore)
+    /// pulls it back.
+    var nextDue = Instant.distantPast
 
     /// - Parameter start: when monitoring began; a tag that never reports goes stale
     ///   `stale_after` after it.
@@ -84,6 +88,7 @@ public struct Engine: Sendable {
         let i = sample.tag.index
         let first = events.count
         let outcome = tags[i].evaluate(sample, ctx: ctx, into: &events)
+        if outcome.timerStarted { nextDue = .distantPast }
         if outcome.suppressesOthers, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
             for d in suppressedBy[i] { updateSuppression(d, by: sample.value, now: sample.time, into: &events) }
         }
@@ -95,16 +100,36 @@ public struct Engine: Sendable {
 
     /// Runs the timers due by `now`: on- and off-delays, stale data, re-alarms, shelve expiry
     /// and the end of a flood. Call it a few times a second; it costs one pass over the tags.
+    ///
+    /// Between due times it costs nothing: a pass also works out when the next timer can fire.
     public mutating func tick(now: Instant, into events: inout [AlarmEvent]) {
         let first = events.count
-        for i in tags.indices { tags[i].tick(now: now, start: start, ctx: ctx, into: &events) }
-        for i in votes.indices { expireShelf(&votes[i], now: now, into: &events) }
-        for i in connections.indices { expireShelf(&connections[i], now: now, into: &events) }
+        if now >= nextDue {
+            var due = Instant.distantFuture
+            for i in tags.indices {
+                tags[i].tick(now: now, start: start, ctx: ctx, into: &events)
+                due = min(due, tags[i].nextDue(start: start))
+            }
+            for i in votes.indices {
+                Self.expireShelf(&votes[i], now: now, ctx: ctx, into: &events)
+                if let until = votes[i].slot.shelvedUntil { due = min(due, until) }
+            }
+            for i in connections.indices {
+                Self.expireShelf(&connections[i], now: now, ctx: ctx, into: &events)
+                if let until = connections[i].slot.shelvedUntil { due = min(due, until) }
+            }
+            nextDue = due
+        }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
         checkFloodEnd(now: now, into: &events)
     }
 
-    private func expireShelf(_ g: inout GroupAlarm, now: Instant, into events: inout [AlarmEvent]) {
+    /// Forgets the timer plan: the next `tick` makes a full pass. (Tests compare with it.)
+    public mutating func planTimersAgain() { nextDue = .distantPast }
+
+    // Static, like `emit`: a method of `self` handed `&votes[i]` would make Swift copy the whole
+    // array first (the call borrows `self` while the element is mutated), on every tick.
+    private static func expireShelf(_ g: inout GroupAlarm, now: Instant, ctx: EngineContext, into events: inout [AlarmEvent]) {
         if let until = g.slot.shelvedUntil, until <= now {
             g.slot.unshelve()
             events.append(g.event(.unshelved, now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
@@ -124,7 +149,7 @@ public struct Engine: Sendable {
         }
         let change = connections[ci].slot.step(target: up ? .none : .first, now: now, delay: .zero, latch: false)
         let first = events.count
-        emit(change, &connections[ci], now: now, into: &events)
+        Self.emit(change, &connections[ci], now: now, ctx: ctx, into: &events)
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
     }
 
@@ -148,10 +173,10 @@ public struct Engine: Sendable {
         }
         votes[v].value = Double(count)
         let change = votes[v].slot.step(target: count >= rule.k ? .first : .none, now: now, delay: .zero, latch: false)
-        emit(change, &votes[v], now: now, into: &events)
+        Self.emit(change, &votes[v], now: now, ctx: ctx, into: &events)
     }
 
-    func emit(_ change: SlotChange, _ g: inout GroupAlarm, now: Instant, into events: inout [AlarmEvent]) {
+    static func emit(_ change: SlotChange, _ g: inout GroupAlarm, now: Instant, ctx: EngineContext, into events: inout [AlarmEvent]) {
         switch change {
         case .raised: events.append(g.event(.raised, now: now, ctx: ctx))
         case .cleared: events.append(g.event(.cleared, now: now, ctx: ctx))

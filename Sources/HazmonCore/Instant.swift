@@ -14,6 +14,9 @@ public struct Instant: Sendable, Hashable, Comparable {
 
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
+    public static let distantPast = Instant(nanoseconds: .min)
+    public static let distantFuture = Instant(nanoseconds: .max)
+
     public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
     public static func + (lhs: Instant, rhs: Duration) -> Instant {

@@ -107,6 +107,7 @@ extension Engine {
     /// longer has is cleared with an event (appended to `events`); the others come back
     /// silently, and the samples that follow clear them (with an event) or keep them (without).
     public mutating func restore(_ saved: [SavedAlarm], now: Instant, into events: inout [AlarmEvent]) {
+        nextDue = .distantPast
         for a in saved {
             if let index = a.slot.tagIndex, let h = handles[a.tag], tags[h.index].isConfigured(a.slot) {
                 tags[h.index].slots[index] = AlarmSlotState(restoring: a)

@@ -70,13 +70,33 @@ public struct TagRuntime: Sendable {
         var limitLevelChanged = false
         var inVote = false
         var suppressesOthers = false
+        /// A timer may now fire sooner than the engine planned: an on- or off-delay runs, or
+        /// fresh data cleared a stale alarm (its timer starts again).
+        var timerStarted = false
     }
 
     mutating func evaluate(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) -> Outcome {
         let before = (slots.high.level, slots.low.level)
+        let wasStale = slots.stale.level != .none
         evaluateSample(s, ctx: ctx, into: &events)
         return Outcome(limitLevelChanged: before != (slots.high.level, slots.low.level),
-                       inVote: inVote, suppressesOthers: suppressesOthers)
+                       inVote: inVote, suppressesOthers: suppressesOthers,
+                       timerStarted: slots.high.pending != nil || slots.low.pending != nil
+                           || (wasStale && slots.stale.level == .none))
+    }
+
+    /// The earliest time a timer of this tag can fire: a running delay (now), stale data, a
+    /// re-alarm, a shelf's expiry. `.distantFuture` if none can.
+    func nextDue(start: Instant) -> Instant {
+        guard definition.outOfService == nil else { return .distantFuture }
+        if slots.high.pending != nil || slots.low.pending != nil { return .distantPast }
+        var due = Instant.distantFuture
+        if let after = definition.staleAfter, slots.stale.level == .none { due = min(due, (lastGoodTime ?? start) + after) }
+        for (i, side) in [(0, highSide), (1, lowSide)] where slots[i].state == .acked {
+            if let after = side.rule(at: slots[i].shownLevel)?.realarm, let at = slots[i].ackedAt { due = min(due, at + after) }
+        }
+        for i in 0..<6 { if let until = slots[i].shelvedUntil { due = min(due, until) } }
+        return due
     }
 
     private mutating func evaluateSample(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
@@ -173,25 +193,28 @@ public struct TagRuntime: Sendable {
     /// Timers: delays that complete, stale data, re-alarms and shelves that expire.
     mutating func tick(now: Instant, start: Instant, ctx: EngineContext, into events: inout [AlarmEvent]) {
         guard definition.outOfService == nil else { return }
-        for slot in [AlarmSlot.high, .low] where slots[slot.tagIndex!].pending != nil {
-            step(slot, to: slots[slot.tagIndex!].target, now: now, ctx: ctx, into: &events)
-        }
-        if let after = definition.staleAfter, slots[4].level == .none, now - (lastGoodTime ?? start) >= after {
+        // Runs for every tag four times a second: plain checks first, no arrays, nothing
+        // retained unless a timer is actually due.
+        if slots.high.pending != nil { step(.high, to: slots.high.target, now: now, ctx: ctx, into: &events) }
+        if slots.low.pending != nil { step(.low, to: slots.low.target, now: now, ctx: ctx, into: &events) }
+        if let after = definition.staleAfter, slots.stale.level == .none, now - (lastGoodTime ?? start) >= after {
             step(.stale, to: .first, now: now, ctx: ctx, into: &events)
         }
-        for slot in [AlarmSlot.high, .low] {
-            let i = slot.tagIndex!
-            let side = slot == .high ? highSide : lowSide
-            if let after = side.rule(at: slots[i].shownLevel)?.realarm, slots[i].realarm(now: now, after: after) {
-                events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: ["realarm"]))
-            }
-        }
-        for slot in AlarmSlot.tagSlots {
-            let i = slot.tagIndex!
+        if slots.high.state == .acked { realarm(.high, now: now, ctx: ctx, into: &events) }
+        if slots.low.state == .acked { realarm(.low, now: now, ctx: ctx, into: &events) }
+        for i in 0..<6 where slots[i].shelvedUntil != nil {
             if let until = slots[i].shelvedUntil, until <= now {
                 slots[i].unshelve()
-                events.append(event(.unshelved, slot: slot, now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
+                events.append(event(.unshelved, slot: AlarmSlot.tagSlots[i], now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
             }
+        }
+    }
+
+    private mutating func realarm(_ slot: AlarmSlot, now: Instant, ctx: EngineContext, into events: inout [AlarmEvent]) {
+        let i = slot.tagIndex!
+        let side = slot == .high ? highSide : lowSide
+        if let after = side.rule(at: slots[i].shownLevel)?.realarm, slots[i].realarm(now: now, after: after) {
+            events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: ["realarm"]))
         }
     }
 }

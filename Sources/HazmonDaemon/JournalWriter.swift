@@ -231,13 +231,21 @@ public final class JournalWriter: @unchecked Sendable {
 
     // MARK: checkpoints
 
-    /// Twice a second, copies the WAL back into the database on a connection of its own.
+    /// Twice a second, if anything was committed since the last time, copies the WAL back into
+    /// the database on a connection of its own.
     private func checkpointLoop() {
         var failing = false
+        var checkpointed = -1
         cond.lock()
         while !stopping {
+            let done = commits
             cond.unlock()
             usleep(500_000)
+            if done == checkpointed, !failing {
+                cond.lock()
+                continue
+            }
+            checkpointed = done
             do {
                 try journal.checkpoint()
                 failing = false

@@ -86,6 +86,11 @@ public final class ModbusBus: @unchecked Sendable {
     private var rng = SystemRandomNumberGenerator()
 
     /// - Parameter devices: every device on this link (one for TCP), with its tags.
+    ///
+    /// Links with the same poll period poll in phase (all start now). Measured on this 2-core
+    /// VM with 200 devices: spreading them over the period cost three times the CPU per poll
+    /// (165 µs against 55 µs), because every separate wake-up takes a CPU out of idle, while
+    /// wake-ups in one burst run back to back (docs/PERFORMANCE.md).
     public init(devices: [(ModbusDeviceSettings, [ModbusBinding])], handlers: ModbusHandlers, logger: Logger) {
         let start = ContinuousClock.now
         self.devices = devices.map { Device($0.0, bindings: $0.1, start: start) }

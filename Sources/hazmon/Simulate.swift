@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import HazmonCore
+import HazmonSimulator
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGTERM / SIGINT; the simulator's loops look at it.
+let simulateStop = Atomic<Bool>(false)
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The plant simulator: a Modbus TCP slave on loopback serving a moving register image.",
+        discussion: """
+            Every client connection is served as its own device (any unit id). Input and holding \
+            register i read 4000 + (i * 37 + 10 * seconds) mod 16000: raw 4–20 mA counts that \
+            move, so a poller sees fresh values. Stops on SIGTERM or Ctrl-C, or after --duration.
+            """)
+
+    @Option(help: "TCP port on 127.0.0.1 (0: a free port, printed on start).") var modbusPort = 1502
+    @Option(help: "Registers (and bits) in each table.") var registers = 1000
+    @Option(help: "Stop after this long (e.g. 30s).") var duration: String?
+    @Option(help: "Write request statistics (JSON) here on exit.") var stats: String?
+
+    func run() throws {
+        let stopAfter = try duration.map { text -> Duration in
+            do { return try DurationParser.parse(text) } catch { throw ValidationError("--duration: \(error)") }
+        }
+        let server: ModbusSlaveServer
+        do {
+            server = try ModbusSlaveServer(port: modbusPort, registers: registers, bits: registers) { input, holding, coils, t in
+                let step = Int(t * 10)
+                for i in input.indices { input[i] = UInt16(4000 + (i * 37 + step) % 16_000) }
+                for i in holding.indices { holding[i] = input[i] }
+                for i in coils.indices { coils[i] = UInt8((i + step / 10) & 1) }
+            }
+        } catch {
+            printError("hazmon: \(error)")
+            throw ExitCode(Exit.runtime)
+        }
+        signal(SIGTERM) { _ in simulateStop.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in simulateStop.store(true, ordering: .relaxed) }
+        print("simulate: Modbus TCP slave on 127.0.0.1:\(server.port), \(registers) registers per table")
+        fflush(nil)
+        let thread = Thread { server.serve() }
+        thread.start()
+        let end = stopAfter.map { ContinuousClock.now + $0 }
+        while !simulateStop.load(ordering: .relaxed), end.map({ ContinuousClock.now < $0 }) ?? true {
+            usleep(50_000)
+        }
+        server.stop()
+        usleep(200_000)
+        let s = server.currentStats
+        if let stats {
+            let gaps = s.gaps.filter { !$0.isEmpty }
+            let perConnection = gaps.map { g -> String in
+                let sorted = g.sorted()
+                return "{\"requests\":\(g.count + 1),\"span\":\(g.reduce(0, +)),\"gap_p50\":\(sorted[sorted.count / 2]),\"gap_max\":\(sorted.last!)}"
+            }
+            let json = "{\"connections\":\(s.connections),\"requests\":\(s.requests),\"per_connection\":[\(perConnection.joined(separator: ","))]}\n"
+            try? json.write(toFile: stats, atomically: true, encoding: .utf8)
+        }
+        print("simulate: stopped after \(s.requests) requests on \(s.connections) connections")
+    }
+}
