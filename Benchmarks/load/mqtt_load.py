@@ -26,21 +26,7 @@ import argparse, json, multiprocessing as mp, os, shutil, signal, socket, sqlite
 
 import paho.mqtt.client as mqtt
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / TICK
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from loadlib import cpu_seconds, free_port
 
 
 def wait_port(port, timeout=10):
