@@ -43,6 +43,12 @@ public enum ConfigLoader {
     }
 
     /// The whole file as UTF-8 text, or nil if it cannot be read.
+    /// A secret from a file: its first line, without surrounding blanks.
+    public static func token(_ text: String) -> [UInt8] {
+        let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return Array(line.utf8.drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed().drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed())
+    }
+
     public static func readFile(_ path: String) -> String? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
@@ -67,6 +73,7 @@ struct ConfigBuilder {
         let log = readLog()
         let journal = readJournal()
         let socket = readAlertSocket()
+        let remote = readRemoteFeed()
         let mqtt = readMQTT(siteID: site.id)
         let devices = readModbus()
         let (engine, defaultStale) = readEngine()
@@ -74,7 +81,7 @@ struct ConfigBuilder {
         let votes = readVotes(tags: tags)
         return HazmonConfiguration(
             file: top.diagnostics.file, site: site, log: log, journal: journal, alertSocket: socket,
-            mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
+            remoteFeed: remote, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
     }
 
     func readSite() -> SiteSettings {
@@ -125,6 +132,34 @@ struct ConfigBuilder {
             } else {
                 s.maxWait = w
             }
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    func readRemoteFeed() -> RemoteFeedSettings? {
+        guard let t = top.table("remote_feed") else { return nil }
+        var host = "127.0.0.1", port = 0
+        if let listen = t.string("listen") {
+            if let (_, h, p) = Self.parseBrokerURL("mqtt://" + listen), listen.contains(":") { host = h; port = p } else {
+                t.error("listen", "\"\(listen)\" is not HOST:PORT (e.g. \"127.0.0.1:7443\", \"[::1]:7443\")")
+            }
+        } else {
+            t.error("listen", "is required: HOST:PORT")
+        }
+        var files: [String: String] = [:]
+        for key in ["cert_file", "key_file", "token_file"] {
+            guard let path = t.string(key) else { t.error(key, "is required"); continue }
+            if access(path, R_OK) != 0 { t.error(key, "cannot read \"\(path)\": \(String(cString: strerror(errno)))") }
+            files[key] = path
+        }
+        if let tf = files["token_file"], let text = ConfigLoader.readFile(tf) {
+            if ConfigLoader.token(text).count < 16 { t.error("token_file", "the token must be at least 16 characters") }
+        }
+        var s = RemoteFeedSettings(host: host, port: port, certFile: files["cert_file"] ?? "", keyFile: files["key_file"] ?? "",
+                                   tokenFile: files["token_file"] ?? "")
+        if let n = t.int("max_clients") {
+            if (1...1024).contains(n) { s.maxClients = n } else { t.error("max_clients", "must be 1...1024") }
         }
         t.rejectUnknownKeys()
         return s

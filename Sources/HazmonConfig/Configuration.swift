@@ -8,6 +8,7 @@ public struct HazmonConfiguration: Sendable {
     public var log: LogSettings
     public var journal: JournalSettings
     public var alertSocket: AlertSocketSettings
+    public var remoteFeed: RemoteFeedSettings?
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]
@@ -52,6 +53,16 @@ public struct JournalSettings: Sendable, Equatable {
 
 public enum JournalSyncSetting: String, Sendable, Equatable, CaseIterable {
     case full, normal
+}
+
+/// `[remote_feed]`: the alert socket's protocol over TCP with TLS and a token; off unless set.
+public struct RemoteFeedSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var certFile: String
+    public var keyFile: String
+    public var tokenFile: String
+    public var maxClients: Int = 16
 }
 
 public struct AlertSocketSettings: Sendable, Equatable {

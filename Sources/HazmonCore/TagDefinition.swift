@@ -116,15 +116,24 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
     case loopCurrentHigh(milliamps: Double)
     /// The device's own fault bit or code.
     case device(code: Int)
-    /// The input could not get a value: a Modbus exception response, a stuck heartbeat.
-    case input(String)
+    /// The device answered the request that reads this tag with a Modbus exception.
+    /// (Integers only: a `Sample` must stay a trivial type, copied without retains.)
+    case modbusException(code: Int, table: Int, address: Int, count: Int)
+    /// The registers decode to NaN or an infinity: the wrong type or word order, most likely.
+    case notANumber
 
     public var description: String {
         switch self {
         case .loopCurrentLow(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: <= 3.6 mA)"
         case .loopCurrentHigh(let ma): return "loop current \(JSONWriter.number((ma * 100).rounded() / 100)) mA (NAMUR NE 43: >= 21 mA)"
         case .device(let code): return "device reports fault code \(code)"
-        case .input(let reason): return reason
+        case .modbusException(let code, let table, let address, let count):
+            let names = [1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "server device failure",
+                         5: "acknowledge", 6: "server device busy", 8: "memory parity error", 10: "gateway path unavailable",
+                         11: "gateway target device failed to respond"]
+            let tables = [0: "coil", 1: "discrete", 3: "input", 4: "holding"]
+            return "Modbus exception \(code) (\(names[code] ?? "unknown")) reading \(tables[table] ?? "table \(table)") \(address)+\(count)"
+        case .notANumber: return "the registers hold no number (NaN or infinity); check the type and word order"
         }
     }
 }

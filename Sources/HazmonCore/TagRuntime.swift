@@ -28,6 +28,8 @@ public struct TagRuntime: Sendable {
     var inVote = false
     var suppressesOthers = false
     var faultReason: String?
+    /// A step of this evaluation started a timer (a delay, or stale data counting again).
+    var timerStarted = false
     // Not optional: mutating through `window!` would copy the window on every sample.
     var rateWindow = SampleWindow.unused
     var trendWindow = SampleWindow.unused
@@ -77,12 +79,12 @@ public struct TagRuntime: Sendable {
 
     mutating func evaluate(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) -> Outcome {
         let before = (slots.high.level, slots.low.level)
-        let wasStale = slots.stale.level != .none
         evaluateSample(s, ctx: ctx, into: &events)
+        // Set by `step`, which a quiet sample never reaches: the steady state pays one test.
+        let started = timerStarted
+        if started { timerStarted = false }
         return Outcome(limitLevelChanged: before != (slots.high.level, slots.low.level),
-                       inVote: inVote, suppressesOthers: suppressesOthers,
-                       timerStarted: slots.high.pending != nil || slots.low.pending != nil
-                           || (wasStale && slots.stale.level == .none))
+                       inVote: inVote, suppressesOthers: suppressesOthers, timerStarted: started)
     }
 
     /// The earliest time a timer of this tag can fire: a running delay (now), stale data, a
@@ -187,6 +189,7 @@ public struct TagRuntime: Sendable {
             }
         }
         let change = slots[i].step(target: target, now: now, delay: delay, latch: latch)
+        if slots[i].pending != nil || (slot == .stale && change != .none) { timerStarted = true }
         record(change, slot: slot, now: now, ctx: ctx, into: &events)
     }
 

@@ -17,9 +17,20 @@ public enum DaemonError: Error, CustomStringConvertible {
     }
 }
 
-/// The alert socket as a service: bound at start, closed on shutdown.
-struct AlertSocketService: Service {
-    let options: AlertSocketOptions
+extension Task where Success == Never, Failure == Never {
+    /// Loops in services end on a graceful shutdown and on cancellation (a sibling failed).
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}
+
+/// A listener of the feed as a service: the alert socket, or the remote feed (TLS + token).
+/// Bound at start, closed on shutdown; both share the hub and the request handler.
+struct FeedService: Service {
+    enum Listener {
+        case unixSocket(AlertSocketOptions)
+        case remote(RemoteFeedSettings, site: String)
+    }
+
+    let listener: Listener
     let hub: FeedHub
     let handler: FeedRequestHandler
     let loop: EventLoop
@@ -27,17 +38,26 @@ struct AlertSocketService: Service {
     let logger: Logger
 
     func run() async throws {
-        let server = try await AlertSocketServer.start(
-            options: options, hub: hub, handler: handler, group: loop, logger: logger)
-        readiness.markReady("socket")
+        let close: () async -> Void
+        switch listener {
+        case .unixSocket(let options):
+            let server = try await AlertSocketServer.start(options: options, hub: hub, handler: handler, group: loop, logger: logger)
+            readiness.markReady("socket")
+            close = { await server.close() }
+        case .remote(let settings, let site):
+            guard let text = ConfigLoader.readFile(settings.tokenFile) else {
+                throw DaemonError.runtime("remote feed: cannot read token_file \(settings.tokenFile)")
+            }
+            let options = RemoteFeedOptions(host: settings.host, port: settings.port, certFile: settings.certFile,
+                                            keyFile: settings.keyFile, token: ConfigLoader.token(text), site: site,
+                                            maxClients: settings.maxClients)
+            let server = try await RemoteFeedServer.start(options: options, hub: hub, handler: handler, group: loop, logger: logger)
+            readiness.markReady("remote_feed")
+            close = { await server.close() }
+        }
         try? await gracefulShutdown()
-        await server.close()
+        await close()
     }
-}
-
-extension Task where Success == Never, Failure == Never {
-    /// Loops in services end on a graceful shutdown and on cancellation (a sibling failed).
-    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 }
 
 /// Starts the journal's writer threads, prunes old events at start and every hour, and on
@@ -170,15 +190,20 @@ public struct Daemon: Sendable {
         var waitFor: Set<String> = ["journal", "socket", "engine"]
         if config.mqtt != nil { waitFor.insert("mqtt") }
         if !config.modbusDevices.isEmpty { waitFor.insert("modbus") }
+        if config.remoteFeed != nil { waitFor.insert("remote_feed") }
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
         // First in, last out: the journal stops after every service that makes events.
         services.append(JournalService(writer: writer, journal: journal, retention: config.journal.retention,
                                        readiness: readiness, logger: logger))
-        services.append(AlertSocketService(
-            options: AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode, site: config.site.id,
-                                        maxClients: config.alertSocket.maxClients),
-            hub: hub, handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, readiness: readiness, logger: logger))
+        let socketOptions = AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode,
+                                               site: config.site.id, maxClients: config.alertSocket.maxClients)
+        services.append(FeedService(listener: .unixSocket(socketOptions), hub: hub, handler: PipelineFeedHandler(pipeline: pipeline),
+                                    loop: loop, readiness: readiness, logger: logger))
+        if let remote = config.remoteFeed {
+            services.append(FeedService(listener: .remote(remote, site: config.site.id), hub: hub,
+                                        handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, readiness: readiness, logger: logger))
+        }
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
         if let mqtt = config.mqtt {
             services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,

@@ -191,9 +191,10 @@ public final class ModbusBus: @unchecked Sendable {
                 }
             case .failure(.exception(let code)):
                 // The link is fine; this block's tags are not.
-                let why = "\(ModbusFailure.exception(code: code)) reading \(block.table.rawValue) \(block.start)+\(block.count) from \(d.settings.id)"
+                let fault = SensorFault.modbusException(code: code, table: block.table.modbusTableNumber,
+                                                        address: block.start, count: block.count)
                 for (k, b) in d.bindings.enumerated() where d.where_[k].block == bi {
-                    samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: wall, fault: .input(why)))
+                    samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: wall, fault: fault))
                 }
             case .failure(.io(let why)):
                 failed(d, reason: "\(why) (\(block.table.rawValue) \(block.start)+\(block.count))")

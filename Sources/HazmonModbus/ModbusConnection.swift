@@ -14,23 +14,8 @@ public enum ModbusFailure: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .exception(let code): return "Modbus exception \(code) (\(Self.exceptionName(code)))"
+        case .exception(let code): return "Modbus exception \(code)"
         case .io(let why): return why
-        }
-    }
-
-    static func exceptionName(_ code: Int) -> String {
-        switch code {
-        case 1: return "illegal function"
-        case 2: return "illegal data address"
-        case 3: return "illegal data value"
-        case 4: return "server device failure"
-        case 5: return "acknowledge"
-        case 6: return "server device busy"
-        case 8: return "memory parity error"
-        case 10: return "gateway path unavailable"
-        case 11: return "gateway target device failed to respond"
-        default: return "unknown"
         }
     }
 

@@ -1,6 +1,18 @@
 import HazmonConfig
 import HazmonCore
 
+extension ModbusTable {
+    /// The digit of the table in "4xxxx" style addresses: 0 coils, 1 discrete, 3 input, 4 holding.
+    var modbusTableNumber: Int {
+        switch self {
+        case .coil: return 0
+        case .discrete: return 1
+        case .input: return 3
+        case .holding: return 4
+        }
+    }
+}
+
 /// Turns raw registers and bits into engineering values. Pure: no I/O, no libmodbus.
 ///
 /// Word and byte order follow the field's letters (domain.md): the letters name the bytes of
@@ -69,8 +81,7 @@ public enum ModbusDecoder {
         }
         let v = source.scale.map { scaled(raw, $0) } ?? raw
         guard v.isFinite else {
-            return Sample(tag: tag, value: .nan, quality: .bad, time: time,
-                          fault: .input("register value is not a number (\(raw)); check the type and word order"))
+            return Sample(tag: tag, value: .nan, quality: .bad, time: time, fault: .notANumber)
         }
         return Sample(tag: tag, value: v, time: time)
     }

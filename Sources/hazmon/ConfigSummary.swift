@@ -48,6 +48,7 @@ struct ConfigSummary {
         }
         var outputs = "outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))"
         if let p = c.mqtt?.publish { outputs += ", MQTT \(p.topic) (state \(p.stateTopic), status \(p.statusTopic))" }
+        if let r = c.remoteFeed { outputs += ", remote feed TLS \(r.host):\(r.port) (token)" }
         lines.append(outputs)
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
         for w in c.warnings { lines.append("warning: \(w)") }

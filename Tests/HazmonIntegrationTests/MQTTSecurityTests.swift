@@ -12,25 +12,13 @@ import Glibc
 /// that requires both.
 @Suite("MQTT TLS and authentication")
 struct MQTTSecurityTests {
-    func sh(_ command: String, in dir: String) throws {
-        let child = try ChildProcess("/bin/sh", ["-c", command], output: dir + "/setup.log")
-        let code = child.wait()
-        if code != 0 {
-            throw TestFailure("\(command) failed (\(code)): \((try? String(contentsOfFile: dir + "/setup.log", encoding: .utf8)) ?? "")")
-        }
-    }
-
     @Test func mqttsWithCAAndPasswordFile() throws {
         let dir = try TempDir(prefix: "hazmon-tls")
         defer { dir.remove() }
         let d = dir.path
-        // A throwaway CA and a server certificate for 127.0.0.1.
-        try sh([
+        try makeTestCertificates(in: d)
+        try shell([
             "cd \(d)",
-            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=hazmon test CA' -keyout ca.key -out ca.pem",
-            "openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout server.key -out server.csr",
-            "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext",
-            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem",
             "printf 's3cret-pw\\n' > hazmon.pass",
             "mosquitto_passwd -b -c passwd hazmon s3cret-pw",
             "mosquitto_passwd -b passwd gateway gw-pw",

@@ -240,7 +240,7 @@ struct ModbusIntegrationTests {
         defer { c.close() }
         let seen = events(c) { has($0, "PT-2", "fault", "raised") != nil && has($0, "PT-1", "h", "raised") != nil }
         let fault = has(seen, "PT-2", "fault", "raised")
-        #expect((fault?["message"] as? String)?.contains("Modbus exception 2 (illegal data address) reading holding 500+1 from plc") == true)
+        #expect((fault?["message"] as? String)?.contains("Modbus exception 2 (illegal data address) reading holding 500+1") == true)
         #expect(has(seen, "PT-1", "h", "raised")?["value"] as? Double == 5, "the good block still arrives")
         #expect(has(seen, "plc", "comm", "raised") == nil, "an exception is not a dead link")
     }

@@ -187,3 +187,24 @@ final class Rig {
         dir.remove()
     }
 }
+
+/// Runs a shell command in `dir`; throws with its output if it fails.
+func shell(_ command: String, in dir: String) throws {
+    let child = try ChildProcess("/bin/sh", ["-c", command], output: dir + "/setup.log")
+    let code = child.wait()
+    if code != 0 {
+        throw TestFailure("\(command) failed (\(code)): \((try? String(contentsOfFile: dir + "/setup.log", encoding: .utf8)) ?? "")")
+    }
+}
+
+/// A throwaway CA (`ca.pem`) and a server certificate for 127.0.0.1 (`server.pem`,
+/// `server.key`) in `dir`.
+func makeTestCertificates(in d: String) throws {
+    try shell([
+        "cd \(d)",
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=hazmon test CA' -keyout ca.key -out ca.pem",
+        "openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout server.key -out server.csr",
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext",
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem",
+    ].joined(separator: " && "), in: d)
+}

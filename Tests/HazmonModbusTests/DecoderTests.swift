@@ -98,7 +98,7 @@ struct DecoderTests {
         src.scale = nil
         src.type = .float32
         let nan = ModbusDecoder.sample(.nan, source: src, tag: h, at: t)
-        #expect(nan.quality == .bad && nan.fault.map { "\($0)" }?.contains("word order") == true)
+        #expect(nan.quality == .bad && nan.fault == .notANumber && "\(SensorFault.notANumber)".contains("word order"))
     }
 }
 
