@@ -67,6 +67,7 @@ let package = Package(
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -81,6 +81,9 @@ public struct Engine: Sendable {
     /// The handle of a tag id, or nil if the engine has no such tag.
     public func handle(for tagID: String) -> TagHandle? { handles[tagID] }
 
+    /// Every tag id's handle.
+    public var tagHandles: [String: TagHandle] { handles }
+
     public var settings: EngineSettings { ctx.settings }
 
     /// Evaluates one sample and appends the events it causes to `events`.

@@ -94,6 +94,24 @@ extension Engine {
                             value: g.value)
     }
 
+    /// The durable state of every alarm not in normal: what a reload carries into the engine
+    /// built from the new configuration (through `restore`).
+    public func savedAlarms() -> [SavedAlarm] {
+        var out: [SavedAlarm] = []
+        for t in tags {
+            for slot in AlarmSlot.tagSlots where t.isConfigured(slot) && t.slots[slot.tagIndex!].needsSaving {
+                let (cond, grade, _) = t.shown(slot)
+                out.append(t.slots[slot.tagIndex!].saved(tag: t.definition.id, slot: slot, condition: cond, grade: grade,
+                                                          name: t.definition.name, unit: t.definition.unit, value: t.lastValue))
+            }
+        }
+        for g in votes + connections + [flood] where g.slot.needsSaving {
+            out.append(g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name,
+                                    unit: "", value: g.value))
+        }
+        return out
+    }
+
     private func group(_ id: String, _ slot: AlarmSlot) -> GroupAlarm? {
         switch slot {
         case .vote: return voteIndex[id].map { votes[$0] }

@@ -23,17 +23,21 @@ public final class AlarmPipeline: Sendable {
         var engine: Engine
         var seq: UInt64
         var buffer: [AlarmEvent] = []
+        /// Bumped by every engine swap (a reload): handles of an older generation index another
+        /// engine's tags, and their samples are dropped.
+        var generation = 0
     }
 
     private let state: Mutex<State>
     private let outlet: EventOutlet
     private let tickCount = Atomic<Int>(0)
-    public let tagCount: Int
+    private let tags = Atomic<Int>(0)
+    public var tagCount: Int { tags.load(ordering: .relaxed) }
 
     public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet) {
         var s = State(engine: engine, seq: lastSeq)
         s.buffer.reserveCapacity(64)
-        self.tagCount = engine.tags.count
+        self.tags.store(engine.tags.count, ordering: .relaxed)
         self.state = Mutex(s)
         self.outlet = outlet
     }
@@ -49,6 +53,39 @@ public final class AlarmPipeline: Sendable {
     }
 
     public func handle(for tag: String) -> TagHandle? { state.withLock { $0.engine.handle(for: tag) } }
+
+    /// Every tag's handle in the current engine, and the generation they belong to.
+    public func handles() -> (generation: Int, handles: [String: TagHandle]) {
+        state.withLock { ($0.generation, $0.engine.tagHandles) }
+    }
+
+    /// Replaces the engine (a reload): every alarm not in normal moves into the new engine with
+    /// its state; alarms the new configuration no longer has are cleared with an event.
+    /// Returns the new generation: inputs resolve their handles again for it.
+    @discardableResult
+    public func replaceEngine(with new: Engine, at now: Instant) -> Int {
+        state.withLock { s in
+            var engine = new
+            s.buffer.removeAll(keepingCapacity: true)
+            engine.restore(s.engine.savedAlarms(), now: now, into: &s.buffer)
+            s.engine = engine
+            s.generation += 1
+            tags.store(engine.tags.count, ordering: .relaxed)
+            deliver(&s)
+            return s.generation
+        }
+    }
+
+    /// Evaluates samples whose handles belong to `generation`; after a reload, samples of an
+    /// older generation are dropped (their handles index the old engine's tags).
+    public func ingest(_ samples: some Sequence<Sample>, generation: Int) {
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            s.buffer.removeAll(keepingCapacity: true)
+            for sample in samples { s.engine.evaluate(sample, into: &s.buffer) }
+            deliver(&s)
+        }
+    }
 
     public var lastSeq: UInt64 { state.withLock { $0.seq } }
 

@@ -131,6 +131,22 @@ public struct Daemon: Sendable {
     /// The `comm` alarm raised while the journal fails.
     public static let journalConnectionID = "journal"
 
+    /// The engine for a configuration: its tags, votes, and one connection alarm each for the
+    /// journal, the MQTT broker and every Modbus device.
+    static func makeEngine(_ config: HazmonConfiguration) -> Engine {
+        let mqttTags = config.tags.compactMap { t -> String? in
+            if case .mqtt = t.source { return t.definition.id } else { return nil }
+        }
+        var connections = [ConnectionDefinition(id: journalConnectionID, name: "alarm journal \(config.journal.path)", tags: [])]
+        if let mqtt = config.mqtt {
+            connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
+                                                    tags: mqttTags))
+        }
+        connections += ModbusService.connections(config)
+        return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
+                      connections: connections, settings: config.engine, start: .now)
+    }
+
     /// Opens the journal, restores the alarms it kept, and wires config → engine → pipeline →
     /// journal writer → sinks and inputs. Throws if the journal cannot be opened.
     /// - Parameter output: where log and event lines go (stderr by default).
@@ -156,18 +172,7 @@ public struct Daemon: Sendable {
 
         let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, lastSeq: lastSeq, archive: JournalArchive(journal: journal),
                           logger: logger)
-        let mqttTags = config.tags.compactMap { t -> String? in
-            if case .mqtt = t.source { return t.definition.id } else { return nil }
-        }
-        var connections = [ConnectionDefinition(id: Self.journalConnectionID, name: "alarm journal \(config.journal.path)",
-                                                tags: [])]
-        if let mqtt = config.mqtt {
-            connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
-                                                    tags: mqttTags))
-        }
-        connections += ModbusService.connections(config)
-        let engine = Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
-                            connections: connections, settings: config.engine, start: .now)
+        let engine = Self.makeEngine(config)
         let publisher = config.mqtt?.publish.map { MQTTAlarmPublisher(settings: $0, site: config.site.id, qos: config.mqtt!.qos) }
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         if let publisher { sinks.append(publisher) }
@@ -189,7 +194,7 @@ public struct Daemon: Sendable {
         let loop = loopGroup.next()
         var waitFor: Set<String> = ["journal", "socket", "engine"]
         if config.mqtt != nil { waitFor.insert("mqtt") }
-        if !config.modbusDevices.isEmpty { waitFor.insert("modbus") }
+        waitFor.insert("modbus")
         if config.remoteFeed != nil { waitFor.insert("remote_feed") }
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
@@ -205,14 +210,19 @@ public struct Daemon: Sendable {
                                         handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, readiness: readiness, logger: logger))
         }
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
+        var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
-            services.append(MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
-                                              readiness: readiness, publisher: publisher, logger: logger))
+            ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
+                                       readiness: readiness, publisher: publisher, logger: logger)
+            services.append(ingest!)
         }
-        if !config.modbusDevices.isEmpty {
-            services.append(ModbusService(config: config, pipeline: pipeline, readiness: readiness, logger: logger))
-        }
-        services.append(NotifyService(notifier: SystemdNotifier(), readiness: readiness, pipeline: pipeline, logger: logger))
+        // Always present (with no devices it polls nothing): a reload may add devices.
+        let modbus = ModbusService(config: config, pipeline: pipeline, readiness: readiness, logger: logger)
+        services.append(modbus)
+        let notifier = SystemdNotifier()
+        services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, notifier: notifier,
+                                 logger: logger))
+        services.append(NotifyService(notifier: notifier, readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services
     }
 

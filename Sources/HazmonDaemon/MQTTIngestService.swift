@@ -27,7 +27,10 @@ public final class MQTTIngestService: Service, Sendable {
     }
 
     let settings: MQTTSettings
-    let router: TopicRouter
+    /// The topic router and the pipeline generation its handles belong to; replaced by a reload.
+    private let routing: Mutex<(router: TopicRouter, generation: Int)>
+    /// The running client, for a reload to change its subscriptions.
+    private let client = Mutex<MosquittoClient?>(nil)
     let pipeline: AlarmPipeline
     let logger: Logger
     let readiness: Readiness
@@ -54,10 +57,16 @@ public final class MQTTIngestService: Service, Sendable {
         self.pipeline = pipeline
         self.logger = logger
         self.problems = RateLimitedLog(logger: logger)
+        let (generation, handles) = pipeline.handles()
+        self.routing = Mutex((Self.router(settings: settings, tags: tags, handles: handles), generation))
+    }
+
+    /// Routes exact topics and `[[mqtt.map]]` filters to the engine's tag handles.
+    static func router(settings: MQTTSettings, tags: [TagSettings], handles: [String: TagHandle]) -> TopicRouter {
         var exact: [String: [TopicRouter.Binding]] = [:]
         var mapTags: [String: [String: TagHandle]] = [:]
         for t in tags {
-            guard case .mqtt(let src) = t.source, let h = pipeline.handle(for: t.definition.id) else { continue }
+            guard case .mqtt(let src) = t.source, let h = handles[t.definition.id] else { continue }
             switch src {
             case .topic(let topic, let json): exact[topic, default: []].append(.init(tag: h, json: json))
             case .map(let id): mapTags[id, default: [:]][t.definition.id] = h
@@ -66,7 +75,16 @@ public final class MQTTIngestService: Service, Sendable {
         let maps = settings.maps.map {
             TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch, tags: mapTags[$0.id] ?? [:])
         }
-        self.router = TopicRouter(exact: exact, maps: maps)
+        return TopicRouter(exact: exact, maps: maps)
+    }
+
+    /// A reload: new tags and topic maps (the broker connection stays; its settings apply at the
+    /// next start). Subscriptions follow the new topics at once.
+    public func reconfigure(settings new: MQTTSettings, tags: [TagSettings]) {
+        let (generation, handles) = pipeline.handles()
+        let router = Self.router(settings: new, tags: tags, handles: handles)
+        routing.withLock { $0 = (router, generation) }
+        client.withLock { $0 }?.updateSubscriptions(router.subscriptions)
     }
 
     public func run() async throws {
@@ -89,12 +107,13 @@ public final class MQTTIngestService: Service, Sendable {
         let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
             var samples: [Sample] = []
             samples.reserveCapacity(batch.count)
-            for raw in batch { process(raw, into: &samples) }
-            if !samples.isEmpty { pipeline.ingest(samples) }
+            let (router, generation) = routing.withLock { $0 }
+            for raw in batch { process(raw, router: router, into: &samples) }
+            if !samples.isEmpty { pipeline.ingest(samples, generation: generation) }
         }
         let publisher = self.publisher
         let client = try MosquittoClient(
-            options: options, subscriptions: router.subscriptions, qos: settings.qos, logger: logger,
+            options: options, subscriptions: routing.withLock { $0.router.subscriptions }, qos: settings.qos, logger: logger,
             onMessage: { topic, payload in
                 if !handoff.push(Raw(topic: topic, payload: payload, received: .now)) {
                     self.counters.withLock { $0.overflow += 1 }
@@ -110,6 +129,7 @@ public final class MQTTIngestService: Service, Sendable {
                 self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
             })
         publisher?.attach(client)
+        self.client.withLock { $0 = client }
         try client.start()
         // The input is up once its network thread runs; a broker that is down is its own
         // (comm) alarm, not a reason to withhold readiness.
@@ -123,6 +143,7 @@ public final class MQTTIngestService: Service, Sendable {
                                    reason: "broker \(settings.host):\(settings.port) not reachable", at: .now)
         }
         try? await gracefulShutdown()
+        self.client.withLock { $0 = nil }
         if let publisher {
             publisher.attach(nil)
             publisher.goingOffline(client)
@@ -130,7 +151,7 @@ public final class MQTTIngestService: Service, Sendable {
         client.stop()
     }
 
-    func process(_ raw: Raw, into samples: inout [Sample]) {
+    func process(_ raw: Raw, router: TopicRouter, into samples: inout [Sample]) {
         let before = samples.count
         var dropped: [(String, PayloadError)] = []
         var unmapped: String?

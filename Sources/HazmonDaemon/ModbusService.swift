@@ -4,13 +4,17 @@ import HazmonCore
 import HazmonModbus
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Modbus acquisition as a service: one `ModbusBus` (a thread owning one libmodbus context)
 /// per TCP device and per serial port; samples go straight into the pipeline, device
 /// failures become the devices' `comm` alarms.
-struct ModbusService: Service {
-    let buses: [ModbusBus]
+final class ModbusService: Service, Sendable {
+    private let buses = Mutex<[ModbusBus]>([])
+    let pipeline: AlarmPipeline
     let readiness: Readiness
+    let logger: Logger
+    private let initial: HazmonConfiguration
 
     /// The engine's connections: one per device, covering its tags (their quality is bad
     /// while it is down).
@@ -25,9 +29,18 @@ struct ModbusService: Service {
     }
 
     init(config: HazmonConfiguration, pipeline: AlarmPipeline, readiness: Readiness, logger: Logger) {
+        self.initial = config
+        self.pipeline = pipeline
+        self.readiness = readiness
+        self.logger = logger
+    }
+
+    /// The links of a configuration, their tags resolved in the pipeline's current engine.
+    func makeBuses(_ config: HazmonConfiguration) -> [ModbusBus] {
+        let (generation, handles) = pipeline.handles()
         var byDevice: [String: [ModbusBinding]] = [:]
         for t in config.tags {
-            guard case .modbus(let s) = t.source, let h = pipeline.handle(for: t.definition.id) else { continue }
+            guard case .modbus(let s) = t.source, let h = handles[t.definition.id] else { continue }
             byDevice[s.device, default: []].append(ModbusBinding(source: s, tag: h))
         }
         // TCP: a link per device. RTU: a link per port, shared by every device on that bus.
@@ -47,20 +60,35 @@ struct ModbusService: Service {
             if links[key] == nil { order.append(key) }
             links[key, default: []].append((d, bindings))
         }
+        let pipeline = self.pipeline
         let handlers = ModbusHandlers(
-            samples: { [weak pipeline] in pipeline?.ingest($0) },
-            connection: { [weak pipeline] device, up, reason in pipeline?.setConnection(device, up: up, reason: reason, at: .now) })
-        buses = order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
-        self.readiness = readiness
+            samples: { pipeline.ingest($0, generation: generation) },
+            connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) })
+        return order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
+    }
+
+    /// A reload: every link stops (at most one response timeout each, side by side) and the
+    /// new configuration's links start and connect afresh.
+    func replace(with config: HazmonConfiguration) async {
+        let old = buses.withLock { b in defer { b = [] }; return b }
+        await Self.stopAll(old)
+        let new = makeBuses(config)
+        buses.withLock { $0 = new }
+        for b in new { b.start() }
     }
 
     func run() async throws {
-        for b in buses { b.start() }
+        let first = makeBuses(initial)
+        buses.withLock { $0 = first }
+        for b in first { b.start() }
         readiness.markReady("modbus")
         try? await gracefulShutdown()
-        // Each stop waits for at most one response timeout; stop them side by side.
+        await Self.stopAll(buses.withLock { b in defer { b = [] }; return b })
+    }
+
+    static func stopAll(_ list: [ModbusBus]) async {
         await withTaskGroup(of: Void.self) { g in
-            for b in buses { g.addTask { await Self.blocking { b.stop() } } }
+            for b in list { g.addTask { await Self.blocking { b.stop() } } }
         }
     }
 

@@ -67,7 +67,8 @@ public final class MosquittoClient: @unchecked Sendable {
     // the Swift-side mutable state lives in `state`, a Mutex.
     private let handle: OpaquePointer
     private let options: BrokerOptions
-    private let subscriptions: [String]
+    private let subscriptionList: Mutex<[String]>
+    private var subscriptions: [String] { subscriptionList.withLock { $0 } }
     private let qos: Int32
     private let logger: Logger
     private let onMessage: @Sendable (String, [UInt8]) -> Void
@@ -94,7 +95,7 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         self.handle = h
         self.options = options
-        self.subscriptions = subscriptions
+        self.subscriptionList = Mutex(subscriptions)
         self.qos = Int32(qos)
         self.logger = logger
         self.onMessage = onMessage
@@ -177,6 +178,19 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     public var isConnected: Bool { state.withLock { $0.connected } }
+
+    /// Replaces the topic filters: subscribes to the new ones and unsubscribes from those
+    /// dropped, now if connected; every reconnect subscribes to the current list.
+    public func updateSubscriptions(_ new: [String]) {
+        let old = subscriptionList.withLock { list in
+            defer { list = new }
+            return list
+        }
+        guard isConnected else { return }
+        for f in new where !old.contains(f) { _ = mosquitto_subscribe(handle, nil, f, qos) }
+        for f in old where !new.contains(f) { _ = mosquitto_unsubscribe(handle, nil, f) }
+        logger.info("MQTT subscriptions updated", metadata: ["subscriptions": "\(new.count)"])
+    }
 
     /// Queues a message for the broker; false if the library refused it. While disconnected,
     /// libmosquitto keeps QoS 1 and 2 messages queued and sends them on reconnect (it then

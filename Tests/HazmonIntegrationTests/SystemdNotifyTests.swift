@@ -109,4 +109,55 @@ struct DeployTests {
         let exposure = try #require(level, "\(out.suffix(400))")
         #expect(exposure <= 2.0)
     }
+
+    /// install.sh stages the layout the unit expects and never replaces an existing config.
+    @Test func installScriptLayoutKeepsAnExistingConfig() throws {
+        let dir = try TempDir(prefix: "hazmon-install")
+        defer { dir.remove() }
+        let dest = dir.path + "/root"
+        try FileManager.default.createDirectory(atPath: dest + "/etc/hazmon", withIntermediateDirectories: true)
+        try "# mine\n".write(toFile: dest + "/etc/hazmon/hazmon.toml", atomically: true, encoding: .utf8)
+        let code = try ChildProcess("/bin/bash", [repoRoot + "/Deploy/install.sh", "--binary", hazmonBinary, "--destdir", dest, "--no-activate"],
+                                    output: dir.path + "/out").wait()
+        #expect(code == 0, "\((try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? "")")
+        for f in ["/usr/bin/hazmon", "/usr/lib/systemd/system/hazmon.service", "/usr/lib/sysusers.d/hazmon.conf",
+                  "/usr/lib/tmpfiles.d/hazmon.conf", "/usr/share/hazmon/activate.sh", "/usr/share/hazmon/notify-reload.conf",
+                  "/usr/share/doc/hazmon/hazmon.example.toml"] {
+            #expect(access(dest + f, F_OK) == 0, "\(f) missing")
+        }
+        #expect((try? String(contentsOfFile: dest + "/etc/hazmon/hazmon.toml", encoding: .utf8)) == "# mine\n")
+    }
+
+    /// The Debian package: dpkg -i on this machine, files where the unit expects them, the user
+    /// made, `hazmon check` passing on the installed example config, the installed unit clean
+    /// under `systemd-analyze verify`; then purged (the package's own removal path).
+    @Test func debianPackageInstallsAndChecks() throws {
+        let dir = try TempDir(prefix: "hazmon-deb")
+        defer { dir.remove() }
+        let build = try ChildProcess("/bin/bash", [repoRoot + "/Deploy/build-deb.sh", "--binary", hazmonBinary, "--out", dir.path,
+                                                          "--compress", "none"],
+                                     output: dir.path + "/build.out")
+        #expect(build.wait() == 0, "\((try? String(contentsOfFile: dir.path + "/build.out", encoding: .utf8)) ?? "")")
+        let deb = ((try? String(contentsOfFile: dir.path + "/build.out", encoding: .utf8)) ?? "").split(separator: "\n").last.map(String.init) ?? ""
+        #expect(deb.hasSuffix(".deb") && access(deb, R_OK) == 0)
+        func run(_ exe: String, _ args: [String]) throws -> (Int32, String) {
+            let out = dir.path + "/run-\(UInt32.random(in: 0...UInt32.max))"
+            let code = try ChildProcess(exe, args, output: out).wait()
+            return (code, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        }
+        let (installed, log) = try run("/usr/bin/dpkg", ["-i", deb])
+        defer { _ = try? run("/usr/bin/dpkg", ["--purge", "hazmon"]) }
+        #expect(installed == 0, "\(log)")
+        for f in ["/usr/bin/hazmon", "/usr/lib/systemd/system/hazmon.service", "/usr/lib/sysusers.d/hazmon.conf",
+                  "/usr/lib/tmpfiles.d/hazmon.conf", "/etc/hazmon/hazmon.toml"] {
+            #expect(access(f, F_OK) == 0, "\(f) missing")
+        }
+        #expect(getpwnam("hazmon") != nil, "the hazmon user")
+        let (checked, summary) = try run("/usr/bin/hazmon", ["check", "--config", "/etc/hazmon/hazmon.toml"])
+        #expect(checked == 0 && summary.contains("/etc/hazmon/hazmon.toml: OK"), "\(summary)")
+        let (verified, why) = try run("/usr/bin/systemd-analyze", ["verify", "/usr/lib/systemd/system/hazmon.service"])
+        #expect(verified == 0 && why.isEmpty, "\(why)")
+        let (purged, _) = try run("/usr/bin/dpkg", ["--purge", "hazmon"])
+        #expect(purged == 0 && access("/usr/bin/hazmon", F_OK) != 0 && access("/etc/hazmon/hazmon.toml", F_OK) != 0)
+    }
 }
