@@ -74,6 +74,7 @@ struct ConfigBuilder {
         let journal = readJournal()
         let socket = readAlertSocket()
         let remote = readRemoteFeed()
+        let metrics = readMetrics()
         let mqtt = readMQTT(siteID: site.id)
         let devices = readModbus()
         let (engine, defaultStale) = readEngine()
@@ -81,7 +82,7 @@ struct ConfigBuilder {
         let votes = readVotes(tags: tags)
         return HazmonConfiguration(
             file: top.diagnostics.file, site: site, log: log, journal: journal, alertSocket: socket,
-            remoteFeed: remote, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
+            remoteFeed: remote, metrics: metrics, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
     }
 
     func readSite() -> SiteSettings {
@@ -131,6 +132,18 @@ struct ConfigBuilder {
                 t.error("max_wait", "\(DurationParser.format(w)) is outside 10ms ... 10s")
             } else {
                 s.maxWait = w
+            }
+        }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    func readMetrics() -> MetricsSettings? {
+        guard let t = top.table("metrics") else { return nil }
+        var s = MetricsSettings(host: "127.0.0.1", port: 9464)
+        if let listen = t.string("listen") {
+            if let (_, h, p) = Self.parseBrokerURL("mqtt://" + listen), listen.contains(":") { s.host = h; s.port = p } else {
+                t.error("listen", "\"\(listen)\" is not HOST:PORT (e.g. \"127.0.0.1:9464\")")
             }
         }
         t.rejectUnknownKeys()

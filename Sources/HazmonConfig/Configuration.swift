@@ -9,6 +9,7 @@ public struct HazmonConfiguration: Sendable {
     public var journal: JournalSettings
     public var alertSocket: AlertSocketSettings
     public var remoteFeed: RemoteFeedSettings?
+    public var metrics: MetricsSettings?
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]
@@ -63,6 +64,12 @@ public struct RemoteFeedSettings: Sendable, Equatable {
     public var keyFile: String
     public var tokenFile: String
     public var maxClients: Int = 16
+}
+
+/// `[metrics]`: the Prometheus text and health endpoint; off unless set.
+public struct MetricsSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
 }
 
 public struct AlertSocketSettings: Sendable, Equatable {

@@ -4,6 +4,8 @@ import HazmonFeed
 import HazmonJournal
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -56,6 +58,7 @@ struct FeedService: Service {
             close = { await server.close() }
         }
         try? await gracefulShutdown()
+        hub.goodbye()
         await close()
     }
 }
@@ -174,9 +177,20 @@ public struct Daemon: Sendable {
                           logger: logger)
         let engine = Self.makeEngine(config)
         let publisher = config.mqtt?.publish.map { MQTTAlarmPublisher(settings: $0, site: config.site.id, qos: config.mqtt!.qos) }
+        // Metrics: a Prometheus registry behind swift-metrics when [metrics] is set (once per
+        // process); otherwise swift-metrics' no-op backend.
+        var registry: PrometheusCollectorRegistry?
+        if config.metrics != nil {
+            let r = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: r))
+            registry = r
+        }
+        let metrics = DaemonMetrics()
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         if let publisher { sinks.append(publisher) }
-        let writer = JournalWriter(journal: journal, sinks: sinks, maxWait: config.journal.maxWait, logger: logger)
+        if registry != nil { sinks.append(MetricsEventSink(metrics: metrics)) }
+        let writer = JournalWriter(journal: journal, sinks: sinks, maxWait: config.journal.maxWait,
+                                   commitTimer: metrics.journalCommit, logger: logger)
         let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer)
         writer.onHealth = { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .now)
@@ -213,13 +227,17 @@ public struct Daemon: Sendable {
         var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
             ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
-                                       readiness: readiness, publisher: publisher, logger: logger)
+                                       readiness: readiness, publisher: publisher, metrics: metrics, logger: logger)
             services.append(ingest!)
         }
         // Always present (with no devices it polls nothing): a reload may add devices.
-        let modbus = ModbusService(config: config, pipeline: pipeline, readiness: readiness, logger: logger)
+        let modbus = ModbusService(config: config, pipeline: pipeline, readiness: readiness, metrics: metrics, logger: logger)
         services.append(modbus)
         let notifier = SystemdNotifier()
+        if let m = config.metrics, let registry {
+            services.append(MetricsService(settings: m, registry: registry, readiness: readiness, pipeline: pipeline, hub: hub,
+                                           mqtt: ingest, loop: loop, logger: logger))
+        }
         services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, notifier: notifier,
                                  logger: logger))
         services.append(NotifyService(notifier: notifier, readiness: readiness, pipeline: pipeline, logger: logger))

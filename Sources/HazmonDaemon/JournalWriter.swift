@@ -2,6 +2,7 @@ import Foundation
 import HazmonCore
 import HazmonJournal
 import Logging
+import Metrics
 
 /// Between the pipeline and the sinks: commits events to the journal, then hands them on.
 ///
@@ -54,7 +55,11 @@ public final class JournalWriter: @unchecked Sendable {
     private var commits = 0
     private var committedEvents = 0
 
-    public init(journal: Journal, sinks: [EventSink], maxWait: Duration, backlogLimit: Int = 100_000, logger: Logger) {
+    let commitTimer: Metrics.Timer?
+
+    public init(journal: Journal, sinks: [EventSink], maxWait: Duration, backlogLimit: Int = 100_000,
+                commitTimer: Metrics.Timer? = nil, logger: Logger) {
+        self.commitTimer = commitTimer
         self.journal = journal
         self.sinks = sinks
         self.maxWait = maxWait
@@ -125,7 +130,9 @@ public final class JournalWriter: @unchecked Sendable {
             for b in batches { for i in b.events.indices { entries.append(JournalEntry(b.events[i], json: b.json[i])) } }
             let states = batches.flatMap(\.states)
             let result: JournalError?
+            let started = ContinuousClock.now
             do { try journal.append(entries, states: states); result = nil } catch { result = error }
+            commitTimer?.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
 
             cond.lock()
             let last = batches.last?.lastSeq ?? 0

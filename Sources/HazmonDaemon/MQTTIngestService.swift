@@ -29,6 +29,7 @@ public final class MQTTIngestService: Service, Sendable {
     let settings: MQTTSettings
     /// The topic router and the pipeline generation its handles belong to; replaced by a reload.
     private let routing: Mutex<(router: TopicRouter, generation: Int)>
+    private let stopping = Atomic<Bool>(false)
     /// The running client, for a reload to change its subscriptions.
     private let client = Mutex<MosquittoClient?>(nil)
     let pipeline: AlarmPipeline
@@ -39,6 +40,7 @@ public final class MQTTIngestService: Service, Sendable {
     private let loop: EventLoop
     /// Alarm events out on the same connection (`[mqtt.publish]`), if configured.
     let publisher: MQTTAlarmPublisher?
+    let metrics: DaemonMetrics?
 
     /// Messages waiting for the engine before the newest are dropped (and counted).
     static let bufferLimit = 100_000
@@ -49,8 +51,9 @@ public final class MQTTIngestService: Service, Sendable {
 
     /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
     public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop,
-                readiness: Readiness, publisher: MQTTAlarmPublisher? = nil, logger: Logger) {
+                readiness: Readiness, publisher: MQTTAlarmPublisher? = nil, metrics: DaemonMetrics? = nil, logger: Logger) {
         self.settings = settings
+        self.metrics = metrics
         self.publisher = publisher
         self.readiness = readiness
         self.loop = loop
@@ -109,7 +112,11 @@ public final class MQTTIngestService: Service, Sendable {
             samples.reserveCapacity(batch.count)
             let (router, generation) = routing.withLock { $0 }
             for raw in batch { process(raw, router: router, into: &samples) }
-            if !samples.isEmpty { pipeline.ingest(samples, generation: generation) }
+            guard !samples.isEmpty else { return }
+            let started = ContinuousClock.now
+            pipeline.ingest(samples, generation: generation)
+            metrics?.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
+            metrics?.mqttSamples.increment(by: samples.count)
         }
         let publisher = self.publisher
         let client = try MosquittoClient(
@@ -126,6 +133,8 @@ public final class MQTTIngestService: Service, Sendable {
                     c.connected = up
                     if up { c.connects += 1 }
                 }
+                // Our own clean disconnect at shutdown is not a lost broker.
+                if !up, self.stopping.load(ordering: .relaxed) { return }
                 self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
             })
         publisher?.attach(client)
@@ -143,6 +152,7 @@ public final class MQTTIngestService: Service, Sendable {
                                    reason: "broker \(settings.host):\(settings.port) not reachable", at: .now)
         }
         try? await gracefulShutdown()
+        stopping.store(true, ordering: .relaxed)
         self.client.withLock { $0 = nil }
         if let publisher {
             publisher.attach(nil)
@@ -205,6 +215,8 @@ public final class MQTTIngestService: Service, Sendable {
             return c.dropped
         }
         // The running count per reason goes into every (rate-limited) log line.
+        for (_, e) in dropped { metrics?.decodeError(e.reason) }
+        if unmapped != nil { metrics?.decodeError("unmapped") }
         for (topic, e) in dropped {
             problems.warning(key: "\(e.reason) \(topic)", "MQTT payload dropped", metadata: [
                 "topic": "\(topic)", "reason": "\(e)", "dropped_total": "\(totals[e.reason] ?? 0)"])

@@ -14,6 +14,7 @@ final class ModbusService: Service, Sendable {
     let pipeline: AlarmPipeline
     let readiness: Readiness
     let logger: Logger
+    let metrics: DaemonMetrics?
     private let initial: HazmonConfiguration
 
     /// The engine's connections: one per device, covering its tags (their quality is bad
@@ -28,7 +29,8 @@ final class ModbusService: Service, Sendable {
         }
     }
 
-    init(config: HazmonConfiguration, pipeline: AlarmPipeline, readiness: Readiness, logger: Logger) {
+    init(config: HazmonConfiguration, pipeline: AlarmPipeline, readiness: Readiness, metrics: DaemonMetrics? = nil, logger: Logger) {
+        self.metrics = metrics
         self.initial = config
         self.pipeline = pipeline
         self.readiness = readiness
@@ -61,9 +63,14 @@ final class ModbusService: Service, Sendable {
             links[key, default: []].append((d, bindings))
         }
         let pipeline = self.pipeline
+        let metrics = self.metrics
         let handlers = ModbusHandlers(
-            samples: { pipeline.ingest($0, generation: generation) },
-            connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) })
+            samples: { samples in
+                pipeline.ingest(samples, generation: generation)
+                metrics?.modbusSamples.increment(by: samples.count)
+            },
+            connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) },
+            polled: { device, _, took in metrics?.modbusPoll(device: device, took: took) })
         return order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
     }
 

@@ -28,6 +28,7 @@ public final class FeedHub: Sendable {
         var history = CircularBuffer<AlarmEvent>(initialCapacity: 1024)
         var lastSeq: UInt64 = 0
         var nextID = 0
+        var saidGoodbye = false
     }
 
     private let state = Mutex(State())
@@ -54,6 +55,19 @@ public final class FeedHub: Sendable {
     }
 
     public var lastSeq: UInt64 { state.withLock { $0.lastSeq } }
+
+    /// Tells every client the daemon is stopping (`{"type":"bye","reason":"shutdown"}`), once,
+    /// before the listeners close: a display can show "hazmon stopped" instead of guessing.
+    public func goodbye() {
+        state.withLock { s in
+            guard !s.saidGoodbye else { return }
+            s.saidGoodbye = true
+            for c in s.clients.values { send(#"{"type":"bye","reason":"shutdown"}"#, to: c) }
+        }
+    }
+
+    /// Clients connected now (subscribed or not).
+    public var clientCount: Int { state.withLock { $0.clients.count } }
 
     /// Records the events and sends them to every subscribed client; `json` holds each
     /// event's JSON line. Each client gets the whole batch in one write.

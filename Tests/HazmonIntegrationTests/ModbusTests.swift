@@ -218,7 +218,10 @@ struct ModbusIntegrationTests {
         let peer = try ModbusPeer(dir: dir, name: "panel", units: [1: ["holding": [0: [5]]]], listen: ["--tcp", "\(port)"])
         _ = peer
         #expect(waitForPort(port))
+        let metricsPort = try FreePort.find()
         let daemon = try DaemonUnderTest(config: modbusConfig("""
+            [metrics]
+            listen = "127.0.0.1:\(metricsPort)"
             [[modbus.device]]
             id = "plc"
             url = "tcp://127.0.0.1:\(port)"
@@ -243,6 +246,10 @@ struct ModbusIntegrationTests {
         #expect((fault?["message"] as? String)?.contains("Modbus exception 2 (illegal data address) reading holding 500+1") == true)
         #expect(has(seen, "PT-1", "h", "raised")?["value"] as? Double == 5, "the good block still arrives")
         #expect(has(seen, "plc", "comm", "raised") == nil, "an exception is not a dead link")
+        // Poll latency per device and samples per source reach the metrics endpoint.
+        let text = httpGet(port: metricsPort, path: "/metrics")?.1 ?? ""
+        #expect(text.contains(#"hazmon_modbus_poll_seconds_count{device="plc"}"#), "\(text)")
+        #expect(text.contains(#"hazmon_samples_total{source="modbus"}"#))
     }
 
     /// A blackholed device (accepts, never answers) beside a healthy one: the healthy device's

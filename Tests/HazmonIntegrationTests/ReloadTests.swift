@@ -1,5 +1,6 @@
 import Foundation
 import HazmonDaemon
+import HazmonJournal
 import Testing
 
 #if canImport(Glibc)
@@ -117,5 +118,31 @@ struct ReloadTests {
                 .flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) }
             #expect(usec.map { $0 >= before && $0 < before + 5_000_000 } == true, "MONOTONIC_USEC of CLOCK_MONOTONIC: \(all[reloading])")
         }
+    }
+}
+
+@Suite("Graceful shutdown")
+struct ShutdownTests {
+    /// SIGTERM: clients are told, the journal has everything, and stopping the broker
+    /// connection on purpose is not recorded as a lost broker.
+    @Test func sigtermSaysByeAndRaisesNothing() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        rig.publisher.publish("plant/t101/gas", "45")
+        #expect(rig.client.nextEvent()?["event"] as? String == "raised")
+        let t0 = Date()
+        rig.daemon.stop()
+        let took = Date().timeIntervalSince(t0)
+        #expect(took < 3, "stopped in \(took) s")
+        #expect(rig.daemon.log.contains("hazmon stopped"), "a clean exit, not SIGKILL: \(rig.daemon.log.suffix(1500))")
+        var bye = false
+        while let line = rig.client.readLine(timeout: 5) {
+            #expect(!line.contains(#""type":"event""#), "no event at shutdown: \(line)")
+            if line == #"{"type":"bye","reason":"shutdown"}"# { bye = true; break }
+        }
+        #expect(bye)
+        let journaled = try JournalReader(path: rig.daemon.journalPath).events()
+        #expect(journaled.map(\.tag) == ["GT-101"], "\(journaled.map(\.json))")
+        #expect(rig.daemon.log.contains("journal closed"))
     }
 }
