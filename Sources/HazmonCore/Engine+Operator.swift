@@ -5,6 +5,7 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchAlarm(tag: String, slot: AlarmSlot)
     case alreadyAcknowledged(tag: String, slot: AlarmSlot)
     case shelveNeedsDuration
+    case shelveNeedsReason
     case shelveTooLong(max: Duration)
     case notShelved(tag: String, slot: AlarmSlot)
     case notLatched(tag: String, slot: AlarmSlot)
@@ -17,6 +18,7 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noSuchAlarm: return "no_such_alarm"
         case .alreadyAcknowledged: return "already_acknowledged"
         case .shelveNeedsDuration: return "shelve_needs_duration"
+        case .shelveNeedsReason: return "shelve_needs_reason"
         case .shelveTooLong: return "shelve_too_long"
         case .notShelved: return "not_shelved"
         case .notLatched: return "not_latched"
@@ -30,6 +32,7 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noSuchAlarm(let t, let s): return "\"\(t)\" has no active \(s.rawValue) alarm"
         case .alreadyAcknowledged(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is already acknowledged"
         case .shelveNeedsDuration: return "shelving needs a duration (\"for\": e.g. \"30m\"): a shelved alarm always comes back"
+        case .shelveNeedsReason: return "shelving needs a reason (\"note\"): it is recorded with the event"
         case .shelveTooLong(let m): return "shelving is limited to \(TagRuntime.seconds(m)) (engine.shelve_max)"
         case .notShelved(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is not shelved"
         case .notLatched(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is not latched with its condition cleared"
@@ -52,6 +55,9 @@ extension Engine {
                                note: String?, at now: Instant) throws(OperatorError) -> AlarmEvent {
         // An acknowledgement starts a re-alarm timer, a shelf an expiry: let the timers look.
         nextDue = .distantPast
+        if case .shelve(let d) = action, d != nil, (note ?? "").allSatisfy({ $0 == " " || $0 == "\t" }) {
+            throw .shelveNeedsReason
+        }
         if let h = handles[id] {
             let slot = condition.slot
             guard let i = slot.tagIndex, tags[h.index].isConfigured(slot) else {

@@ -20,6 +20,17 @@ struct NotifyService: Service {
     let readiness: Readiness
     let pipeline: AlarmPipeline
     let logger: Logger
+    /// The engine timer's proof of life (the pipeline's tick count; a test can freeze it).
+    var ticks: @Sendable () -> Int
+
+    init(notifier: SystemdNotifier, readiness: Readiness, pipeline: AlarmPipeline, logger: Logger,
+         ticks: (@Sendable () -> Int)? = nil) {
+        self.notifier = notifier
+        self.readiness = readiness
+        self.pipeline = pipeline
+        self.logger = logger
+        self.ticks = ticks ?? { [pipeline] in pipeline.ticks }
+    }
 
     func run() async throws {
         while !readiness.isReady, !Task.isCancelledOrShuttingDown {
@@ -28,19 +39,19 @@ struct NotifyService: Service {
         guard !Task.isCancelledOrShuttingDown else { return }
         notifier.send("READY=1\nSTATUS=\(status())")
         logger.info("ready", metadata: ["systemd": "\(notifier.isActive)"])
-        var lastTicks = pipeline.ticks
+        var lastTicks = ticks()
         let interval = notifier.watchdogInterval ?? .seconds(10)
         while !Task.isCancelledOrShuttingDown {
             // Sleep, but wake at once for a shutdown: STOPPING=1 must not wait for the next beat.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if Task.isCancelledOrShuttingDown { break }
-            let ticks = pipeline.ticks
-            if ticks != lastTicks, notifier.watchdogInterval != nil {
+            let now = ticks()
+            if now != lastTicks, notifier.watchdogInterval != nil {
                 notifier.send("WATCHDOG=1")
-            } else if ticks == lastTicks {
+            } else if now == lastTicks {
                 logger.error("engine timer has not run for \(interval); withholding the watchdog")
             }
-            lastTicks = ticks
+            lastTicks = now
             notifier.send("STATUS=\(status())")
         }
         notifier.send("STOPPING=1\nSTATUS=stopping")

@@ -146,8 +146,12 @@ struct Shelve: OperatorActionCommand {
     @Argument(help: "TAG/CONDITION") var alarm: AlarmRef
     @Option(name: .customLong("for"), help: "How long, e.g. 30m (required; at most engine.shelve_max).") var duration: String
     @Option(help: "Who shelves (default: $USER).") var user: String?
-    @Option(help: "Why.") var note: String?
+    @Option(help: "Why (required: recorded with the event).") var note: String?
     var requestType: String { "shelve" }
+
+    func validate() throws {
+        if (note ?? "").allSatisfy({ $0 == " " || $0 == "\t" }) { throw ValidationError("--note is required: why the alarm is shelved") }
+    }
     var extraFields: [String: String] { ["for": duration] }
 }
 

@@ -34,7 +34,8 @@ struct Rig {
     }
 
     mutating func act(_ a: OperatorAction, _ c: Condition, at t: Double, tag: String? = nil) throws(OperatorError) -> AlarmEvent {
-        let e = try engine.apply(a, tag: tag ?? self.tag, condition: c, user: "op", note: nil, at: at(t))
+        let note: String? = if case .shelve = a { "test" } else { nil }
+        let e = try engine.apply(a, tag: tag ?? self.tag, condition: c, user: "op", note: note, at: at(t))
         events.append(e)
         return e
     }
@@ -205,6 +206,9 @@ struct OverlayTests {
         var r = Rig(Self.gt, settings: settings)
         r.feed(0, 25)
         #expect(throws: OperatorError.shelveNeedsDuration) { try r.act(.shelve(nil), .h, at: 1) }
+        #expect(throws: OperatorError.shelveNeedsReason) {
+            try r.engine.apply(.shelve(.seconds(60)), tag: "GT", condition: .h, user: "op", note: " ", at: at(1))
+        }
         #expect(throws: OperatorError.shelveTooLong(max: .seconds(3600))) { try r.act(.shelve(.seconds(7200)), .h, at: 1) }
         let s = try r.act(.shelve(.seconds(600)), .h, at: 1)
         #expect(s.event == .shelved && s.user == "op")

@@ -104,7 +104,7 @@ struct EngineTimerPlanTests {
             } else if r < 0.35 {
                 let c: Condition = [.h, .hh, .l, .ll, .rate, .trend, .stale][Int(rng.nextUnit() * 7) % 7]
                 let action: OperatorAction = rng.nextUnit() < 0.6 ? .acknowledge : rng.nextUnit() < 0.5 ? .shelve(.seconds(Int64(1 + rng.nextUnit() * 20))) : .unshelve
-                if let e = try? engine.apply(action, tag: "PT", condition: c, user: "op", note: nil, at: at(t)) { events.append(e) }
+                if let e = try? engine.apply(action, tag: "PT", condition: c, user: "op", note: "drill", at: at(t)) { events.append(e) }
             } else if r < 0.4 {
                 t += rng.nextUnit() * 8   // a silence: stale data
             } else {
