@@ -52,7 +52,7 @@ let package = Package(
             dependencies: ["HazmonCore", "HazmonConfig", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
         // The simulated plant: Modbus TCP slaves on libmodbus (and, later, scenario-driven MQTT).
-        .target(name: "HazmonSimulator", dependencies: ["HazmonCore", "CModbus"]),
+        .target(name: "HazmonSimulator", dependencies: ["HazmonCore", "HazmonConfig", "CModbus"]),
         .target(
             name: "HazmonFeed",
             dependencies: [

@@ -17,6 +17,15 @@ public enum ConfigLoader {
 
     /// Validates TOML text; `file` is the name errors use.
     public static func parse(text: String, file: String) throws(ConfigErrors) -> HazmonConfiguration {
+        let (config, warnings) = try read(text: text, file: file) { ConfigBuilder(top: $0).build() }
+        var result = config
+        result.warnings = warnings
+        return result
+    }
+
+    /// Parses TOML text and hands its top table to `build`; every error `build` reports (and
+    /// every key it did not read) comes back as `ConfigErrors`, with file and line.
+    static func read<T>(text: String, file: String, _ build: (TableReader) -> T) throws(ConfigErrors) -> (T, [ConfigError]) {
         if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
             throw ConfigErrors([ConfigError(file: file, line: line, keyPath: "",
                                             message: "TOML syntax: a table header must start with a key, e.g. [journal]")])
@@ -32,14 +41,12 @@ public enum ConfigLoader {
         }
         let diag = ConfigDiagnostics(file: file, text: text)
         let top = TableReader(root, diagnostics: diag, location: [], display: [], context: nil)
-        let config = ConfigBuilder(top: top).build()
+        let result = build(top)
         top.rejectUnknownKeys()
         if !diag.errors.isEmpty {
             throw ConfigErrors(diag.errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
         }
-        var result = config
-        result.warnings = diag.warnings
-        return result
+        return (result, diag.warnings)
     }
 
     /// The whole file as UTF-8 text, or nil if it cannot be read.

@@ -12,6 +12,16 @@ public final class Readiness: Sendable {
     var isReady: Bool { pending.withLock { $0.isEmpty } }
 }
 
+/// One watchdog period's decision: `WATCHDOG=1` only if the engine's timer ran since the last
+/// period (its tick count moved). A stalled engine withholds it, and systemd restarts us.
+struct WatchdogBeat {
+    var lastTicks: Int
+    mutating func beat(ticks: Int) -> Bool {
+        defer { lastTicks = ticks }
+        return ticks != lastTicks
+    }
+}
+
 /// `READY=1` once the inputs, the engine and the alert socket are up; `WATCHDOG=1` at half of
 /// `WATCHDOG_USEC`, only while the engine's timer keeps evaluating (a stalled engine lets
 /// systemd restart the daemon); `STATUS=` with a summary; `STOPPING=1` on shutdown.
@@ -39,19 +49,17 @@ struct NotifyService: Service {
         guard !Task.isCancelledOrShuttingDown else { return }
         notifier.send("READY=1\nSTATUS=\(status())")
         logger.info("ready", metadata: ["systemd": "\(notifier.isActive)"])
-        var lastTicks = ticks()
+        var watchdog = WatchdogBeat(lastTicks: ticks())
         let interval = notifier.watchdogInterval ?? .seconds(10)
         while !Task.isCancelledOrShuttingDown {
             // Sleep, but wake at once for a shutdown: STOPPING=1 must not wait for the next beat.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if Task.isCancelledOrShuttingDown { break }
-            let now = ticks()
-            if now != lastTicks, notifier.watchdogInterval != nil {
-                notifier.send("WATCHDOG=1")
-            } else if now == lastTicks {
+            if watchdog.beat(ticks: ticks()) {
+                if notifier.watchdogInterval != nil { notifier.send("WATCHDOG=1") }
+            } else {
                 logger.error("engine timer has not run for \(interval); withholding the watchdog")
             }
-            lastTicks = now
             notifier.send("STATUS=\(status())")
         }
         notifier.send("STOPPING=1\nSTATUS=stopping")

@@ -27,13 +27,17 @@ public final class ModbusSlaveServer: @unchecked Sendable {
     private let tick: Duration
     private let update: (_ inputRegisters: UnsafeMutableBufferPointer<UInt16>, _ holding: UnsafeMutableBufferPointer<UInt16>,
                          _ coils: UnsafeMutableBufferPointer<UInt8>, _ elapsed: Double) -> Void
+    private let isOffline: @Sendable () -> Bool
     private let lock = NSLock()
     private var stopping = false
     private var stats = Stats()
 
     /// Binds 127.0.0.1:`port` (0: a free port) with `registers` of each register table and
     /// `bits` of each bit table.
+    /// - Parameter isOffline: while true the slave plays dead: connections are closed and new
+    ///   ones refused (a device that dropped off the network).
     public init(port: Int, registers: Int = 1000, bits: Int = 1000, tick: Duration = .milliseconds(100),
+                isOffline: @escaping @Sendable () -> Bool = { false },
                 update: @escaping (UnsafeMutableBufferPointer<UInt16>, UnsafeMutableBufferPointer<UInt16>,
                                    UnsafeMutableBufferPointer<UInt8>, Double) -> Void) throws {
         var chosen = port
@@ -67,6 +71,7 @@ public final class ModbusSlaveServer: @unchecked Sendable {
         mapping = m
         listenFD = fd
         self.tick = tick
+        self.isOffline = isOffline
         self.update = update
     }
 
@@ -103,6 +108,12 @@ public final class ModbusSlaveServer: @unchecked Sendable {
                 image()
                 nextTick = nextTick + tick
             }
+            let offline = isOffline()
+            if offline, fds.count > 1 {
+                for f in fds.dropFirst() { close(f.fd) }
+                fds.removeSubrange(1...)
+                lastRequest.removeAll()
+            }
             guard n > 0 else { continue }
             var closed: Set<Int32> = []
             for i in fds.indices where fds[i].revents != 0 {
@@ -110,7 +121,9 @@ public final class ModbusSlaveServer: @unchecked Sendable {
                 if fd == listenFD {
                     var s = listenFD
                     let client = modbus_tcp_pi_accept(ctx, &s)
-                    if client >= 0 {
+                    if client >= 0, offline {
+                        close(client)
+                    } else if client >= 0 {
                         fds.append(pollfd(fd: client, events: Int16(POLLIN), revents: 0))
                         lock.withLock { stats.connections += 1 }
                     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HazmonConfig
 import HazmonCore
 import HazmonSimulator
 import Synchronization
@@ -13,22 +14,28 @@ let simulateStop = Atomic<Bool>(false)
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The plant simulator: a Modbus TCP slave on loopback serving a moving register image.",
+        abstract: "The plant simulator: Modbus TCP slaves on loopback, free-running or driven by a scenario.",
         discussion: """
-            Every client connection is served as its own device (any unit id). Input and holding \
-            register i read 4000 + (i * 37 + 10 * seconds) mod 16000: raw 4–20 mA counts that \
-            move, so a poller sees fresh values. Stops on SIGTERM or Ctrl-C, or after --duration.
+            With --scenario FILE (see Config/scenarios/), one slave per [[device]] serves its \
+            [[signal]]s (float32 in any word order, int16, uint16, 4–20 mA raw counts) while the \
+            [[event]]s play: ramps, steps, loop faults, stuck values, devices that drop off. \
+            Without, one slave on --modbus-port serves a moving image: input and holding register \
+            i read 4000 + (i * 37 + 10 * seconds) mod 16000. Every client connection is its own \
+            device (any unit id). Stops on SIGTERM or Ctrl-C, or after --duration.
             """)
 
     @Option(help: "TCP port on 127.0.0.1 (0: a free port, printed on start).") var modbusPort = 1502
     @Option(help: "Registers (and bits) in each table.") var registers = 1000
     @Option(help: "Stop after this long (e.g. 30s).") var duration: String?
     @Option(help: "Write request statistics (JSON) here on exit.") var stats: String?
+    @Option(help: "A scenario file: devices, signals and scripted events.") var scenario: String?
+    @Option(help: "Scenario seconds per real second (overrides the file's speed).") var speed: Double?
 
     func run() throws {
         let stopAfter = try duration.map { text -> Duration in
             do { return try DurationParser.parse(text) } catch { throw ValidationError("--duration: \(error)") }
         }
+        if let scenario { return try runScenario(scenario, stopAfter: stopAfter) }
         let server: ModbusSlaveServer
         do {
             server = try ModbusSlaveServer(port: modbusPort, registers: registers, bits: registers) { input, holding, coils, t in
@@ -64,5 +71,36 @@ struct Simulate: ParsableCommand {
             try? json.write(toFile: stats, atomically: true, encoding: .utf8)
         }
         print("simulate: stopped after \(s.requests) requests on \(s.connections) connections")
+    }
+
+    func runScenario(_ path: String, stopAfter: Duration?) throws {
+        var plan: Scenario
+        do { plan = try ScenarioLoader.load(path: path) } catch {
+            for e in error.errors { printError(e.description) }
+            throw ExitCode(Exit.config)
+        }
+        if let speed {
+            guard speed > 0 else { throw ValidationError("--speed must be above 0") }
+            plan.speed = speed
+        }
+        let runner: ScenarioRunner
+        do { runner = try ScenarioRunner(plan) } catch {
+            printError("hazmon: \(error)")
+            throw ExitCode(Exit.runtime)
+        }
+        signal(SIGTERM) { _ in simulateStop.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in simulateStop.store(true, ordering: .relaxed) }
+        for (id, server) in runner.servers { print("simulate: device \(id) on 127.0.0.1:\(server.port)") }
+        print("simulate: \(plan.signals.count) signals, \(plan.events.count) events, speed \(plan.speed)x")
+        fflush(nil)
+        runner.start()
+        let realEnd = (stopAfter ?? plan.duration.map { .nanoseconds(Int64($0.secondsDouble / plan.speed * 1e9)) })
+            .map { ContinuousClock.now + $0 }
+        while !simulateStop.load(ordering: .relaxed), realEnd.map({ ContinuousClock.now < $0 }) ?? true {
+            usleep(50_000)
+        }
+        runner.stop()
+        usleep(200_000)
+        print("simulate: stopped at scenario time \(String(format: "%.1f", runner.scenarioTime)) s")
     }
 }

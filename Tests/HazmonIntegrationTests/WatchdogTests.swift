@@ -21,11 +21,32 @@ func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 extension FakeNotifySocket: @unchecked Sendable {}
 
+/// Runs tasks on a serial dispatch queue of its own: the service under test must not wait for
+/// Swift's cooperative pool, which the suite's other (blocking) tests may be holding.
+final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let queue = DispatchQueue(label: "hazmon-test-executor")
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 @Suite("systemd watchdog withheld while the engine stalls")
 struct WatchdogTests {
+    @Test func aPeriodWithoutTicksWithholdsTheWatchdog() {
+        var w = WatchdogBeat(lastTicks: 10)
+        let beats = [10, 10, 14, 15, 15].map { w.beat(ticks: $0) }
+        #expect(beats == [false, false, true, true, false], "stalled: none; running: one per period; stalled again: none")
+    }
+
     /// The notify service against a fake NOTIFY_SOCKET with the engine's tick count frozen:
     /// READY=1, but no WATCHDOG=1; once the ticks move again, WATCHDOG=1 comes back.
     @Test func noWatchdogWhileTheEngineStalls() async throws {
+        // The whole test on an executor of its own (see QueueTaskExecutor).
+        try await withTaskExecutorPreference(QueueTaskExecutor()) { try await body() }
+    }
+
+    func body() async throws {
         let dir = try TempDir(prefix: "hazmon-watchdog")
         defer { dir.remove() }
         let notify = try FakeNotifySocket(path: dir.path + "/notify.sock")
@@ -36,23 +57,24 @@ struct WatchdogTests {
         let service = NotifyService(notifier: notifier, readiness: Readiness(waitingFor: []), pipeline: pipeline,
                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                                     ticks: { ticks.load(ordering: .relaxed) })
-        let task = Task { try await service.run() }
+        let executor = QueueTaskExecutor()
+        let task = Task(executorPreference: executor) { try await service.run() }
         // Stalled for a second (ten watchdog periods): READY, nothing else.
         let stalled = await offThePool { notify.collect(for: 1.0) }
         #expect(stalled.contains { $0.hasPrefix("READY=1") })
         #expect(!stalled.contains("WATCHDOG=1"), "\(stalled)")
         // The engine runs again: the watchdog follows.
         running.store(true, ordering: .relaxed)
-        let ticker = Task {
+        Thread {
             while running.load(ordering: .relaxed) {
                 ticks.wrappingAdd(1, ordering: .relaxed)
-                try await Task.sleep(for: .milliseconds(20))
+                usleep(20_000)
             }
-        }
-        let alive = await offThePool { notify.collect(for: 2.0) { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 } }
+        }.start()
+        // Generous: in the full suite, blocking tests may hold the cooperative pool for a while.
+        let alive = await offThePool { notify.collect(for: 60) { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 } }
         running.store(false, ordering: .relaxed)
         task.cancel()
-        _ = try? await ticker.value
         _ = try? await task.value
         #expect(alive.filter { $0 == "WATCHDOG=1" }.count >= 3, "\(alive)")
     }

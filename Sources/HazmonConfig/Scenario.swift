@@ -1,0 +1,189 @@
+import HazmonCore
+
+/// A plant scenario for `hazmon simulate`: Modbus devices, the signals they serve, and events
+/// on a script (a leak ramp, an overpressure, a loop fault, a stuck value, a device that drops
+/// and returns). Read from TOML with the same file:line errors as the configuration.
+public struct Scenario: Sendable {
+    /// Scenario seconds per real second (10: a ten-minute script plays in a minute).
+    public var speed: Double = 1
+    public var seed: UInt64 = 1
+    /// How long the script runs (nil: until stopped).
+    public var duration: Duration?
+    public var devices: [Device] = []
+    public var signals: [Signal] = []
+    public var events: [Event] = []
+
+    public struct Device: Sendable, Equatable {
+        public var id: String
+        /// TCP port on 127.0.0.1; 0: any free port (printed at start).
+        public var port: Int
+        /// A holding register whose bit 0 toggles every half second of scenario time.
+        public var heartbeat: Int?
+    }
+
+    public enum Encoding: Sendable, Equatable {
+        case float32(WordOrder)
+        case uint16
+        case int16
+        /// 4–20 mA as raw counts: 4000 at `span.0`, 20000 at `span.1` (1 count = 1 µA).
+        case loop(span: (Double, Double))
+
+        public static func == (a: Encoding, b: Encoding) -> Bool {
+            switch (a, b) {
+            case (.float32(let x), .float32(let y)): return x == y
+            case (.uint16, .uint16), (.int16, .int16): return true
+            case (.loop(let x), .loop(let y)): return x == y
+            default: return false
+            }
+        }
+    }
+
+    public struct Signal: Sendable, Equatable {
+        public var id: String
+        public var device: String
+        public var table: ModbusTable
+        public var address: Int
+        public var encoding: Encoding
+        public var base: Double
+        /// Uniform noise, ± this much, fresh every tick.
+        public var noise: Double
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Linear from the value at the event to `to`, over `over`.
+        case ramp(to: Double, over: Duration)
+        case step(Double)
+        /// The transmitter's loop fails: 3.5 mA (low) or 21.5 mA (high).
+        case loopFault(high: Bool)
+        /// The value freezes where it is, noise and all.
+        case stuck
+        /// Back to the signal's own behaviour (a fault or a freeze ends).
+        case restore
+        /// The device stops answering (connections closed, new ones refused) for a while.
+        case deviceDown(Duration)
+    }
+
+    public struct Event: Sendable, Equatable {
+        public var at: Duration
+        /// A signal id, or a device id for `deviceDown`.
+        public var target: String
+        public var action: Action
+    }
+
+    public init() {}
+}
+
+public enum ScenarioLoader {
+    public static func load(path: String) throws(ConfigErrors) -> Scenario {
+        guard let text = ConfigLoader.readFile(path) else {
+            throw ConfigErrors([ConfigError(file: path, line: nil, keyPath: "", message: "cannot read the scenario")])
+        }
+        return try parse(text: text, file: path)
+    }
+
+    public static func parse(text: String, file: String) throws(ConfigErrors) -> Scenario {
+        try ConfigLoader.read(text: text, file: file) { read($0) }.0
+    }
+
+    static func read(_ top: TableReader) -> Scenario {
+        var s = Scenario()
+        if let v = top.double("speed") {
+            if v > 0 && v <= 1000 { s.speed = v } else { top.error("speed", "must be above 0 and at most 1000") }
+        }
+        if let v = top.int("seed") { s.seed = UInt64(truncatingIfNeeded: v) }
+        s.duration = top.duration("duration")
+        var deviceIDs: Set<String> = []
+        for d in top.arrayOfTables("device", context: { i, t in "device \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
+            let id = d.string("id") ?? ""
+            if id.isEmpty { d.error("id", "is required") } else if !deviceIDs.insert(id).inserted { d.error("id", "duplicate device id") }
+            let port = d.int("port") ?? 0
+            if !(0...65_535).contains(port) { d.error("port", "must be 0...65535") }
+            let hb = d.int("heartbeat")
+            s.devices.append(Scenario.Device(id: id, port: port, heartbeat: hb))
+            d.rejectUnknownKeys()
+        }
+        var signalIDs: Set<String> = []
+        for g in top.arrayOfTables("signal", context: { i, t in "signal \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
+            let id = g.string("id") ?? ""
+            if id.isEmpty { g.error("id", "is required") } else if !signalIDs.insert(id).inserted { g.error("id", "duplicate signal id") }
+            let device = g.string("device") ?? ""
+            if !deviceIDs.contains(device) { g.error("device", "no [[device]] has id \"\(device)\"") }
+            var table = ModbusTable.input
+            if let t = g.string("table") {
+                if let v = ModbusTable(rawValue: t), v == .input || v == .holding { table = v } else {
+                    g.error("table", "\"\(t)\" is not input or holding")
+                }
+            }
+            let address = g.int("address") ?? -1
+            if !(0...999).contains(address) { g.error("address", "must be 0...999 (the simulator serves 1000 registers)") }
+            var encoding = Scenario.Encoding.float32(.abcd)
+            switch g.string("type") ?? "float32" {
+            case "float32":
+                var order = WordOrder.abcd
+                if let o = g.string("order") {
+                    if let v = WordOrder(rawValue: o.uppercased()) { order = v } else { g.error("order", "\"\(o)\" is not ABCD, CDAB, BADC or DCBA") }
+                }
+                encoding = .float32(order)
+            case "uint16": encoding = .uint16
+            case "int16": encoding = .int16
+            case "4-20mA":
+                if let a = g.table["span"]?.array, a.count == 2, let lo = a[0].double ?? a[0].int.map(Double.init),
+                   let hi = a[1].double ?? a[1].int.map(Double.init), lo != hi {
+                    g.markSeen("span")
+                    encoding = .loop(span: (lo, hi))
+                } else {
+                    g.error("span", "\"4-20mA\" needs span = [LOW, HIGH] in engineering units")
+                }
+            case let other:
+                g.error("type", "\"\(other)\" is not float32, uint16, int16 or 4-20mA")
+            }
+            let base = g.double("base") ?? 0
+            let noise = g.double("noise") ?? 0
+            if noise < 0 { g.error("noise", "must not be negative") }
+            s.signals.append(Scenario.Signal(id: id, device: device, table: table, address: address, encoding: encoding,
+                                             base: base, noise: noise))
+            g.rejectUnknownKeys()
+        }
+        for e in top.arrayOfTables("event", context: { i, _ in "event #\(i + 1)" }) {
+            let at = e.duration("at") ?? {
+                e.error("at", "is required: when, in scenario time (e.g. \"30s\")")
+                return .zero
+            }()
+            var target = ""
+            var action: Scenario.Action?
+            if let sig = e.string("signal") {
+                target = sig
+                if !signalIDs.contains(sig) { e.error("signal", "no [[signal]] has id \"\(sig)\"") }
+                if let r = e.table("ramp") {
+                    let to = r.double("to")
+                    let over = r.duration("over")
+                    if to == nil { r.error("to", "is required") }
+                    if over == nil { r.error("over", "is required") }
+                    r.rejectUnknownKeys()
+                    if let to, let over { action = .ramp(to: to, over: over) }
+                } else if let v = e.double("step") {
+                    action = .step(v)
+                } else if let f = e.string("fault") {
+                    if f == "low" || f == "high" { action = .loopFault(high: f == "high") } else { e.error("fault", "\"\(f)\" is not low (3.5 mA) or high (21.5 mA)") }
+                } else if e.bool("stuck") == true {
+                    action = .stuck
+                } else if e.bool("restore") == true {
+                    action = .restore
+                }
+            } else if let dev = e.string("device") {
+                target = dev
+                if !deviceIDs.contains(dev) { e.error("device", "no [[device]] has id \"\(dev)\"") }
+                if let d = e.duration("down") { action = .deviceDown(d) }
+            }
+            if action == nil, target.isEmpty {
+                e.error(nil, "an event names a signal (with ramp, step, fault, stuck or restore) or a device (with down)")
+            } else if action == nil {
+                e.error(nil, "an event needs one of ramp, step, fault, stuck, restore (signals) or down (devices)")
+            }
+            if let action { s.events.append(Scenario.Event(at: at, target: target, action: action)) }
+            e.rejectUnknownKeys()
+        }
+        s.events.sort { $0.at < $1.at }
+        return s
+    }
+}

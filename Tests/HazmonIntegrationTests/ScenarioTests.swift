@@ -1,0 +1,115 @@
+import Foundation
+import HazmonConfig
+import HazmonDaemon
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hazmon simulate` playing Config/scenarios/drill.toml, polled by the real daemon over
+/// Modbus: each tag's alarm events, compared without timestamps.
+@Suite("Scenario drill through the daemon", .serialized)
+struct ScenarioTests {
+    @Test func drillProducesItsAlarmSequence() throws {
+        let dir = try TempDir(prefix: "hazmon-drill")
+        defer { dir.remove() }
+        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/drill.toml"],
+                                   output: dir.path + "/sim.out")
+        defer { sim.stop() }
+        var ports: [String: Int] = [:]
+        for _ in 0..<100 where ports.count < 2 {
+            usleep(50_000)
+            let text = (try? String(contentsOfFile: dir.path + "/sim.out", encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") where line.hasPrefix("simulate: device ") {
+                let parts = line.split(separator: " ")
+                if parts.count == 5, let port = Int(parts[4].split(separator: ":").last ?? "") { ports[String(parts[2])] = port }
+            }
+        }
+        let panel = try #require(ports["gas-panel-1"]), pt = try #require(ports["pt-301"])
+        let daemon = try DaemonUnderTest(config: """
+            [site]
+            id = "drill"
+            [log]
+            format = "json"
+            [alert_socket]
+            path = "{SOCKET}"
+            [[modbus.device]]
+            id = "gas-panel-1"
+            url = "tcp://127.0.0.1:\(panel)"
+            poll = "200ms"
+            heartbeat = { table = "holding", address = 50, within = "2s" }
+            [[modbus.device]]
+            id = "pt-301"
+            url = "tcp://127.0.0.1:\(pt)"
+            poll = "200ms"
+            timeout = "200ms"
+            retries = 0
+            comm_after = 2
+            backoff_max = "1s"
+            [[tag]]
+            id = "GT-101"
+            class = "combustible_gas"
+            source = { modbus = "gas-panel-1", table = "input", address = 0, type = "float32", order = "CDAB" }
+            [[tag]]
+            id = "GT-102"
+            class = "combustible_gas"
+            source = { modbus = "gas-panel-1", table = "input", address = 2, type = "float32", order = "CDAB" }
+            [[tag]]
+            id = "LT-201"
+            class = "level"
+            unit = "%"
+            source = { modbus = "gas-panel-1", table = "input", address = 10, signal = "4-20mA", scale = { raw = [4000, 20000], eu = [0, 100] } }
+            alarms.l = { at = 10 }
+            [[tag]]
+            id = "PT-301"
+            class = "pressure"
+            unit = "MPa"
+            source = { modbus = "pt-301", table = "holding", address = 0, scale = { raw = [0, 10000], eu = [0, 2.5] } }
+            alarms.h = { at = 1.4 }
+            """, dir: dir)
+        defer { daemon.stop() }
+        let (c, _) = try daemon.subscriber()
+        defer { c.close() }
+        var byTag: [String: [String]] = [:]
+        let deadline = Date().addingTimeInterval(14)
+        let expected: [String: [String]] = [
+            "GT-101": ["h raised", "hh escalated"],
+            "GT-102": ["h raised"],
+            "LT-201": ["fault raised", "fault cleared"],
+            "pt-301": ["comm raised", "comm cleared"],
+        ]
+        while Date() < deadline, byTag != expected {
+            guard let e = c.nextEvent(timeout: 0.5), let tag = e["tag"] as? String else { continue }
+            byTag[tag, default: []].append("\(e["condition"] as? String ?? "?") \(e["event"] as? String ?? "?")")
+        }
+        #expect(byTag == expected, "\(byTag)\n\(daemon.log.suffix(2000))")
+    }
+
+    @Test func scenarioMistakesNameFileLineAndKey() {
+        let text = """
+            speed = 0
+            [[device]]
+            id = "d"
+            [[signal]]
+            id = "S"
+            device = "nope"
+            address = 5000
+            type = "4-20mA"
+            [[event]]
+            at = "1s"
+            signal = "S"
+            fault = "sideways"
+            [[event]]
+            at = "2s"
+            """
+        var errors: [String] = []
+        do { _ = try ScenarioLoader.parse(text: text, file: "drill.toml") } catch { errors = error.errors.map(\.description) }
+        #expect(errors.contains("drill.toml:1: speed: must be above 0 and at most 1000"), "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("drill.toml:6: signal \"S\": device: no [[device]] has id \"nope\"") })
+        #expect(errors.contains { $0.hasPrefix("drill.toml:7: signal \"S\": address: must be 0...999") })
+        #expect(errors.contains { $0.contains("span: \"4-20mA\" needs span = [LOW, HIGH]") })
+        #expect(errors.contains { $0.contains("fault: \"sideways\" is not low (3.5 mA) or high (21.5 mA)") })
+        #expect(errors.contains { $0.contains("event #2") && $0.contains("an event names a signal") })
+    }
+}
