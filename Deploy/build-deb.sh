@@ -6,7 +6,7 @@
 #   Deploy/build-deb.sh [--binary PATH] [--out DIR] [--compress xz|gzip|none]
 #
 # Without --binary it builds a release binary with the Swift runtime linked in, so the package
-# needs only Debian's libmodbus5, libmosquitto1 and libsqlite3-0.
+# needs only Debian's libmodbus5, libmosquitto1 and libsqlite3-0 (and the C/C++ runtimes).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,13 +31,14 @@ stage="$(mktemp -d)"
 chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 "$root/Deploy/install.sh" --binary "$binary" --destdir "$stage" --no-activate >/dev/null
+strip --strip-unneeded "$stage/usr/bin/hazmon" 2>/dev/null || true
 mkdir -p "$stage/DEBIAN"
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: hazmon
 Version: $version
 Architecture: $arch
 Maintainer: hazmon developers <hazmon@localhost>
-Depends: libc6, libmodbus5, libmosquitto1, libsqlite3-0, systemd
+Depends: libc6, libstdc++6, libgcc-s1, libmodbus5, libmosquitto1, libsqlite3-0, systemd
 Section: admin
 Priority: optional
 Description: major hazard source monitoring daemon
