@@ -80,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "hazmon",
             dependencies: [
-                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator",
+                "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator", "HazmonMQTT",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

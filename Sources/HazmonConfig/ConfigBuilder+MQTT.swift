@@ -165,3 +165,10 @@ public enum TagTemplate {
         return nil
     }
 }
+
+/// `mqtt://HOST[:PORT]` and `mqtts://…` as the configuration reads them, for other tools.
+public enum BrokerURL {
+    public static func parse(_ url: String) -> (tls: Bool, host: String, port: Int)? {
+        ConfigBuilder.parseBrokerURL(url).map { (tls: $0.0, host: $0.1, port: $0.2) }
+    }
+}

@@ -10,6 +10,11 @@ public struct Scenario: Sendable {
     /// How long the script runs (nil: until stopped).
     public var duration: Duration?
     public var devices: [Device] = []
+    /// `[mqtt]`: the broker the scenario's MQTT signals are published to, as an edge gateway
+    /// would (`--mqtt-url` overrides it).
+    public var mqttURL: String?
+    /// Real time between two publications of every MQTT signal.
+    public var mqttEvery: Duration = .milliseconds(500)
     public var signals: [Signal] = []
     public var events: [Event] = []
 
@@ -40,7 +45,10 @@ public struct Scenario: Sendable {
 
     public struct Signal: Sendable, Equatable {
         public var id: String
+        /// The Modbus device serving it ("" for an MQTT signal).
         public var device: String
+        /// The MQTT topic it is published on (JSON `{"value":…,"quality":…}`), instead of a device.
+        public var topic: String?
         public var table: ModbusTable
         public var address: Int
         public var encoding: Encoding
@@ -102,19 +110,34 @@ public enum ScenarioLoader {
             s.devices.append(Scenario.Device(id: id, port: port, heartbeat: hb))
             d.rejectUnknownKeys()
         }
+        if let m = top.table("mqtt") {
+            if let u = m.string("url") {
+                if ConfigBuilder.parseBrokerURL(u) == nil { m.error("url", "\"\(u)\" is not mqtt://HOST[:PORT]") } else { s.mqttURL = u }
+            }
+            if let e = m.duration("every") {
+                if e >= .milliseconds(10) { s.mqttEvery = e } else { m.error("every", "must be at least 10ms") }
+            }
+            m.rejectUnknownKeys()
+        }
         var signalIDs: Set<String> = []
         for g in top.arrayOfTables("signal", context: { i, t in "signal \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
             let id = g.string("id") ?? ""
             if id.isEmpty { g.error("id", "is required") } else if !signalIDs.insert(id).inserted { g.error("id", "duplicate signal id") }
+            let topic = g.string("mqtt")
             let device = g.string("device") ?? ""
-            if !deviceIDs.contains(device) { g.error("device", "no [[device]] has id \"\(device)\"") }
+            if let topic {
+                if topic.isEmpty || topic.contains("+") || topic.contains("#") { g.error("mqtt", "must be an exact topic") }
+                if g.has("device") { g.error("device", "a signal is served by a device or published on MQTT, not both") }
+            } else if !deviceIDs.contains(device) {
+                g.error("device", "no [[device]] has id \"\(device)\" (or give the signal an mqtt topic)")
+            }
             var table = ModbusTable.input
             if let t = g.string("table") {
                 if let v = ModbusTable(rawValue: t), v == .input || v == .holding { table = v } else {
                     g.error("table", "\"\(t)\" is not input or holding")
                 }
             }
-            let address = g.int("address") ?? -1
+            let address = g.int("address") ?? (topic == nil ? -1 : 0)
             if !(0...999).contains(address) { g.error("address", "must be 0...999 (the simulator serves 1000 registers)") }
             var encoding = Scenario.Encoding.float32(.abcd)
             switch g.string("type") ?? "float32" {
@@ -140,8 +163,8 @@ public enum ScenarioLoader {
             let base = g.double("base") ?? 0
             let noise = g.double("noise") ?? 0
             if noise < 0 { g.error("noise", "must not be negative") }
-            s.signals.append(Scenario.Signal(id: id, device: device, table: table, address: address, encoding: encoding,
-                                             base: base, noise: noise))
+            s.signals.append(Scenario.Signal(id: id, device: device, topic: topic, table: table, address: address,
+                                             encoding: encoding, base: base, noise: noise))
             g.rejectUnknownKeys()
         }
         for e in top.arrayOfTables("event", context: { i, _ in "event #\(i + 1)" }) {

@@ -68,6 +68,9 @@ public struct ScenarioPlant: Sendable {
     /// The engineering value of signal `i` now (before encoding).
     public func value(_ i: Int) -> Double { states[i].last }
 
+    /// Whether signal `i` is in a loop fault now (MQTT signals then say quality "bad").
+    public func isFaulted(_ i: Int) -> Bool { states[i].fault != nil }
+
     public func isDown(_ device: String, at t: Double) -> Bool { (downUntil[device] ?? -1) > t }
 
     /// The register words of signal `i`, as its device serves them.
@@ -121,7 +124,7 @@ public final class ScenarioRunner: Sendable {
         let start = self.started
         var servers: [(String, ModbusSlaveServer)] = []
         for d in scenario.devices {
-            let mine = scenario.signals.indices.filter { scenario.signals[$0].device == d.id }
+            let mine = scenario.signals.indices.filter { scenario.signals[$0].device == d.id && scenario.signals[$0].topic == nil }
             let speed = scenario.speed
             let server = try ModbusSlaveServer(port: d.port, isOffline: { [plant] in
                 let t = (ContinuousClock.now - start).secondsDouble * speed
@@ -155,5 +158,33 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    public func stop() { for (_, s) in servers { s.stop() } }
+    public func stop() {
+        for (_, s) in servers { s.stop() }
+        stopping.flag.store(true, ordering: .relaxed)
+    }
+
+    final class Flag: Sendable { let flag = Atomic<Bool>(false) }
+    private let stopping = Flag()
+
+    /// Publishes every MQTT signal as JSON `{"value":…,"quality":…}` each `every`, through
+    /// `publish` (the caller's MQTT client), on a thread of its own, until `stop()`.
+    public func startPublishing(every: Duration, publish: @escaping @Sendable (_ topic: String, _ payload: String) -> Void) {
+        let plant = self.plant, started = self.started, speed = self.speed
+        let stopping = self.stopping
+        Thread {
+            while !stopping.flag.load(ordering: .relaxed) {
+                let t = (ContinuousClock.now - started).secondsDouble * speed
+                let points: [(String, String)] = plant.withLock { p in
+                    p.advance(to: t)
+                    return p.scenario.signals.indices.compactMap { i in
+                        guard let topic = p.scenario.signals[i].topic else { return nil }
+                        let v = (p.value(i) * 1000).rounded() / 1000
+                        return (topic, "{\"value\":\(v),\"quality\":\"\(p.isFaulted(i) ? "bad" : "good")\"}")
+                    }
+                }
+                for (topic, payload) in points { publish(topic, payload) }
+                usleep(useconds_t(max(10_000, every.nanosecondsClamped / 1000)))
+            }
+        }.start()
+    }
 }

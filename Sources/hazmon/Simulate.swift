@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonMQTT
 import HazmonSimulator
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,6 +32,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Write request statistics (JSON) here on exit.") var stats: String?
     @Option(help: "A scenario file: devices, signals and scripted events.") var scenario: String?
     @Option(help: "Scenario seconds per real second (overrides the file's speed).") var speed: Double?
+    @Option(help: "The broker for the scenario's MQTT signals (overrides its [mqtt] url).") var mqttUrl: String?
 
     func run() throws {
         let stopAfter = try duration.map { text -> Duration in
@@ -88,6 +91,25 @@ struct Simulate: ParsableCommand {
             printError("hazmon: \(error)")
             throw ExitCode(Exit.runtime)
         }
+        var gateway: MosquittoClient?
+        if plan.signals.contains(where: { $0.topic != nil }) {
+            guard let url = mqttUrl ?? plan.mqttURL, let (_, host, port) = BrokerURL.parse(url) else {
+                printError("hazmon: the scenario has MQTT signals: give [mqtt] url or --mqtt-url mqtt://HOST:PORT")
+                throw ExitCode(Exit.config)
+            }
+            let client = try MosquittoClient(
+                options: BrokerOptions(host: host, port: port, clientID: "hazmon-simulate-\(getpid())", cleanSession: true,
+                                       reconnectMinSeconds: 1, reconnectMaxSeconds: 2),
+                subscriptions: [], qos: 1, logger: Logger(label: "simulate", factory: { _ in SwiftLogNoOpLogHandler() }),
+                onMessage: { _, _ in })
+            try client.start()
+            gateway = client
+            print("simulate: publishing MQTT signals to \(host):\(port)")
+            runner.startPublishing(every: plan.mqttEvery) { topic, payload in
+                client.publish(topic: topic, payload: payload, qos: 1, retain: false)
+            }
+        }
+        defer { gateway?.stop() }
         signal(SIGTERM) { _ in simulateStop.store(true, ordering: .relaxed) }
         signal(SIGINT) { _ in simulateStop.store(true, ordering: .relaxed) }
         for (id, server) in runner.servers { print("simulate: device \(id) on 127.0.0.1:\(server.port)") }

@@ -86,6 +86,56 @@ struct ScenarioTests {
         #expect(byTag == expected, "\(byTag)\n\(daemon.log.suffix(2000))")
     }
 
+    /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT.
+    @Test func gatewayScenarioOverMQTT() throws {
+        let dir = try TempDir(prefix: "hazmon-gateway")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        let broker = try Broker.start(port: port, dir: dir.path)
+        defer { broker.stop() }
+        let daemon = try DaemonUnderTest(config: """
+            [site]
+            id = "drill"
+            [log]
+            format = "json"
+            [alert_socket]
+            path = "{SOCKET}"
+            [mqtt]
+            url = "mqtt://127.0.0.1:\(port)"
+            client_id = "hazmon-gateway-test"
+            [[tag]]
+            id = "AT-201"
+            class = "toxic_gas"
+            unit = "ppm"
+            oel = 20
+            source = { mqtt = "plant/store/nh3" }
+            [[tag]]
+            id = "LT-402"
+            class = "level"
+            unit = "%"
+            source = { mqtt = "plant/t402/level" }
+            alarms.l = { at = 10 }
+            """, dir: dir)
+        defer { daemon.stop() }
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+        let (c, _) = try daemon.subscriber()
+        defer { c.close() }
+        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/gateway.toml",
+                                                  "--mqtt-url", "mqtt://127.0.0.1:\(port)"], output: dir.path + "/sim.out")
+        defer { sim.stop() }
+        let expected: [String: [String]] = [
+            "AT-201": ["h raised"],
+            "LT-402": ["fault raised", "fault cleared"],
+        ]
+        var byTag: [String: [String]] = [:]
+        let deadline = Date().addingTimeInterval(12)
+        while Date() < deadline, byTag != expected {
+            guard let e = c.nextEvent(timeout: 0.5), let tag = e["tag"] as? String else { continue }
+            byTag[tag, default: []].append("\(e["condition"] as? String ?? "?") \(e["event"] as? String ?? "?")")
+        }
+        #expect(byTag == expected, "\(byTag)\n\((try? String(contentsOfFile: dir.path + "/sim.out", encoding: .utf8)) ?? "")")
+    }
+
     @Test func scenarioMistakesNameFileLineAndKey() {
         let text = """
             speed = 0
@@ -106,7 +156,7 @@ struct ScenarioTests {
         var errors: [String] = []
         do { _ = try ScenarioLoader.parse(text: text, file: "drill.toml") } catch { errors = error.errors.map(\.description) }
         #expect(errors.contains("drill.toml:1: speed: must be above 0 and at most 1000"), "\(errors)")
-        #expect(errors.contains { $0.hasPrefix("drill.toml:6: signal \"S\": device: no [[device]] has id \"nope\"") })
+        #expect(errors.contains { $0.hasPrefix("drill.toml:6: signal \"S\": device: no [[device]] has id \"nope\"") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("drill.toml:7: signal \"S\": address: must be 0...999") })
         #expect(errors.contains { $0.contains("span: \"4-20mA\" needs span = [LOW, HIGH]") })
         #expect(errors.contains { $0.contains("fault: \"sideways\" is not low (3.5 mA) or high (21.5 mA)") })
