@@ -11,6 +11,27 @@ import Glibc
 /// Modbus: each tag's alarm events, compared without timestamps.
 @Suite("Scenario drill through the daemon", .serialized)
 struct ScenarioTests {
+    static let header = """
+        [site]
+        id = "drill"
+        [log]
+        format = "json"
+        [alert_socket]
+        path = "{SOCKET}"
+
+        """
+
+    /// Each tag's events as "condition event", until they are `expected` or time runs out.
+    func eventsByTag(_ c: SocketClient, until expected: [String: [String]], seconds: Double) -> [String: [String]] {
+        var byTag: [String: [String]] = [:]
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, byTag != expected {
+            guard let e = c.nextEvent(timeout: 0.5), let tag = e["tag"] as? String else { continue }
+            byTag[tag, default: []].append("\(e["condition"] as? String ?? "?") \(e["event"] as? String ?? "?")")
+        }
+        return byTag
+    }
+
     @Test func drillProducesItsAlarmSequence() throws {
         let dir = try TempDir(prefix: "hazmon-drill")
         defer { dir.remove() }
@@ -27,13 +48,7 @@ struct ScenarioTests {
             }
         }
         let panel = try #require(ports["gas-panel-1"]), pt = try #require(ports["pt-301"])
-        let daemon = try DaemonUnderTest(config: """
-            [site]
-            id = "drill"
-            [log]
-            format = "json"
-            [alert_socket]
-            path = "{SOCKET}"
+        let daemon = try DaemonUnderTest(config: Self.header + """
             [[modbus.device]]
             id = "gas-panel-1"
             url = "tcp://127.0.0.1:\(panel)"
@@ -71,18 +86,13 @@ struct ScenarioTests {
         defer { daemon.stop() }
         let (c, _) = try daemon.subscriber()
         defer { c.close() }
-        var byTag: [String: [String]] = [:]
-        let deadline = Date().addingTimeInterval(14)
         let expected: [String: [String]] = [
             "GT-101": ["h raised", "hh escalated"],
             "GT-102": ["h raised"],
             "LT-201": ["fault raised", "fault cleared"],
             "pt-301": ["comm raised", "comm cleared"],
         ]
-        while Date() < deadline, byTag != expected {
-            guard let e = c.nextEvent(timeout: 0.5), let tag = e["tag"] as? String else { continue }
-            byTag[tag, default: []].append("\(e["condition"] as? String ?? "?") \(e["event"] as? String ?? "?")")
-        }
+        let byTag = eventsByTag(c, until: expected, seconds: 14)
         #expect(byTag == expected, "\(byTag)\n\(daemon.log.suffix(2000))")
     }
 
@@ -93,13 +103,7 @@ struct ScenarioTests {
         let port = try FreePort.find()
         let broker = try Broker.start(port: port, dir: dir.path)
         defer { broker.stop() }
-        let daemon = try DaemonUnderTest(config: """
-            [site]
-            id = "drill"
-            [log]
-            format = "json"
-            [alert_socket]
-            path = "{SOCKET}"
+        let daemon = try DaemonUnderTest(config: Self.header + """
             [mqtt]
             url = "mqtt://127.0.0.1:\(port)"
             client_id = "hazmon-gateway-test"
@@ -127,12 +131,7 @@ struct ScenarioTests {
             "AT-201": ["h raised"],
             "LT-402": ["fault raised", "fault cleared"],
         ]
-        var byTag: [String: [String]] = [:]
-        let deadline = Date().addingTimeInterval(12)
-        while Date() < deadline, byTag != expected {
-            guard let e = c.nextEvent(timeout: 0.5), let tag = e["tag"] as? String else { continue }
-            byTag[tag, default: []].append("\(e["condition"] as? String ?? "?") \(e["event"] as? String ?? "?")")
-        }
+        let byTag = eventsByTag(c, until: expected, seconds: 12)
         #expect(byTag == expected, "\(byTag)\n\((try? String(contentsOfFile: dir.path + "/sim.out", encoding: .utf8)) ?? "")")
     }
 
