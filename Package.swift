@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "HazmonDaemon",
             dependencies: [
-                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus",
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonSimulator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -58,7 +58,8 @@ extension TagRuntime {
     func message(_ kind: EventKind, slot: AlarmSlot, condition: Condition, limit: Double?, now: Instant, user: String?) -> String {
         let name = definition.name
         let u = definition.unit.isEmpty ? "" : " " + definition.unit
-        let value = lastValue.map { JSONWriter.number($0) + u } ?? "no value"
+        // Messages are for people: three decimals at most (the event's `value` stays exact).
+        let value = lastValue.map { JSONWriter.number(($0 * 1000).rounded() / 1000) + u } ?? "no value"
         let lim = limit.map { JSONWriter.number($0) } ?? ""
         let by = user.map { " by \($0)" } ?? ""
         switch kind {

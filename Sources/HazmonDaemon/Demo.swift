@@ -2,6 +2,7 @@ import Foundation
 import HazmonConfig
 import HazmonCore
 import HazmonMQTT
+import HazmonSimulator
 import Logging
 import ServiceLifecycle
 
@@ -24,7 +25,16 @@ public struct Demo {
         defer { broker.stop() }
         let configPath = dir.path + "/hazmon.toml"
         let socket = dir.path + "/alerts.sock"
-        try DemoPlant.config(port: port, socket: socket, journal: dir.path + "/journal.db").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let panel: ScenarioRunner
+        do {
+            panel = try ScenarioRunner(ScenarioLoader.parse(text: DemoPlant.panelScenario, file: "demo panel scenario"))
+        } catch {
+            throw DaemonError.runtime("the demo's Modbus simulator: \(error)")
+        }
+        panel.start()
+        defer { panel.stop() }
+        try DemoPlant.config(port: port, socket: socket, journal: dir.path + "/journal.db", panelPort: panel.servers[0].server.port)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
         let config: HazmonConfiguration
         do {
             config = try ConfigLoader.load(path: configPath)
@@ -35,7 +45,7 @@ public struct Demo {
         guard let output = LogOutput.file(logPath, format: .text) else { throw DaemonError.runtime("cannot write \(logPath)") }
         let daemon = try Daemon(config: config, output: output)
         let screen = LogOutput.stdoutOutput(format: .text)
-        screen.write("hazmon demo: broker 127.0.0.1:\(port), \(config.tags.count) tags, alert socket \(socket)")
+        screen.write("hazmon demo: broker 127.0.0.1:\(port), Modbus gas panel 127.0.0.1:\(panel.servers[0].server.port), \(config.tags.count) tags, alert socket \(socket)")
         screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes these files.\n")
         var extra: [Service & Sendable] = [
             DemoPublisher(port: port, logger: daemon.logger),

@@ -6,7 +6,7 @@ import HazmonCore
 /// limits and back, ammonia rises past its first level, the LPG sphere's pressure climbs past
 /// its high limit, a tank level falls below its low limits, and all recover.
 enum DemoPlant {
-    static func config(port: Int, socket: String, journal: String) -> String {
+    static func config(port: Int, socket: String, journal: String, panelPort: Int) -> String {
         """
         # Written by `hazmon demo`; see Config/hazmon.example.toml for every key.
         [site]
@@ -82,6 +82,29 @@ enum DemoPlant {
         alarms.trend = { toward = "hh", window = "10s", horizon = "60s", grade = 2 }
         stale_after = "5s"
 
+        [[modbus.device]]                  # a gas controller on Modbus TCP (the simulator plays it)
+        id = "gas-panel-2"
+        url = "tcp://127.0.0.1:\(panelPort)"
+        poll = "500ms"
+        timeout = "300ms"
+        comm_after = 2
+        backoff_max = "2s"
+
+        [[tag]]
+        id = "GT-104"
+        name = "T102 dike combustible gas, north"
+        class = "combustible_gas"
+        hazard_source = "T102 benzene tank"
+        source = { modbus = "gas-panel-2", table = "input", address = "30001", type = "float32", order = "CDAB" }
+
+        [[tag]]
+        id = "LT-402"
+        name = "T102 benzene level"
+        unit = "%"
+        class = "level"
+        source = { modbus = "gas-panel-2", table = "input", address = "30011", signal = "4-20mA", scale = { raw = [4000, 20000], eu = [0, 100] } }
+        alarms.l  = { at = 20, deadband = 1 }
+
         [[tag]]
         id = "LT-401"
         name = "T101 methanol level"
@@ -92,6 +115,45 @@ enum DemoPlant {
         alarms.ll = { at = 10, deadband = 1 }
         """
     }
+
+    /// The Modbus side, played once by the simulator: the level transmitter's loop fails at 18 s
+    /// (3.5 mA: a sensor fault) and is repaired at 38 s; the gas controller drops off the
+    /// network at 26 s for 8 s (a comm fault and its recovery).
+    static let panelScenario = """
+        speed = 1
+        seed = 3
+        [[device]]
+        id = "gas-panel-2"
+        port = 0
+        [[signal]]
+        id = "GT-104"
+        device = "gas-panel-2"
+        address = 0
+        type = "float32"
+        order = "CDAB"
+        base = 1.5
+        noise = 0.4
+        [[signal]]
+        id = "LT-402"
+        device = "gas-panel-2"
+        address = 10
+        type = "4-20mA"
+        span = [0, 100]
+        base = 72
+        noise = 0.3
+        [[event]]
+        at = "18s"
+        signal = "LT-402"
+        fault = "low"
+        [[event]]
+        at = "26s"
+        device = "gas-panel-2"
+        down = "8s"
+        [[event]]
+        at = "38s"
+        signal = "LT-402"
+        restore = true
+        """
 
     /// (topic, payload) pairs to publish at `t` seconds into the demo.
     static func readings(at t: Double, noise: inout SplitMix64) -> [(String, String)] {

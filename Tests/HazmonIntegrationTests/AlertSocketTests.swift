@@ -213,6 +213,12 @@ struct DemoTests {
         #expect(shows("GT-101/hh", "escalated"))
         #expect(shows("GT-101/h", "cleared"))
         #expect(shows("PT-301/hh", "escalated"))
+        #expect(shows("T101-dike/vote", "raised"), "a confirmed (2oo2) leak")
+        #expect(shows("PT-301/trend", "predicted"), "a predicted overpressure with its ETA")
+        // The Modbus side (the simulator's gas panel): a sensor fault, a comm fault and recovery.
+        #expect(shows("LT-402/fault", "raised"))
+        #expect(shows("gas-panel-2/comm", "raised"))
+        #expect(shows("gas-panel-2/comm", "cleared"))
         let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("hazmon-demo-") && !$0.hasPrefix("hazmon-demo-test") }
         #expect(after.subtracting(before).isEmpty, "the demo left files behind")
     }
