@@ -135,6 +135,43 @@ struct ScenarioTests {
         #expect(byTag == expected, "\(byTag)\n\((try? String(contentsOfFile: dir.path + "/sim.out", encoding: .utf8)) ?? "")")
     }
 
+    /// Config/scenarios/flood.toml: twelve detectors pass their limit at once (a flood, marked,
+    /// nothing dropped) and a noisy one sits at its limit (the deadband: one raise, no chatter).
+    @Test func floodAndANoisySignalAtItsLimit() throws {
+        let dir = try TempDir(prefix: "hazmon-flood")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        let broker = try Broker.start(port: port, dir: dir.path)
+        defer { broker.stop() }
+        let tags = (1...12).map { String(format: "GT-5%02d", $0) } + ["GT-599"]
+        let daemon = try DaemonUnderTest(config: Self.header + """
+            [mqtt]
+            url = "mqtt://127.0.0.1:\(port)"
+            client_id = "hazmon-flood-test"
+            [[mqtt.map]]
+            id = "farm"
+            topic = "plant/farm/gas/+"
+            tag = "{4}"
+
+            """ + tags.map { "[[tag]]\nid = \"\($0)\"\nclass = \"combustible_gas\"\nsource = { mqtt_map = \"farm\" }\n" }.joined(), dir: dir)
+        defer { daemon.stop() }
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+        let (c, _) = try daemon.subscriber()
+        defer { c.close() }
+        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/flood.toml",
+                                                  "--mqtt-url", "mqtt://127.0.0.1:\(port)"], output: dir.path + "/sim.out")
+        defer { sim.stop() }
+        var events: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(8)
+        while Date() < deadline { if let e = c.nextEvent(timeout: 0.5) { events.append(e) } }
+        let raised = Set(events.filter { $0["event"] as? String == "raised" }.compactMap { $0["tag"] as? String })
+        #expect(raised.isSuperset(of: tags.dropLast()), "every detector's raise is there: \(raised.sorted())")
+        #expect(events.contains { $0["condition"] as? String == "flood" && $0["event"] as? String == "flood_start" })
+        #expect(events.contains { ($0["flags"] as? [String] ?? []).contains("flood") }, "later events are flagged flood")
+        let noisy = events.filter { $0["tag"] as? String == "GT-599" }.compactMap { $0["event"] as? String }
+        #expect(noisy.filter { $0 == "raised" }.count <= 1 && !noisy.contains("cleared"), "no chatter at the limit: \(noisy)")
+    }
+
     @Test func scenarioMistakesNameFileLineAndKey() {
         let text = """
             speed = 0
