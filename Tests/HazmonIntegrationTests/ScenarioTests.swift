@@ -97,8 +97,10 @@ struct ScenarioTests {
     }
 
     /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT.
-    @Test func gatewayScenarioOverMQTT() throws {
-        let dir = try TempDir(prefix: "hazmon-gateway")
+    /// A broker, the daemon with `tags` (TOML after `[mqtt]`), a subscriber, and the simulator
+    /// playing `scenario` into the broker; `collect` reads the feed while it plays.
+    func playOverMQTT<T>(_ scenario: String, tags: String, _ collect: (SocketClient) -> T) throws -> T {
+        let dir = try TempDir(prefix: "hazmon-mqtt-scenario")
         defer { dir.remove() }
         let port = try FreePort.find()
         let broker = try Broker.start(port: port, dir: dir.path)
@@ -106,7 +108,26 @@ struct ScenarioTests {
         let daemon = try DaemonUnderTest(config: Self.header + """
             [mqtt]
             url = "mqtt://127.0.0.1:\(port)"
-            client_id = "hazmon-gateway-test"
+            client_id = "hazmon-scenario-test"
+
+            """ + tags, dir: dir)
+        defer { daemon.stop() }
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+        let (c, _) = try daemon.subscriber()
+        defer { c.close() }
+        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/" + scenario,
+                                                  "--mqtt-url", "mqtt://127.0.0.1:\(port)"], output: dir.path + "/sim.out")
+        defer { sim.stop() }
+        return collect(c)
+    }
+
+    /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT.
+    @Test func gatewayScenarioOverMQTT() throws {
+        let expected: [String: [String]] = [
+            "AT-201": ["h raised"],
+            "LT-402": ["fault raised", "fault cleared"],
+        ]
+        let byTag = try playOverMQTT("gateway.toml", tags: """
             [[tag]]
             id = "AT-201"
             class = "toxic_gas"
@@ -119,51 +140,26 @@ struct ScenarioTests {
             unit = "%"
             source = { mqtt = "plant/t402/level" }
             alarms.l = { at = 10 }
-            """, dir: dir)
-        defer { daemon.stop() }
-        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
-        let (c, _) = try daemon.subscriber()
-        defer { c.close() }
-        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/gateway.toml",
-                                                  "--mqtt-url", "mqtt://127.0.0.1:\(port)"], output: dir.path + "/sim.out")
-        defer { sim.stop() }
-        let expected: [String: [String]] = [
-            "AT-201": ["h raised"],
-            "LT-402": ["fault raised", "fault cleared"],
-        ]
-        let byTag = eventsByTag(c, until: expected, seconds: 12)
-        #expect(byTag == expected, "\(byTag)\n\((try? String(contentsOfFile: dir.path + "/sim.out", encoding: .utf8)) ?? "")")
+            """) { eventsByTag($0, until: expected, seconds: 12) }
+        #expect(byTag == expected)
     }
 
     /// Config/scenarios/flood.toml: twelve detectors pass their limit at once (a flood, marked,
     /// nothing dropped) and a noisy one sits at its limit (the deadband: one raise, no chatter).
     @Test func floodAndANoisySignalAtItsLimit() throws {
-        let dir = try TempDir(prefix: "hazmon-flood")
-        defer { dir.remove() }
-        let port = try FreePort.find()
-        let broker = try Broker.start(port: port, dir: dir.path)
-        defer { broker.stop() }
         let tags = (1...12).map { String(format: "GT-5%02d", $0) } + ["GT-599"]
-        let daemon = try DaemonUnderTest(config: Self.header + """
-            [mqtt]
-            url = "mqtt://127.0.0.1:\(port)"
-            client_id = "hazmon-flood-test"
+        let events = try playOverMQTT("flood.toml", tags: """
             [[mqtt.map]]
             id = "farm"
             topic = "plant/farm/gas/+"
             tag = "{4}"
 
-            """ + tags.map { "[[tag]]\nid = \"\($0)\"\nclass = \"combustible_gas\"\nsource = { mqtt_map = \"farm\" }\n" }.joined(), dir: dir)
-        defer { daemon.stop() }
-        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
-        let (c, _) = try daemon.subscriber()
-        defer { c.close() }
-        let sim = try ChildProcess(hazmonBinary, ["simulate", "--scenario", repoRoot + "/Config/scenarios/flood.toml",
-                                                  "--mqtt-url", "mqtt://127.0.0.1:\(port)"], output: dir.path + "/sim.out")
-        defer { sim.stop() }
-        var events: [[String: Any]] = []
-        let deadline = Date().addingTimeInterval(8)
-        while Date() < deadline { if let e = c.nextEvent(timeout: 0.5) { events.append(e) } }
+            """ + tags.map { "[[tag]]\nid = \"\($0)\"\nclass = \"combustible_gas\"\nsource = { mqtt_map = \"farm\" }\n" }.joined()) { c in
+            var events: [[String: Any]] = []
+            let deadline = Date().addingTimeInterval(8)
+            while Date() < deadline { if let e = c.nextEvent(timeout: 0.5) { events.append(e) } }
+            return events
+        }
         let raised = Set(events.filter { $0["event"] as? String == "raised" }.compactMap { $0["tag"] as? String })
         #expect(raised.isSuperset(of: tags.dropLast()), "every detector's raise is there: \(raised.sorted())")
         #expect(events.contains { $0["condition"] as? String == "flood" && $0["event"] as? String == "flood_start" })
