@@ -31,13 +31,11 @@ public final class AlarmPipeline: Sendable {
     private let state: Mutex<State>
     private let outlet: EventOutlet
     private let tickCount = Atomic<Int>(0)
-    private let tags = Atomic<Int>(0)
-    public var tagCount: Int { tags.load(ordering: .relaxed) }
+    public var tagCount: Int { state.withLock { $0.engine.tags.count } }
 
     public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet) {
         var s = State(engine: engine, seq: lastSeq)
         s.buffer.reserveCapacity(64)
-        self.tags.store(engine.tags.count, ordering: .relaxed)
         self.state = Mutex(s)
         self.outlet = outlet
     }
@@ -51,8 +49,6 @@ public final class AlarmPipeline: Sendable {
             deliver(&s)
         }
     }
-
-    public func handle(for tag: String) -> TagHandle? { state.withLock { $0.engine.handle(for: tag) } }
 
     /// Every tag's handle in the current engine, and the generation they belong to.
     public func handles() -> (generation: Int, handles: [String: TagHandle]) {
@@ -70,7 +66,6 @@ public final class AlarmPipeline: Sendable {
             engine.restore(s.engine.savedAlarms(), now: now, into: &s.buffer)
             s.engine = engine
             s.generation += 1
-            tags.store(engine.tags.count, ordering: .relaxed)
             deliver(&s)
             return s.generation
         }
@@ -89,16 +84,6 @@ public final class AlarmPipeline: Sendable {
 
     public var lastSeq: UInt64 { state.withLock { $0.seq } }
 
-    /// Evaluates samples in order and delivers what they cause.
-    public func ingest(_ samples: some Sequence<Sample>) {
-        state.withLock { s in
-            s.buffer.removeAll(keepingCapacity: true)
-            for sample in samples { s.engine.evaluate(sample, into: &s.buffer) }
-            deliver(&s)
-        }
-    }
-
-    public func ingest(_ sample: Sample) { ingest(CollectionOfOne(sample)) }
 
     public func snapshot() -> (seq: UInt64, alarms: [ActiveAlarm]) {
         state.withLock { ($0.seq, $0.engine.snapshot()) }

@@ -26,8 +26,6 @@ final class Reloader: Service, Sendable {
     let modbus: ModbusService
     let notifier: SystemdNotifier
     let logger: Logger
-    /// Reloads applied (for tests and the status line).
-    let count = Atomic<Int>(0)
 
     init(config: HazmonConfiguration, pipeline: AlarmPipeline, mqtt: MQTTIngestService?, modbus: ModbusService,
          notifier: SystemdNotifier, logger: Logger) {
@@ -72,7 +70,6 @@ final class Reloader: Service, Sendable {
         if let mqtt, let settings = new.mqtt ?? old.mqtt { mqtt.reconfigure(settings: settings, tags: new.tags) }
         await modbus.replace(with: new)
         current.withLock { $0 = new }
-        count.wrappingAdd(1, ordering: .relaxed)
         let oldIDs = Set(old.tags.map(\.definition.id)), newIDs = Set(new.tags.map(\.definition.id))
         logger.notice("configuration reloaded", metadata: [
             "tags": "\(new.tags.count)", "added": "\(newIDs.subtracting(oldIDs).count)",

@@ -238,15 +238,6 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The oldest `seq` still kept, if any.
-    public func firstSeq() throws(JournalError) -> UInt64? {
-        do {
-            return try pool.read { db in try Int64.fetchOne(db, sql: "SELECT min(seq) FROM event").map(UInt64.init) }
-        } catch {
-            throw JournalError(error, doing: "cannot read the journal")
-        }
-    }
-
     /// Deletes events older than `cutoff`; returns how many. Alarm states are kept.
     @discardableResult
     public func prune(before cutoff: Instant) throws(JournalError) -> Int {
