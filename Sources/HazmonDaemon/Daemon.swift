@@ -96,8 +96,8 @@ struct JournalService: Service {
 /// The journal as the feed's archive for `subscribe` with `since`.
 struct JournalArchive: FeedArchive {
     let journal: Journal
-    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [String] {
-        try journal.lines(after: after, through: through, limit: limit).map(\.json)
+    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [(seq: UInt64, json: String)] {
+        try journal.lines(after: after, through: through, limit: limit)
     }
 }
 

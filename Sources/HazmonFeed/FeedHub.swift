@@ -145,17 +145,16 @@ public final class FeedHub: Sendable {
             while true {
                 while next < end {
                     let from = next, to = end
-                    let lines = try await threadPool.runIfActive {
+                    let events = try await threadPool.runIfActive {
                         try archive.lines(after: from, through: to, limit: Self.replayChunk)
                     }
-                    guard !lines.isEmpty else {
+                    guard let last = events.last else {
                         throw FeedReply.error(code: "history_unavailable",
                                               message: "events after seq \(from) are no longer in the journal")
                     }
-                    try await write(lines, to: c)
-                    next = from + UInt64(lines.count)
-                    // Seqs are dense in the journal; a hole (pruned, never journaled) ends the wait.
-                    if let last = lines.last, let seq = Self.seq(of: last) { next = seq }
+                    try await write(events.map(\.json), to: c)
+                    next = last.seq
+
                 }
                 if c.closing.load(ordering: .relaxed) { return }
                 switch joinFromMemory(c, since: next) {
@@ -168,12 +167,6 @@ public final class FeedHub: Sendable {
         } catch {
             send(FeedReply.error(code: "history_unavailable", message: "journal read failed: \(error)").json, to: c)
         }
-    }
-
-    /// The `seq` of an event line (the writer puts it in a fixed place, but parse it honestly).
-    static func seq(of line: String) -> UInt64? {
-        guard let r = line.range(of: "\"seq\":") else { return nil }
-        return UInt64(line[r.upperBound...].prefix { $0.isNumber })
     }
 
     /// Writes lines and waits until the client's socket took them: a replay never queues more

@@ -12,8 +12,9 @@ public protocol FeedRequestHandler: Sendable {
 /// Where `subscribe` with `since` finds events older than the hub keeps in memory: the journal.
 /// Reads block (SQLite), so the hub calls it on a thread pool, never on the event loop.
 public protocol FeedArchive: Sendable {
-    /// The JSON lines of events with `seq` in `after+1 ... through`, oldest first, at most `limit`.
-    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [String]
+    /// Events with `seq` in `after+1 ... through`, oldest first, at most `limit`: each seq and
+    /// its JSON line.
+    func lines(after: UInt64, through: UInt64, limit: Int) throws -> [(seq: UInt64, json: String)]
 }
 
 /// A reply line: `ok`, or an `error` with a stable code.
