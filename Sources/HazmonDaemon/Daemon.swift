@@ -178,19 +178,19 @@ public struct Daemon: Sendable {
         let engine = Self.makeEngine(config)
         let publisher = config.mqtt?.publish.map { MQTTAlarmPublisher(settings: $0, site: config.site.id, qos: config.mqtt!.qos) }
         // Metrics: a Prometheus registry behind swift-metrics when [metrics] is set (once per
-        // process); otherwise swift-metrics' no-op backend.
+        // process); otherwise none at all, so the inputs do not even read the clock for them.
         var registry: PrometheusCollectorRegistry?
         if config.metrics != nil {
             let r = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: r))
             registry = r
         }
-        let metrics = DaemonMetrics()
+        let metrics = registry.map { _ in DaemonMetrics() }
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         if let publisher { sinks.append(publisher) }
-        if registry != nil { sinks.append(MetricsEventSink(metrics: metrics)) }
+        if let metrics { sinks.append(MetricsEventSink(metrics: metrics)) }
         let writer = JournalWriter(journal: journal, sinks: sinks, maxWait: config.journal.maxWait,
-                                   commitTimer: metrics.journalCommit, logger: logger)
+                                   commitTimer: metrics?.journalCommit, logger: logger)
         let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer)
         writer.onHealth = { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .now)

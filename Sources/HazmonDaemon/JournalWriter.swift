@@ -130,9 +130,9 @@ public final class JournalWriter: @unchecked Sendable {
             for b in batches { for i in b.events.indices { entries.append(JournalEntry(b.events[i], json: b.json[i])) } }
             let states = batches.flatMap(\.states)
             let result: JournalError?
-            let started = ContinuousClock.now
+            let started = commitTimer == nil ? nil : ContinuousClock.now
             do { try journal.append(entries, states: states); result = nil } catch { result = error }
-            commitTimer?.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
+            if let commitTimer, let started { commitTimer.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped) }
 
             cond.lock()
             let last = batches.last?.lastSeq ?? 0

@@ -7,7 +7,7 @@ import ServiceLifecycle
 import Synchronization
 
 
-/// Counters of the MQTT input, for tests, `STATUS=` and (later) metrics.
+/// Counters of the MQTT input, for tests, `STATUS=` and the metrics endpoint.
 public struct IngestCounters: Sendable, Equatable {
     public var messages = 0
     public var samples = 0
@@ -113,10 +113,11 @@ public final class MQTTIngestService: Service, Sendable {
             let (router, generation) = routing.withLock { $0 }
             for raw in batch { process(raw, router: router, into: &samples) }
             guard !samples.isEmpty else { return }
+            guard let metrics else { pipeline.ingest(samples, generation: generation); return }
             let started = ContinuousClock.now
             pipeline.ingest(samples, generation: generation)
-            metrics?.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
-            metrics?.mqttSamples.increment(by: samples.count)
+            metrics.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
+            metrics.mqttSamples.increment(by: samples.count)
         }
         let publisher = self.publisher
         let client = try MosquittoClient(
