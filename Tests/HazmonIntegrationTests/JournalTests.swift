@@ -7,56 +7,6 @@ import Testing
 import Glibc
 #endif
 
-/// A broker and a daemon that can be crashed and started again on the same journal.
-final class RestartRig {
-    let dir: TempDir
-    let port: Int
-    let broker: Broker
-    var daemon: DaemonUnderTest
-    let publisher: Publisher
-    let config: String
-    var runs = 1
-
-    init(extra: String = "") throws {
-        dir = try TempDir(prefix: "hazmon-journal")
-        port = try FreePort.find()
-        broker = try Broker.start(port: port, dir: dir.path)
-        config = gasConfig(port: port, extra: extra)
-        daemon = try DaemonUnderTest(config: config, dir: dir, log: "run1.log")
-        publisher = try Publisher(port: port)
-        waitForMQTT()
-    }
-
-    func waitForMQTT() {
-        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
-    }
-
-    /// SIGKILL, then a new daemon on the same config and journal.
-    func crashAndRestart() throws {
-        daemon.crash()
-        runs += 1
-        daemon = try DaemonUnderTest(config: config, dir: dir, log: "run\(runs).log")
-        waitForMQTT()
-    }
-
-    /// A client subscribed with `since`; returns it with its hello.
-    func subscriber(since: Int?) throws -> (SocketClient, [String: Any]) { try daemon.subscriber(since: since) }
-
-    func snapshot() throws -> [[String: Any]] {
-        let c = try SocketClient(path: daemon.socketPath)
-        defer { c.close() }
-        _ = c.readJSON()
-        c.send(#"{"type":"snapshot"}"#)
-        return c.readJSON()?["alarms"] as? [[String: Any]] ?? []
-    }
-
-    func close() {
-        daemon.stop()
-        broker.stop()
-        dir.remove()
-    }
-}
-
 /// A second gas tag with a first-level limit only, on its own topic.
 let secondGasTag = """
     [[tag]]
@@ -69,9 +19,9 @@ let secondGasTag = """
 @Suite("Journal: nothing lost, nothing repeated", .serialized)
 struct JournalIntegrationTests {
     @Test func restartRestoresStatesWithoutRaisingAgain() throws {
-        let rig = try RestartRig(extra: secondGasTag)
+        let rig = try Rig(extra: secondGasTag)
         defer { rig.close() }
-        var (c, _) = try rig.subscriber(since: nil)
+        var (c, _) = try rig.daemon.subscriber(since: nil)
         rig.publisher.publish("plant/t101/gas", "45")
         #expect(c.nextEvent()?["event"] as? String == "raised")
         rig.publisher.publish("plant/t102/gas", "25")
@@ -91,7 +41,7 @@ struct JournalIntegrationTests {
 
         try rig.crashAndRestart()
         #expect(rig.daemon.log.contains("restored 2 alarms from the journal"))
-        let (c2, hello) = try rig.subscriber(since: 4)
+        let (c2, hello) = try rig.daemon.subscriber(since: 4)
         c = c2
         defer { c.close() }
         #expect(hello["seq"] as? Int == 4, "seq continues from the journal")
@@ -112,11 +62,11 @@ struct JournalIntegrationTests {
     /// SIGKILL mid-stream, ten times; a subscriber reconnecting with `since` each time must see
     /// every seq exactly once, and no alarm may be raised twice without clearing in between.
     @Test func tenCrashesLoseAndRepeatNothing() throws {
-        let rig = try RestartRig()
+        let rig = try Rig()
         defer { rig.close() }
         var seen: [Int] = []
         var lines: [[String: Any]] = []
-        var (c, _) = try rig.subscriber(since: 0)
+        var (c, _) = try rig.daemon.subscriber(since: 0)
         for round in 0..<10 {
             // A burst of alternating values, killed while it is being evaluated.
             for i in 0..<(40 + round % 2) { rig.publisher.publish("plant/t101/gas", i % 2 == 0 ? "45" : "3") }
@@ -128,7 +78,7 @@ struct JournalIntegrationTests {
             }
             c.close()
             try rig.crashAndRestart()
-            (c, _) = try rig.subscriber(since: seen.last ?? 0)
+            (c, _) = try rig.daemon.subscriber(since: seen.last ?? 0)
         }
         rig.publisher.publish("plant/t101/gas", "3")
         let deadline = Date().addingTimeInterval(3)

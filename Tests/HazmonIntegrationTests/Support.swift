@@ -150,22 +150,26 @@ func gasConfig(port: Int, extra: String = "", socketKeys: String = "") -> String
     """
 }
 
-/// Broker + daemon + subscribed client, torn down by `close()`.
+/// Broker + daemon + subscribed client, torn down by `close()`. The daemon can be crashed and
+/// started again on the same config and journal.
 final class Rig {
     let dir: TempDir
     let port: Int
     var broker: Broker
-    let daemon: DaemonUnderTest
+    var daemon: DaemonUnderTest
     let client: SocketClient
     let publisher: Publisher
     let hello: [String: Any]
+    let config: String
+    private var runs = 1
 
     init(extra: String = "", socketKeys: String = "") throws {
         dir = try TempDir(prefix: "hazmon-it")
         port = try FreePort.find()
         broker = try Broker.start(port: port, dir: dir.path)
+        config = gasConfig(port: port, extra: extra, socketKeys: socketKeys)
         do {
-            daemon = try DaemonUnderTest(config: gasConfig(port: port, extra: extra, socketKeys: socketKeys), dir: dir)
+            daemon = try DaemonUnderTest(config: config, dir: dir)
         } catch {
             broker.stop()
             dir.remove()
@@ -175,9 +179,29 @@ final class Rig {
         hello = client.readJSON() ?? [:]
         client.send(#"{"type":"subscribe"}"#)
         publisher = try Publisher(port: port)
-        // Wait until the daemon's MQTT session is subscribed: a ping proves the socket; the
-        // log line proves the broker connection.
+        waitForMQTT()
+    }
+
+    /// Until the daemon's MQTT session is subscribed: the log line proves the broker connection.
+    func waitForMQTT() {
         for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+    }
+
+    /// SIGKILL, then a new daemon on the same config and journal (its own log file).
+    func crashAndRestart() throws {
+        daemon.crash()
+        runs += 1
+        daemon = try DaemonUnderTest(config: config, dir: dir, log: "run\(runs).log")
+        waitForMQTT()
+    }
+
+    /// Every alarm not in normal, from a fresh client's snapshot.
+    func snapshot() throws -> [[String: Any]] {
+        let c = try SocketClient(path: daemon.socketPath)
+        defer { c.close() }
+        _ = c.readJSON()
+        c.send(#"{"type":"snapshot"}"#)
+        return c.readJSON()?["alarms"] as? [[String: Any]] ?? []
     }
 
     func close() {
