@@ -94,8 +94,12 @@ public struct TagRuntime: Sendable {
         if slots.high.pending != nil || slots.low.pending != nil { return .distantPast }
         var due = Instant.distantFuture
         if let after = definition.staleAfter, slots.stale.level == .none { due = min(due, (lastGoodTime ?? start) + after) }
-        for (i, side) in [(0, highSide), (1, lowSide)] where slots[i].state == .acked {
-            if let after = side.rule(at: slots[i].shownLevel)?.realarm, let at = slots[i].ackedAt { due = min(due, at + after) }
+        // Written out for both sides: this runs per tag on every full timer pass (no array).
+        if slots.high.state == .acked, let after = highSide.rule(at: slots.high.shownLevel)?.realarm, let at = slots.high.ackedAt {
+            due = min(due, at + after)
+        }
+        if slots.low.state == .acked, let after = lowSide.rule(at: slots.low.shownLevel)?.realarm, let at = slots.low.ackedAt {
+            due = min(due, at + after)
         }
         for i in 0..<6 { if let until = slots[i].shelvedUntil { due = min(due, until) } }
         return due

@@ -136,8 +136,9 @@ public final class ScenarioRunner: Sendable {
                     for i in mine {
                         let g = p.scenario.signals[i]
                         let w = p.words(i)
-                        for (k, word) in w.enumerated() where g.address + k < input.count {
-                            if g.table == .input { input[g.address + k] = word } else { holding[g.address + k] = word }
+                        for (k, word) in w.enumerated() {
+                            if g.table == .input, g.address + k < input.count { input[g.address + k] = word }
+                            if g.table == .holding, g.address + k < holding.count { holding[g.address + k] = word }
                         }
                     }
                 }
