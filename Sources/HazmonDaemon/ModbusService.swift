@@ -70,7 +70,7 @@ final class ModbusService: Service, Sendable {
                 metrics?.modbusSamples.increment(by: samples.count)
             },
             connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) },
-            polled: { device, _, took in metrics?.modbusPoll(device: device, took: took) })
+            polled: { device, took in metrics?.modbusPoll(device: device, took: took) })
         return order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
     }
 

@@ -17,12 +17,12 @@ public struct ModbusBinding: Sendable {
 public struct ModbusHandlers: Sendable {
     public var samples: @Sendable ([Sample]) -> Void
     public var connection: @Sendable (_ device: String, _ up: Bool, _ reason: String?) -> Void
-    /// Each completed poll: (device, when it started, how long it took). For metrics and tests.
-    public var polled: @Sendable (_ device: String, _ started: ContinuousClock.Instant, _ took: Duration) -> Void
+    /// Each completed poll: (device, how long it took). For the metrics.
+    public var polled: @Sendable (_ device: String, _ took: Duration) -> Void
 
     public init(samples: @escaping @Sendable ([Sample]) -> Void,
                 connection: @escaping @Sendable (String, Bool, String?) -> Void,
-                polled: @escaping @Sendable (String, ContinuousClock.Instant, Duration) -> Void = { _, _, _ in }) {
+                polled: @escaping @Sendable (String, Duration) -> Void = { _, _ in }) {
         self.samples = samples
         self.connection = connection
         self.polled = polled
@@ -136,7 +136,7 @@ public final class ModbusBus: @unchecked Sendable {
             let started = ContinuousClock.now
             let ok = poll(d, now: started)
             let took = ContinuousClock.now - started
-            handlers.polled(d.settings.id, started, took)
+            handlers.polled(d.settings.id, took)
             schedule(d, ok: ok, started: started)
         }
         connection?.close()
