@@ -138,28 +138,7 @@ extension ConfigBuilder {
             table = ModbusTable(rawValue: t)
             if table == nil { s.error("table", "\"\(t)\" is not one of coil, discrete, input, holding") }
         }
-        var address: Int?
-        // "40001" style: the leading digit names the table, the rest is one-based.
-        if let raw = s.table["address"] {
-            s.markSeen("address")
-            if let text = raw.string {
-                if text.count >= 5, let lead = text.first, let num = Int(text.dropFirst()), num >= 1,
-                   let implied = (["0": .coil, "1": .discrete, "3": .input, "4": .holding] as [Character: ModbusTable])[lead] {
-                    if let table, table != implied { s.error("address", "\"\(text)\" is a \(implied.rawValue) address but table is \(table.rawValue)") }
-                    table = implied
-                    address = num - 1
-                } else {
-                    s.error("address", "\"\(text)\" is not a 0xxxx/1xxxx/3xxxx/4xxxx style address; write an integer or e.g. \"40001\"")
-                }
-            } else if let a = raw.int {
-                let base = device?.addressBase ?? 0
-                if a < base { s.error("address", "\(a) is below the device's address_base \(base)") } else { address = a - base }
-            } else {
-                s.error("address", "expected an integer or a \"40001\" style string, found \(raw.type)")
-            }
-        } else {
-            s.error("address", "is required")
-        }
+        let address = Self.readAddress(s, table: &table, device: device)
         if table == nil && s.table["table"] == nil { s.error("table", "is required: coil, discrete, input or holding") }
         let isBitTable = table == .coil || table == .discrete
         var type: ModbusValueType = isBitTable ? .bool : .uint16
@@ -214,10 +193,58 @@ extension ConfigBuilder {
                 s.error("signal", "\"\(sig)\" is not a known signal (only \"4-20mA\")")
             }
         }
+        var faultBit: ModbusFaultBit?
+        if let f = s.table("fault_bit") {
+            var fTable: ModbusTable? = table
+            if let t = f.string("table") {
+                fTable = ModbusTable(rawValue: t)
+                if fTable == nil { f.error("table", "\"\(t)\" is not one of coil, discrete, input, holding") }
+            }
+            let fAddress = Self.readAddress(f, table: &fTable, device: device)
+            if let fAddress, fAddress > 65_535 { f.error("address", "is outside the register range") }
+            let isBits = fTable == .coil || fTable == .discrete
+            let bit = f.int("bit") ?? 0
+            if isBits, f.has("bit") {
+                f.error("bit", "a \(fTable!.rawValue) is a single bit: leave bit out")
+            } else if !isBits, f.int("bit") == nil {
+                f.error("bit", "is required: which bit of the register (0...15) is the fault")
+            } else if !(0...15).contains(bit) {
+                f.error("bit", "must be 0...15")
+            }
+            f.rejectUnknownKeys()
+            if let fTable, let fAddress, fAddress >= 0 { faultBit = ModbusFaultBit(table: fTable, address: fAddress, bit: isBits ? 0 : bit) }
+        }
         s.rejectUnknownKeys()
         guard let table, let address, address >= 0 else { return nil }
         return ModbusTagSource(device: deviceID, table: table, address: address, type: type, order: order,
-                               scale: scale, signal4to20mA: signal)
+                               scale: scale, signal4to20mA: signal, faultBit: faultBit)
+    }
+
+    /// `address` of a source or a fault bit: an integer (after the device's `address_base`) or
+    /// a "40001" style string whose leading digit names the table (then one-based).
+    static func readAddress(_ s: TableReader, table: inout ModbusTable?, device: ModbusDeviceSettings?) -> Int? {
+        guard let raw = s.table["address"] else {
+            s.error("address", "is required")
+            return nil
+        }
+        s.markSeen("address")
+        if let text = raw.string {
+            if text.count >= 5, let lead = text.first, let num = Int(text.dropFirst()), num >= 1,
+               let implied = (["0": .coil, "1": .discrete, "3": .input, "4": .holding] as [Character: ModbusTable])[lead] {
+                if let t = table, t != implied, s.table["table"] != nil {
+                    s.error("address", "\"\(text)\" is a \(implied.rawValue) address but table is \(t.rawValue)")
+                }
+                table = implied
+                return num - 1
+            }
+            s.error("address", "\"\(text)\" is not a 0xxxx/1xxxx/3xxxx/4xxxx style address; write an integer or e.g. \"40001\"")
+        } else if let a = raw.int {
+            let base = device?.addressBase ?? 0
+            if a < base { s.error("address", "\(a) is below the device's address_base \(base)") } else { return a - base }
+        } else {
+            s.error("address", "expected an integer or a \"40001\" style string, found \(raw.type)")
+        }
+        return nil
     }
 
     static func pair(_ t: TableReader, _ key: String) -> (Double, Double)? {

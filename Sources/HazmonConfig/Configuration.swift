@@ -216,9 +216,13 @@ public struct ModbusTagSource: Sendable, Equatable {
     public var order: WordOrder
     public var scale: LinearScale?
     public var signal4to20mA: Bool
+    /// A bit on the same device that says this value is not to be trusted (a gas controller's
+    /// per-channel fault bit in its status word): while it is 1 the tag's quality is bad with
+    /// a sensor fault, so a detector fault is told apart from a gas alarm (GB 15322).
+    public var faultBit: ModbusFaultBit?
 
     public init(device: String, table: ModbusTable, address: Int, type: ModbusValueType, order: WordOrder = .abcd,
-                scale: LinearScale? = nil, signal4to20mA: Bool = false) {
+                scale: LinearScale? = nil, signal4to20mA: Bool = false, faultBit: ModbusFaultBit? = nil) {
         self.device = device
         self.table = table
         self.address = address
@@ -226,6 +230,22 @@ public struct ModbusTagSource: Sendable, Equatable {
         self.order = order
         self.scale = scale
         self.signal4to20mA = signal4to20mA
+        self.faultBit = faultBit
+    }
+}
+
+/// One bit of a register (input or holding, bit 0...15) or a single coil / discrete input.
+public struct ModbusFaultBit: Sendable, Equatable {
+    public var table: ModbusTable
+    /// Zero-based protocol address.
+    public var address: Int
+    /// The bit of the register (0 for coils and discrete inputs).
+    public var bit: Int
+
+    public init(table: ModbusTable, address: Int, bit: Int) {
+        self.table = table
+        self.address = address
+        self.bit = bit
     }
 }
 

@@ -121,6 +121,9 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
     case modbusException(code: Int, table: Int, address: Int, count: Int)
     /// The registers decode to NaN or an infinity: the wrong type or word order, most likely.
     case notANumber
+    /// The device's own fault bit for this value is set (a gas controller's channel fault in
+    /// its status word); `table` as in `modbusException`, `bit` of the register.
+    case faultBit(table: Int, address: Int, bit: Int)
 
     public var description: String {
         switch self {
@@ -134,6 +137,9 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
             let tables = [0: "coil", 1: "discrete", 3: "input", 4: "holding"]
             return "Modbus exception \(code) (\(names[code] ?? "unknown")) reading \(tables[table] ?? "table \(table)") \(address)+\(count)"
         case .notANumber: return "the registers hold no number (NaN or infinity); check the type and word order"
+        case .faultBit(let table, let address, let bit):
+            let where_ = table == 3 || table == 4 ? "\(table == 3 ? "input" : "holding") \(address) bit \(bit)" : "\(table == 0 ? "coil" : "discrete") \(address)"
+            return "the device reports a fault (\(where_) set)"
         }
     }
 }

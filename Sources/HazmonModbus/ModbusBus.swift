@@ -47,6 +47,8 @@ public final class ModbusBus: @unchecked Sendable {
         let where_: [(block: Int, offset: Int)]
         /// The heartbeat's block and offset, if the device has one.
         let heartbeatAt: (block: Int, offset: Int)?
+        /// Per binding: its fault bit's block and offset, if it has one (empty: none has).
+        let faultAt: [(block: Int, offset: Int)?]
         var next: ContinuousClock.Instant
         var failures = 0
         var down = false
@@ -60,12 +62,21 @@ public final class ModbusBus: @unchecked Sendable {
             self.bindings = bindings
             var points = bindings.map { ReadPlan.Point(table: $0.source.table, address: $0.source.address, count: $0.source.type.registerCount) }
             if let h = s.heartbeat { points.append(ReadPlan.Point(table: h.table, address: h.address, count: 1)) }
+            let faultBits = bindings.indices.filter { bindings[$0].source.faultBit != nil }
+            for k in faultBits {
+                let f = bindings[k].source.faultBit!
+                points.append(ReadPlan.Point(table: f.table, address: f.address, count: 1))
+            }
             let blocks = ReadPlan.blocks(for: points, maxGap: s.maxGap)
             self.blocks = blocks
             var at = Array(repeating: (block: 0, offset: 0), count: points.count)
             for (bi, b) in blocks.enumerated() { for p in b.points { at[p] = (bi, points[p].address - b.start) } }
             where_ = Array(at.prefix(bindings.count))
             heartbeatAt = s.heartbeat == nil ? nil : at[bindings.count]
+            var faultAt: [(block: Int, offset: Int)?] = faultBits.isEmpty ? [] : Array(repeating: nil, count: bindings.count)
+            let first = bindings.count + (s.heartbeat == nil ? 0 : 1)
+            for (j, k) in faultBits.enumerated() { faultAt[k] = at[first + j] }
+            self.faultAt = faultAt
             next = start
             backoff = s.poll
             heartbeatChanged = start
@@ -180,11 +191,20 @@ public final class ModbusBus: @unchecked Sendable {
         var samples: [Sample] = []
         samples.reserveCapacity(d.bindings.count)
         var heartbeatWord: UInt16?
+        // Fault bits may sit in another block than their values: noted per binding as their
+        // block arrives, applied once all are in.
+        var faulted = d.faultAt.isEmpty ? [] : [Bool](repeating: false, count: d.bindings.count)
+        var owners: [Int] = []
         for (bi, block) in d.blocks.enumerated() {
             switch request(block, device: d) {
             case .success:
                 for (k, b) in d.bindings.enumerated() where d.where_[k].block == bi {
                     samples.append(decode(b, offset: d.where_[k].offset, block: block, at: wall))
+                    if !faulted.isEmpty { owners.append(k) }
+                }
+                for (k, f) in d.faultAt.enumerated() where f?.block == bi {
+                    let word = block.isBits ? UInt16(bits[f!.offset] & 1) : registers[f!.offset]
+                    faulted[k] = (word >> UInt16(d.bindings[k].source.faultBit!.bit)) & 1 == 1
                 }
                 if let h = d.heartbeatAt, h.block == bi {
                     heartbeatWord = block.isBits ? UInt16(bits[h.offset]) : registers[h.offset]
@@ -195,6 +215,7 @@ public final class ModbusBus: @unchecked Sendable {
                                                         address: block.start, count: block.count)
                 for (k, b) in d.bindings.enumerated() where d.where_[k].block == bi {
                     samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: wall, fault: fault))
+                    if !faulted.isEmpty { owners.append(k) }
                 }
             case .failure(.io(let why)):
                 failed(d, reason: "\(why) (\(block.table.rawValue) \(block.start)+\(block.count))")
@@ -213,6 +234,11 @@ public final class ModbusBus: @unchecked Sendable {
                 failed(d, reason: "heartbeat \(h.table.rawValue) \(h.address)\(h.bit.map { " bit \($0)" } ?? "") has not changed for \(DurationParser.format(h.within))", immediately: true)
                 return false
             }
+        }
+        for (i, k) in owners.enumerated() where faulted[k] && samples[i].fault == nil {
+            let f = d.bindings[k].source.faultBit!
+            samples[i].quality = .bad
+            samples[i].fault = .faultBit(table: f.table.modbusTableNumber, address: f.address, bit: f.bit)
         }
         d.failures = 0
         if d.down {

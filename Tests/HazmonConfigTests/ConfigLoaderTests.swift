@@ -122,6 +122,47 @@ struct GoodConfigTests {
         #expect(cc.address == 9 && cc.signal4to20mA && cc.scale == LinearScale(raw: (4000, 20000), eu: (0, 100)))
     }
 
+    /// `fault_bit`: a bit of the device's status word (same table as the value unless named,
+    /// the same address styles and address_base), or a discrete input.
+    @Test func modbusFaultBits() throws {
+        let c = try parse("""
+            [[modbus.device]]
+            id = "gc"
+            url = "tcp://127.0.0.1:1502"
+            address_base = 1
+            [[tag]]
+            id = "A"
+            source = { modbus = "gc", table = "input", address = 1, type = "float32", fault_bit = { address = 41, bit = 8 } }
+            [[tag]]
+            id = "B"
+            source = { modbus = "gc", table = "input", address = 3, type = "float32", fault_bit = { address = "40051", bit = 15 } }
+            [[tag]]
+            id = "C"
+            source = { modbus = "gc", table = "input", address = 5, type = "float32", fault_bit = { table = "discrete", address = 3 } }
+            """)
+        let bits = c.tags.compactMap { t -> ModbusFaultBit? in if case .modbus(let m) = t.source { return m.faultBit } else { return nil } }
+        #expect(bits == [ModbusFaultBit(table: .input, address: 40, bit: 8), ModbusFaultBit(table: .holding, address: 50, bit: 15),
+                         ModbusFaultBit(table: .discrete, address: 2, bit: 0)])
+        let e = errors("""
+            [[modbus.device]]
+            id = "gc"
+            url = "tcp://127.0.0.1:1502"
+            [[tag]]
+            id = "A"
+            source = { modbus = "gc", table = "input", address = 0, type = "float32", fault_bit = { address = 40 } }
+            [[tag]]
+            id = "B"
+            source = { modbus = "gc", table = "input", address = 2, type = "float32", fault_bit = { table = "coil", address = 1, bit = 3 } }
+            [[tag]]
+            id = "C"
+            source = { modbus = "gc", table = "input", address = 4, type = "float32", fault_bit = { address = 40, bit = 16, mask = 1 } }
+            """)
+        #expect(e.contains(#"hazmon.toml:6: tag "A": source.fault_bit.bit: is required: which bit of the register (0...15) is the fault"#), "\(e)")
+        #expect(e.contains(#"hazmon.toml:9: tag "B": source.fault_bit.bit: a coil is a single bit: leave bit out"#), "\(e)")
+        #expect(e.contains(#"hazmon.toml:12: tag "C": source.fault_bit.bit: must be 0...15"#), "\(e)")
+        #expect(e.contains { $0.hasPrefix(#"hazmon.toml:12: tag "C": source.fault_bit.mask: unknown key"#) }, "\(e)")
+    }
+
     @Test func mqttMapsAndTLS() throws {
         let c = try parse("""
             [mqtt]

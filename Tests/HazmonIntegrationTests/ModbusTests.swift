@@ -135,7 +135,7 @@ struct ModbusIntegrationTests {
         defer { dir.remove() }
         let port = try FreePort.find()
         let peer = try ModbusPeer(dir: dir, name: "panel", units: [1: [
-            "input": [0: cdab(45.5) + abcd(12.25), 10: [3_500]],
+            "input": [0: cdab(45.5) + abcd(12.25) + cdab(50), 10: [3_500]],
             "holding": [0: [0x0080], 100: [7_000]],
         ]], listen: ["--tcp", "\(port)"])
         #expect(waitForPort(port), "the Modbus peer did not start")
@@ -183,11 +183,15 @@ struct ModbusIntegrationTests {
             class = "pressure"
             source = { modbus = "gas-panel-1", table = "holding", address = 180 }
             alarms.h = { at = 1 }
+            [[tag]]
+            id = "GT-207"
+            class = "combustible_gas"
+            source = { modbus = "gas-panel-1", table = "input", address = 4, type = "float32", order = "CDAB", fault_bit = { table = "holding", address = 0, bit = 7 } }
             """), dir: dir)
         defer { daemon.stop() }
         let (c, _) = try daemon.subscriber()
         defer { c.close() }
-        var seen = events(c) { s in s.filter { ["GT-201", "AT-202", "LT-203", "GT-204-HIGH", "PT-205"].contains($0["tag"] as? String) }.count >= 5 }
+        var seen = events(c) { s in s.filter { ["GT-201", "AT-202", "LT-203", "GT-204-HIGH", "PT-205", "GT-207"].contains($0["tag"] as? String) }.count >= 6 }
         #expect(has(seen, "GT-201", "hh", "raised")?["value"] as? Double == 45.5, "CDAB float from 30001")
         #expect(has(seen, "AT-202", "h", "raised")?["value"] as? Double == 12.25, "ABCD float")
         let loop = has(seen, "LT-203", "fault", "raised")
@@ -196,18 +200,26 @@ struct ModbusIntegrationTests {
         #expect(has(seen, "PT-205", "h", "raised")?["value"] as? Double == 1.75, "7000 counts scaled to 1.75 MPa")
         // Holding 180 is inside the peer's 200 registers; the gap to 100 keeps it a separate read.
         #expect(has(seen, "PT-206", "fault", "raised") == nil)
+        // The controller's fault bit for GT-207's channel is set: a fault, not a gas alarm, though
+        // the value reads 50 %LEL.
+        #expect((has(seen, "GT-207", "fault", "raised")?["message"] as? String)?.contains("the device reports a fault (holding 0 bit 7 set)") == true, "\(seen)")
+        #expect(!seen.contains { $0["tag"] as? String == "GT-207" && $0["condition"] as? String != "fault" })
 
         // The peer dies: after comm_after failed polls, the device's comm alarm.
         peer.stop()
         let lost = events(c) { has($0, "gas-panel-1", "comm", "raised") != nil }
         #expect(has(lost, "gas-panel-1", "comm", "raised") != nil, "a dead peer raises the device's comm alarm")
         // Fresh values after the restart: GT-201 falls to 30 (deescalated to h).
-        try peer.write([1: ["input": [0: cdab(30), 10: [12_000]], "holding": [0: [0], 100: [1_000]]]])
+        try peer.write([1: ["input": [0: cdab(30), 4: cdab(50), 10: [12_000]], "holding": [0: [0], 100: [1_000]]]])
         try peer.start()
         #expect(waitForPort(port))
-        seen = events(c) { s in has(s, "gas-panel-1", "comm", "cleared") != nil && has(s, "GT-201", "h", "deescalated") != nil }
+        seen = events(c) { s in
+            has(s, "gas-panel-1", "comm", "cleared") != nil && has(s, "GT-201", "h", "deescalated") != nil && has(s, "GT-207", "hh", "raised") != nil
+        }
         #expect(has(seen, "gas-panel-1", "comm", "cleared") != nil, "the comm alarm clears on recovery")
         #expect(has(seen, "GT-201", "h", "deescalated")?["value"] as? Double == 30, "fresh values after the restart")
+        #expect(has(seen, "GT-207", "fault", "cleared") != nil && has(seen, "GT-207", "hh", "raised")?["value"] as? Double == 50,
+                "the fault bit cleared: the value counts again")
         #expect(daemon.log.contains("Modbus device down") && daemon.log.contains("Modbus device back"))
     }
 
