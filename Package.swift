@@ -52,7 +52,10 @@ let package = Package(
             dependencies: ["HazmonCore", "HazmonConfig", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
         // The simulated plant: Modbus TCP slaves on libmodbus (and, later, scenario-driven MQTT).
-        .target(name: "HazmonSimulator", dependencies: ["HazmonCore", "HazmonConfig", "CModbus"]),
+        .target(
+            name: "HazmonSimulator",
+            dependencies: ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -93,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
-            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal"]
+            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator"]
         ),
     ]
 )

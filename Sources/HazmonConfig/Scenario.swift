@@ -9,6 +9,9 @@ public struct Scenario: Sendable {
     public var seed: UInt64 = 1
     /// How long the script runs (nil: until stopped).
     public var duration: Duration?
+    /// The script starts over every this long (signals back to their base, events replayed),
+    /// so a demo can run for hours; nil: it plays once.
+    public var repeatEvery: Duration?
     public var devices: [Device] = []
     /// `[mqtt]`: the broker the scenario's MQTT signals are published to, as an edge gateway
     /// would (`--mqtt-url` overrides it).
@@ -22,8 +25,24 @@ public struct Scenario: Sendable {
         public var id: String
         /// TCP port on 127.0.0.1; 0: any free port (printed at start).
         public var port: Int
-        /// A holding register whose bit 0 toggles every half second of scenario time.
+        /// A holding register counting half seconds of real time (its bit 0 toggles every 0.5 s).
         public var heartbeat: Int?
+        /// A gas controller's status word, if the device has one.
+        public var status: StatusWord?
+    }
+
+    /// A gas controller's status word, as such controllers report their common relays and
+    /// channel faults: bit 0 a channel at or above the first alarm level (the AL1 relay), bit
+    /// 1 at or above the second (AL2), bit 2 a channel in fault (the fault relay), and bit 8 + k
+    /// channel k + 1 in fault (a `fault` event: the detector's loop failed), for up to eight
+    /// channels. A channel in fault counts for no alarm; a stuck one goes unnoticed, as it would.
+    public struct StatusWord: Sendable, Equatable {
+        public var table: ModbusTable
+        public var address: Int
+        /// Signal ids, channel 1 first.
+        public var channels: [String]
+        public var alarm1: Double
+        public var alarm2: Double
     }
 
     public enum Encoding: Sendable, Equatable {
@@ -100,13 +119,19 @@ public enum ScenarioLoader {
         }
         if let v = top.int("seed") { s.seed = UInt64(truncatingIfNeeded: v) }
         s.duration = top.duration("duration")
+        if let r = top.duration("repeat") {
+            if r >= .seconds(1) { s.repeatEvery = r } else { top.error("repeat", "must be at least 1s") }
+        }
         var deviceIDs: Set<String> = []
+        var statusReaders: [(Int, TableReader)] = []
         for d in top.arrayOfTables("device", context: { i, t in "device \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
             let id = d.string("id") ?? ""
             if id.isEmpty { d.error("id", "is required") } else if !deviceIDs.insert(id).inserted { d.error("id", "duplicate device id") }
             let port = d.int("port") ?? 0
             if !(0...65_535).contains(port) { d.error("port", "must be 0...65535") }
             let hb = d.int("heartbeat")
+            if let hb, !(0...999).contains(hb) { d.error("heartbeat", "must be 0...999 (the simulator serves 1000 registers)") }
+            if let st = d.table("status") { statusReaders.append((s.devices.count, st)) }
             s.devices.append(Scenario.Device(id: id, port: port, heartbeat: hb))
             d.rejectUnknownKeys()
         }
@@ -167,6 +192,7 @@ public enum ScenarioLoader {
                                              encoding: encoding, base: base, noise: noise))
             g.rejectUnknownKeys()
         }
+        for (i, st) in statusReaders { s.devices[i].status = readStatus(st, device: s.devices[i].id, signals: s.signals) }
         for e in top.arrayOfTables("event", context: { i, _ in "event #\(i + 1)" }) {
             let at = e.duration("at") ?? {
                 e.error("at", "is required: when, in scenario time (e.g. \"30s\")")
@@ -207,6 +233,47 @@ public enum ScenarioLoader {
             e.rejectUnknownKeys()
         }
         s.events.sort { $0.at < $1.at }
+        if let r = s.repeatEvery, let last = s.events.last, last.at >= r {
+            top.error("repeat", "\(DurationParser.format(r)) ends the script before its last event (at \(DurationParser.format(last.at)))")
+        }
         return s
+    }
+
+    static func readStatus(_ st: TableReader, device: String, signals: [Scenario.Signal]) -> Scenario.StatusWord? {
+        var table = ModbusTable.input
+        if let t = st.string("table") {
+            if let v = ModbusTable(rawValue: t), v == .input || v == .holding { table = v } else {
+                st.error("table", "\"\(t)\" is not input or holding")
+            }
+        }
+        let address = st.int("address") ?? {
+            st.error("address", "is required")
+            return 0
+        }()
+        if !(0...999).contains(address) { st.error("address", "must be 0...999 (the simulator serves 1000 registers)") }
+        var channels: [String] = []
+        if let a = st.table["channels"]?.array {
+            st.markSeen("channels")
+            channels = a.compactMap(\.string)
+            if channels.count != a.count || channels.isEmpty || channels.count > 8 {
+                st.error("channels", "must be 1 to 8 signal ids")
+            }
+            for c in channels where !signals.contains(where: { $0.id == c && $0.device == device }) {
+                st.error("channels", "\"\(c)\" is not a signal of device \"\(device)\"")
+            }
+        } else {
+            st.error("channels", "is required: the signal ids of channels 1, 2, ...")
+        }
+        var levels: (Double, Double)?
+        if let a = st.table["alarm"]?.array, a.count == 2, let lo = a[0].double ?? a[0].int.map(Double.init),
+           let hi = a[1].double ?? a[1].int.map(Double.init), lo < hi {
+            st.markSeen("alarm")
+            levels = (lo, hi)
+        } else {
+            st.error("alarm", "must be [FIRST, SECOND], the controller's two alarm levels, first below second")
+        }
+        st.rejectUnknownKeys()
+        guard let levels else { return nil }
+        return Scenario.StatusWord(table: table, address: address, channels: channels, alarm1: levels.0, alarm2: levels.1)
     }
 }

@@ -1,81 +1,94 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
-import HazmonMQTT
 import HazmonSimulator
 import Logging
 import ServiceLifecycle
 
-/// `hazmon demo`: a private mosquitto on a free loopback port, a gateway publishing the demo
-/// plant's telemetry, the daemon, and the live alarm feed read from its alert socket.
+/// `hazmon demo`: the demo tank farm of `Config/demo/` (its config and its scenario) played by
+/// the simulator in this process (Modbus slaves and an MQTT gateway), a private mosquitto on a
+/// free loopback port, the daemon, and the live alarm feed read from its alert socket.
 public struct Demo {
     public var duration: Duration?
     public var colour: Bool
+    /// The directory with `hazmon.toml` and `scenario.toml` (nil: look in the usual places).
+    public var farm: String?
+    /// Scenario seconds per real second (nil: the scenario's own).
+    public var speed: Double?
 
-    public init(duration: Duration?, colour: Bool) {
+    public init(duration: Duration?, colour: Bool, farm: String? = nil, speed: Double? = nil) {
         self.duration = duration
         self.colour = colour
+        self.farm = farm
+        self.speed = speed
+    }
+
+    /// Where the demo farm is looked for: `./Config/demo` (a clone), then next to the binary's
+    /// `share` directory and `/usr/share/hazmon/demo` (the package).
+    public static func farmDirectory(_ explicit: String?) throws -> String {
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "hazmon").resolvingSymlinksInPath()
+        let candidates = explicit.map { [$0] } ?? [
+            "Config/demo",
+            exe.deletingLastPathComponent().deletingLastPathComponent().path + "/share/hazmon/demo",
+            "/usr/share/hazmon/demo",
+        ]
+        for dir in candidates where FileManager.default.fileExists(atPath: dir + "/hazmon.toml")
+            && FileManager.default.fileExists(atPath: dir + "/scenario.toml") {
+            return dir
+        }
+        throw DaemonError.runtime("no demo farm (hazmon.toml and scenario.toml) in \(candidates.joined(separator: ", ")); run from the repository or give --farm DIR")
     }
 
     public func run() async throws {
+        let farmDir = try Self.farmDirectory(farm)
         let dir = try TempDir(prefix: "hazmon-demo")
         defer { dir.remove() }
         let port = try FreePort.find()
         let broker = try Broker.start(port: port, dir: dir.path)
         defer { broker.stop() }
-        let configPath = dir.path + "/hazmon.toml"
-        let socket = dir.path + "/alerts.sock"
-        let panel: ScenarioRunner
-        do {
-            panel = try ScenarioRunner(ScenarioLoader.parse(text: DemoPlant.panelScenario, file: "demo panel scenario"))
-        } catch {
-            throw DaemonError.runtime("the demo's Modbus simulator: \(error)")
+
+        // The plant: every device on a free port, the gateway into the private broker.
+        var scenario: Scenario
+        do { scenario = try ScenarioLoader.load(path: farmDir + "/scenario.toml") } catch {
+            throw DaemonError.runtime("the demo scenario is invalid:\n\(error)")
         }
-        panel.start()
-        defer { panel.stop() }
-        try DemoPlant.config(port: port, socket: socket, journal: dir.path + "/journal.db", panelPort: panel.servers[0].server.port)
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let config: HazmonConfiguration
-        do {
-            config = try ConfigLoader.load(path: configPath)
-        } catch {
+        for i in scenario.devices.indices { scenario.devices[i].port = 0 }
+        if let speed { scenario.speed = speed }
+        let plant = try ScenarioRunner(scenario)
+        plant.start()
+        defer { plant.stop() }
+        let gateway = try plant.startGateway(host: "127.0.0.1", port: port)
+        defer { gateway.stop() }
+
+        // The daemon: the farm's config, wired to this broker, these slaves and this directory.
+        var config: HazmonConfiguration
+        do { config = try ConfigLoader.load(path: farmDir + "/hazmon.toml") } catch {
             throw DaemonError.runtime("the demo config is invalid:\n\(error)")
         }
+        let ports = Dictionary(uniqueKeysWithValues: plant.servers.map { ($0.device, $0.server.port) })
+        for i in config.modbusDevices.indices {
+            let id = config.modbusDevices[i].id
+            guard let p = ports[id] else { throw DaemonError.runtime("device \(id) of the demo config is not in its scenario") }
+            config.modbusDevices[i].url = "tcp://127.0.0.1:\(p)"
+            config.modbusDevices[i].transport = .tcp(host: "127.0.0.1", port: p)
+        }
+        config.mqtt?.url = "mqtt://127.0.0.1:\(port)"
+        config.mqtt?.host = "127.0.0.1"
+        config.mqtt?.port = port
+        config.journal.path = dir.path + "/journal.db"
+        config.alertSocket.path = dir.path + "/alerts.sock"
+
         let logPath = dir.path + "/hazmon.log"
         guard let output = LogOutput.file(logPath, format: .text) else { throw DaemonError.runtime("cannot write \(logPath)") }
         let daemon = try Daemon(config: config, output: output)
         let screen = LogOutput.stdoutOutput(format: .text)
-        screen.write("hazmon demo: broker 127.0.0.1:\(port), Modbus gas panel 127.0.0.1:\(panel.servers[0].server.port), \(config.tags.count) tags, alert socket \(socket)")
-        screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes these files.\n")
-        var extra: [Service & Sendable] = [
-            DemoPublisher(port: port, logger: daemon.logger),
-            DemoDisplay(socket: socket, colour: colour),
-        ]
+        let devices = plant.servers.map { "\($0.device) :\($0.server.port)" }.joined(separator: ", ")
+        screen.write("hazmon demo: \(config.site.name) (\(farmDir)): \(config.tags.count) tags, \(config.votes.count) votes")
+        screen.write("simulated plant: Modbus \(devices) and an MQTT gateway; broker 127.0.0.1:\(port)")
+        screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes \(dir.path).\n")
+        var extra: [Service & Sendable] = [DemoDisplay(socket: config.alertSocket.path, colour: colour)]
         if let duration { extra.append(StopAfter(duration: duration)) }
         try await daemon.run(extraServices: extra)
-    }
-}
-
-/// Publishes the demo plant's readings twice a second, as an edge gateway would.
-struct DemoPublisher: Service {
-    let port: Int
-    let logger: Logger
-
-    func run() async throws {
-        let client = try MosquittoClient(
-            options: BrokerOptions(host: "127.0.0.1", port: port, clientID: "demo-gateway", cleanSession: true),
-            subscriptions: [], qos: 1, logger: logger, onMessage: { _, _ in })
-        try client.start()
-        defer { client.stop() }
-        let start = ContinuousClock.now
-        var noise = SplitMix64(seed: 42)
-        while !Task.isCancelledOrShuttingDown {
-            let t = (ContinuousClock.now - start).secondsDouble
-            for (topic, payload) in DemoPlant.readings(at: t, noise: &noise) {
-                client.publish(topic: topic, payload: payload, qos: 1, retain: false)
-            }
-            try? await Task.sleep(for: .milliseconds(500))
-        }
     }
 }
 

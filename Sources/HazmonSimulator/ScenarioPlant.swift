@@ -1,6 +1,8 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonMQTT
+import Logging
 import Synchronization
 
 /// A scenario's signals as they evolve: events applied in order as scenario time passes,
@@ -21,6 +23,8 @@ public struct ScenarioPlant: Sendable {
     var nextEvent = 0
     /// Per device: down until this scenario time.
     var downUntil: [String: Double] = [:]
+    /// With `repeat`: the scenario time the current round began at.
+    var roundStart = 0.0
 
     public init(_ s: Scenario) {
         scenario = s
@@ -31,8 +35,24 @@ public struct ScenarioPlant: Sendable {
 
     /// Applies the events due by scenario time `t` (seconds) and computes every signal.
     public mutating func advance(to t: Double) {
-        while nextEvent < scenario.events.count, scenario.events[nextEvent].at.secondsDouble <= t {
-            apply(scenario.events[nextEvent], at: scenario.events[nextEvent].at.secondsDouble)
+        if let period = scenario.repeatEvery?.secondsDouble {
+            let start = (t / period).rounded(.down) * period
+            if start > roundStart {
+                // A new round: every signal back to its own behaviour at its base, the script
+                // from its first event (the noise goes on where it was).
+                roundStart = start
+                nextEvent = 0
+                downUntil = [:]
+                for i in states.indices {
+                    states[i].level = scenario.signals[i].base
+                    states[i].ramp = nil
+                    states[i].frozen = nil
+                    states[i].fault = nil
+                }
+            }
+        }
+        while nextEvent < scenario.events.count, roundStart + scenario.events[nextEvent].at.secondsDouble <= t {
+            apply(scenario.events[nextEvent], at: roundStart + scenario.events[nextEvent].at.secondsDouble)
             nextEvent += 1
         }
         for i in states.indices {
@@ -72,6 +92,21 @@ public struct ScenarioPlant: Sendable {
     public func isFaulted(_ i: Int) -> Bool { states[i].fault != nil }
 
     public func isDown(_ device: String, at t: Double) -> Bool { (downUntil[device] ?? -1) > t }
+
+    /// The status word of a device with one (see `Scenario.StatusWord`), from its channels now.
+    public func statusWord(_ status: Scenario.StatusWord) -> UInt16 {
+        var word: UInt16 = 0
+        for (k, id) in status.channels.enumerated() {
+            guard let i = scenario.signals.firstIndex(where: { $0.id == id }) else { continue }
+            if states[i].fault != nil {
+                word |= 1 << 2 | 1 << UInt16(8 + k)
+            } else {
+                if states[i].last >= status.alarm1 { word |= 1 << 0 }
+                if states[i].last >= status.alarm2 { word |= 1 << 1 }
+            }
+        }
+        return word
+    }
 
     /// The register words of signal `i`, as its device serves them.
     public func words(_ i: Int) -> [UInt16] {
@@ -142,7 +177,15 @@ public final class ScenarioRunner: Sendable {
                         }
                     }
                 }
-                if let hb = d.heartbeat, hb < holding.count { holding[hb] = UInt16(Int(t * 2) & 1) }
+                // A counter of real half seconds, as a controller's watchdog counts whatever the
+                // scenario's speed: it changes at every poll of 500 ms or slower.
+                let real = (ContinuousClock.now - start).secondsDouble
+                if let hb = d.heartbeat, hb < holding.count { holding[hb] = UInt16(truncatingIfNeeded: Int(real * 2)) }
+                if let st = d.status {
+                    let word = plant.withLock { $0.statusWord(st) }
+                    if st.table == .input, st.address < input.count { input[st.address] = word }
+                    if st.table == .holding, st.address < holding.count { holding[st.address] = word }
+                }
             }
             servers.append((d.id, server))
         }
@@ -187,5 +230,21 @@ public final class ScenarioRunner: Sendable {
                 usleep(useconds_t(max(10_000, every.nanosecondsClamped / 1000)))
             }
         }.start()
+    }
+
+    /// Plays the scenario's MQTT signals into the broker at `host`:`port` as an edge gateway
+    /// would (client id `hazmon-simulate-PID`, QoS 1, reconnecting on its own); the caller
+    /// stops the returned client after `stop()`.
+    public func startGateway(host: String, port: Int) throws -> MosquittoClient {
+        let client = try MosquittoClient(
+            options: BrokerOptions(host: host, port: port, clientID: "hazmon-simulate-\(getpid())", cleanSession: true,
+                                   reconnectMinSeconds: 1, reconnectMaxSeconds: 2),
+            subscriptions: [], qos: 1, logger: Logger(label: "simulate", factory: { _ in SwiftLogNoOpLogHandler() }),
+            onMessage: { _, _ in })
+        try client.start()
+        startPublishing(every: plant.withLock { $0.scenario.mqttEvery }) { topic, payload in
+            client.publish(topic: topic, payload: payload, qos: 1, retain: false)
+        }
+        return client
     }
 }

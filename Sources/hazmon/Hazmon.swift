@@ -116,6 +116,12 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Colour the feed even when stdout is not a terminal.")
     var colour = false
 
+    @Option(help: "The demo farm: a directory with hazmon.toml and scenario.toml (default: Config/demo, then /usr/share/hazmon/demo).")
+    var farm: String?
+
+    @Option(help: "Play the scenario this many times faster than real time.")
+    var speed: Double?
+
     func run() async throws {
         var d: Duration?
         if let duration {
@@ -124,7 +130,8 @@ struct Demo: AsyncParsableCommand {
             }
         }
         do {
-            try await HazmonDaemon.Demo(duration: d, colour: colour || isatty(1) == 1).run()
+            if let speed, !(speed > 0 && speed <= 100) { throw ValidationError("--speed must be above 0 and at most 100") }
+            try await HazmonDaemon.Demo(duration: d, colour: colour || isatty(1) == 1, farm: farm, speed: speed).run()
         } catch {
             printError("hazmon demo: \(error)")
             throw ExitCode(Exit.runtime)

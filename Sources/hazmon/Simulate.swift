@@ -97,17 +97,8 @@ struct Simulate: ParsableCommand {
                 printError("hazmon: the scenario has MQTT signals: give [mqtt] url or --mqtt-url mqtt://HOST:PORT")
                 throw ExitCode(Exit.config)
             }
-            let client = try MosquittoClient(
-                options: BrokerOptions(host: host, port: port, clientID: "hazmon-simulate-\(getpid())", cleanSession: true,
-                                       reconnectMinSeconds: 1, reconnectMaxSeconds: 2),
-                subscriptions: [], qos: 1, logger: Logger(label: "simulate", factory: { _ in SwiftLogNoOpLogHandler() }),
-                onMessage: { _, _ in })
-            try client.start()
-            gateway = client
+            gateway = try runner.startGateway(host: host, port: port)
             print("simulate: publishing MQTT signals to \(host):\(port)")
-            runner.startPublishing(every: plan.mqttEvery) { topic, payload in
-                client.publish(topic: topic, payload: payload, qos: 1, retain: false)
-            }
         }
         defer { gateway?.stop() }
         signal(SIGTERM) { _ in simulateStop.store(true, ordering: .relaxed) }

@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonDaemon
+import HazmonSimulator
 import Testing
 
 #if canImport(Glibc)
@@ -193,5 +194,106 @@ struct ScenarioTests {
         #expect(errors.contains { $0.contains("span: \"4-20mA\" needs span = [LOW, HIGH]") })
         #expect(errors.contains { $0.contains("fault: \"sideways\" is not low (3.5 mA) or high (21.5 mA)") })
         #expect(errors.contains { $0.contains("event #2") && $0.contains("an event names a signal") })
+    }
+
+    /// A gas controller's status word: common AL1 / AL2 / fault relays and a fault bit per
+    /// channel; a channel in fault counts for no alarm.
+    @Test func statusWordFollowsItsChannels() throws {
+        let scenario = try ScenarioLoader.parse(text: """
+            [[device]]
+            id = "gc"
+            status = { address = 40, channels = ["A", "B", "C"], alarm = [20, 40] }
+            [[signal]]
+            id = "A"
+            device = "gc"
+            address = 0
+            base = 5
+            [[signal]]
+            id = "B"
+            device = "gc"
+            address = 2
+            base = 5
+            [[signal]]
+            id = "C"
+            device = "gc"
+            address = 4
+            base = 5
+            [[event]]
+            at = "1s"
+            signal = "A"
+            step = 25
+            [[event]]
+            at = "2s"
+            signal = "B"
+            step = 45
+            [[event]]
+            at = "3s"
+            signal = "B"
+            fault = "low"
+            [[event]]
+            at = "4s"
+            signal = "B"
+            restore = true
+            """, file: "gc.toml")
+        let status = try #require(scenario.devices[0].status)
+        var plant = ScenarioPlant(scenario)
+        var words: [UInt16] = []
+        for t in [0.5, 1.5, 2.5, 3.5, 4.5] {
+            plant.advance(to: t)
+            words.append(plant.statusWord(status))
+        }
+        #expect(words == [0, 0b1, 0b11, 0b1 | 0b100 | 1 << 9, 0b11], "\(words.map { String($0, radix: 2) })")
+    }
+
+    /// `repeat`: the script starts over, signals from their base, devices back up.
+    @Test func aRepeatingScriptPlaysEveryRound() throws {
+        let scenario = try ScenarioLoader.parse(text: """
+            repeat = "10s"
+            [[device]]
+            id = "d"
+            [[signal]]
+            id = "S"
+            device = "d"
+            address = 0
+            base = 1
+            [[event]]
+            at = "1s"
+            signal = "S"
+            step = 50
+            [[event]]
+            at = "2s"
+            device = "d"
+            down = "1s"
+            """, file: "round.toml")
+        var plant = ScenarioPlant(scenario)
+        var seen: [String] = []
+        for t in [0.5, 1.5, 2.5, 3.5, 10.2, 11.5, 12.5, 13.5, 25.0] {
+            plant.advance(to: t)
+            seen.append("\(plant.value(0)) \(plant.isDown("d", at: t) ? "down" : "up")")
+        }
+        #expect(seen == ["1.0 up", "50.0 up", "50.0 down", "50.0 up", "1.0 up", "50.0 up", "50.0 down", "50.0 up", "50.0 up"])
+    }
+
+    @Test func statusWordAndRepeatMistakes() {
+        let text = """
+            repeat = "5s"
+            [[device]]
+            id = "gc"
+            status = { address = 4000, channels = ["A", "Z"], alarm = [40, 20] }
+            [[signal]]
+            id = "A"
+            device = "gc"
+            address = 0
+            [[event]]
+            at = "6s"
+            signal = "A"
+            step = 1
+            """
+        var errors: [String] = []
+        do { _ = try ScenarioLoader.parse(text: text, file: "gc.toml") } catch { errors = error.errors.map(\.description) }
+        #expect(errors.contains { $0.hasPrefix("gc.toml:4: device \"gc\": status.address: must be 0...999") }, "\(errors)")
+        #expect(errors.contains { $0.contains("status.channels: \"Z\" is not a signal of device \"gc\"") }, "\(errors)")
+        #expect(errors.contains { $0.contains("status.alarm: must be [FIRST, SECOND]") }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("gc.toml:1: repeat: 5s ends the script before its last event (at 6s)") }, "\(errors)")
     }
 }

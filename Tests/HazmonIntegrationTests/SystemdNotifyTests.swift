@@ -122,7 +122,8 @@ struct DeployTests {
         #expect(code == 0, "\((try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? "")")
         for f in ["/usr/bin/hazmon", "/usr/lib/systemd/system/hazmon.service", "/usr/lib/sysusers.d/hazmon.conf",
                   "/usr/lib/tmpfiles.d/hazmon.conf", "/usr/share/hazmon/activate.sh", "/usr/share/hazmon/notify-reload.conf",
-                  "/usr/share/doc/hazmon/hazmon.example.toml"] {
+                  "/usr/share/doc/hazmon/hazmon.example.toml", "/usr/share/hazmon/demo/hazmon.toml",
+                  "/usr/share/hazmon/demo/scenario.toml", "/usr/share/hazmon/scenarios/drill.toml"] {
             #expect(access(dest + f, F_OK) == 0, "\(f) missing")
         }
         #expect((try? String(contentsOfFile: dest + "/etc/hazmon/hazmon.toml", encoding: .utf8)) == "# mine\n")
@@ -155,6 +156,9 @@ struct DeployTests {
         #expect(getpwnam("hazmon") != nil, "the hazmon user")
         let (checked, summary) = try run("/usr/bin/hazmon", ["check", "--config", "/etc/hazmon/hazmon.toml"])
         #expect(checked == 0 && summary.contains("/etc/hazmon/hazmon.toml: OK"), "\(summary)")
+        // The packaged demo, run away from any clone, finds its farm under /usr/share.
+        let (demo, shown) = try run("/bin/sh", ["-c", "cd / && exec /usr/bin/hazmon demo --duration 3s"])
+        #expect(demo == 0 && shown.contains("(/usr/share/hazmon/demo): 38 tags"), "\(shown)")
         let (verified, why) = try run("/usr/bin/systemd-analyze", ["verify", "/usr/lib/systemd/system/hazmon.service"])
         #expect(verified == 0 && why.isEmpty, "\(why)")
         let (purged, _) = try run("/usr/bin/dpkg", ["--purge", "hazmon"])
