@@ -6,11 +6,12 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Modbus acquisition as a service: one `ModbusBus` (a thread owning one libmodbus context)
-/// per TCP device and per serial port; samples go straight into the pipeline, device
-/// failures become the devices' `comm` alarms.
+/// Modbus acquisition as a service: one `ModbusTCPMux` (one thread) for every TCP device
+/// without a `pause`, one `ModbusBus` (a thread owning one libmodbus context) per serial port
+/// and per TCP device with a pause; samples go straight into the pipeline, device failures
+/// become the devices' `comm` alarms.
 final class ModbusService: Service, Sendable {
-    private let buses = Mutex<[ModbusBus]>([])
+    private let buses = Mutex<[any ModbusLinkOwner]>([])
     let pipeline: AlarmPipeline
     let readiness: Readiness
     let logger: Logger
@@ -38,16 +39,18 @@ final class ModbusService: Service, Sendable {
     }
 
     /// The links of a configuration, their tags resolved in the pipeline's current engine.
-    func makeBuses(_ config: HazmonConfiguration) -> [ModbusBus] {
+    func makeBuses(_ config: HazmonConfiguration) -> [any ModbusLinkOwner] {
         let (generation, handles) = pipeline.handles()
         var byDevice: [String: [ModbusBinding]] = [:]
         for t in config.tags {
             guard case .modbus(let s) = t.source, let h = handles[t.definition.id] else { continue }
             byDevice[s.device, default: []].append(ModbusBinding(source: s, tag: h))
         }
-        // TCP: a link per device. RTU: a link per port, shared by every device on that bus.
+        // TCP: a link per device, all on the multiplexer unless the device needs a pause
+        // between requests. RTU: a link per port, shared by every device on that bus.
         var links: [String: [(ModbusDeviceSettings, [ModbusBinding])]] = [:]
         var order: [String] = []
+        var multiplexed: [(ModbusDeviceSettings, [ModbusBinding])] = []
         for d in config.modbusDevices {
             let bindings = byDevice[d.id] ?? []
             guard !bindings.isEmpty || d.heartbeat != nil else {
@@ -56,6 +59,9 @@ final class ModbusService: Service, Sendable {
             }
             let key: String
             switch d.transport {
+            case .tcp where d.pause == .zero:
+                multiplexed.append((d, bindings))
+                continue
             case .tcp: key = "tcp:" + d.id
             case .rtu(let path, _, _, _, _): key = "rtu:" + path
             }
@@ -71,7 +77,9 @@ final class ModbusService: Service, Sendable {
             },
             connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) },
             polled: { device, took in metrics?.modbusPoll(device: device, took: took) })
-        return order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
+        var owners: [any ModbusLinkOwner] = order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
+        if !multiplexed.isEmpty { owners.append(ModbusTCPMux(devices: multiplexed, handlers: handlers, logger: logger)) }
+        return owners
     }
 
     /// A reload: every link stops (at most one response timeout each, side by side) and the
@@ -93,7 +101,7 @@ final class ModbusService: Service, Sendable {
         await Self.stopAll(buses.withLock { b in defer { b = [] }; return b })
     }
 
-    static func stopAll(_ list: [ModbusBus]) async {
+    static func stopAll(_ list: [any ModbusLinkOwner]) async {
         await withTaskGroup(of: Void.self) { g in
             for b in list { g.addTask { await Self.blocking { b.stop() } } }
         }

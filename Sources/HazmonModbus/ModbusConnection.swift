@@ -106,4 +106,64 @@ final class ModbusConnection {
         if n < 0 { throw ModbusFailure.fromErrno(errno) }
         if n != Int32(block.count) { throw .io("short answer: \(n) of \(block.count) values") }
     }
+
+    // MARK: split requests, for a link whose answers are awaited with poll(2) (TCP only)
+
+    /// The connected socket (to wait for an answer with poll(2)).
+    var socket: Int32 { modbus_get_socket(ctx) }
+
+    /// How long a frame may pause midway: the time an owner of many links can lose to one that
+    /// sends half an answer and stops.
+    func setByteTimeout(_ t: Duration) {
+        let ns = t.nanosecondsClamped
+        modbus_set_byte_timeout(ctx, UInt32(ns / 1_000_000_000), UInt32(ns % 1_000_000_000 / 1000))
+    }
+
+    /// Sends the request for a block; its answer is read by `receive` once the socket is
+    /// readable. libmodbus builds the frame (MBAP header, transaction id).
+    func send(_ block: ReadBlock, unit: Int) throws(ModbusFailure) {
+        let fc = block.functionCode
+        let request: [UInt8] = [UInt8(truncatingIfNeeded: unit), fc,
+                                UInt8(block.start >> 8), UInt8(block.start & 0xFF),
+                                UInt8(block.count >> 8), UInt8(block.count & 0xFF)]
+        let n = request.withUnsafeBufferPointer { modbus_send_raw_request(ctx, $0.baseAddress, Int32($0.count)) }
+        if n < 0 { throw ModbusFailure.fromErrno(errno) }
+    }
+
+    private var answer = [UInt8](repeating: 0, count: Int(MODBUS_TCP_MAX_ADU_LENGTH))
+
+    /// Reads the answer to `send(block)` (call when the socket is readable: libmodbus then
+    /// reads it without waiting) and checks it is the answer to that request: the unit, the
+    /// function, the byte count. An exception answer throws `.exception`.
+    func receive(_ block: ReadBlock, unit: Int, registers: inout [UInt16], bits: inout [UInt8]) throws(ModbusFailure) {
+        let n = answer.withUnsafeMutableBufferPointer { modbus_receive_confirmation(ctx, $0.baseAddress) }
+        if n < 0 { throw ModbusFailure.fromErrno(errno) }
+        // MBAP header: transaction (2), protocol (2), length (2), unit (1); then the PDU.
+        let fc = block.functionCode
+        guard n >= 9 else { throw .io("answer of \(n) bytes is too short") }
+        guard Int(answer[6]) == unit else { throw .io("answer from unit \(answer[6]), asked unit \(unit)") }
+        if answer[7] == fc | 0x80 { throw .exception(code: Int(answer[8])) }
+        guard answer[7] == fc else { throw .io("answer to function \(answer[7]), asked function \(fc)") }
+        let bytes = block.isBits ? (block.count + 7) / 8 : block.count * 2
+        guard Int(answer[8]) == bytes, Int(n) >= 9 + bytes else {
+            throw .io("answer carries \(answer[8]) bytes, \(bytes) expected")
+        }
+        if block.isBits {
+            for i in 0..<block.count { bits[i] = (answer[9 + i / 8] >> UInt8(i % 8)) & 1 }
+        } else {
+            for i in 0..<block.count { registers[i] = UInt16(answer[9 + 2 * i]) << 8 | UInt16(answer[10 + 2 * i]) }
+        }
+    }
+}
+
+extension ReadBlock {
+    /// The Modbus function that reads this block's table.
+    var functionCode: UInt8 {
+        switch table {
+        case .coil: return 0x01
+        case .discrete: return 0x02
+        case .holding: return 0x03
+        case .input: return 0x04
+        }
+    }
 }
