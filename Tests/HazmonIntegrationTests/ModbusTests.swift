@@ -264,6 +264,61 @@ struct ModbusIntegrationTests {
         #expect(text.contains(#"hazmon_samples_total{source="modbus"}"#))
     }
 
+    /// Answers that are not the answer: a wrong byte count, another unit, another function,
+    /// garbage. Each is a failed poll with its reason (never a value), `comm_after` of them
+    /// raise the device's comm alarm, and the healthy device beside it is served throughout.
+    @Test func garbledAnswersAreFailedPollsNeverValues() throws {
+        let dir = try TempDir(prefix: "hazmon-mbg")
+        defer { dir.remove() }
+        let port = try FreePort.find(), badPort = try FreePort.find()
+        let peer = try ModbusPeer(dir: dir, name: "ok", units: [1: ["input": [0: [7]]]], listen: ["--tcp", "\(port)"])
+        let garbler = try ChildProcess("/usr/bin/env", ["python3", repoRoot + "/Tests/Fixtures/garbled_modbus.py", "\(badPort)"],
+                                       output: dir.path + "/garbler.log")
+        defer { garbler.stop() }
+        #expect(waitForPort(port) && waitForPort(badPort))
+        let daemon = try DaemonUnderTest(config: modbusConfig("""
+            [[modbus.device]]
+            id = "healthy"
+            url = "tcp://127.0.0.1:\(port)"
+            poll = "200ms"
+            [[modbus.device]]
+            id = "garbled"
+            url = "tcp://127.0.0.1:\(badPort)"
+            poll = "200ms"
+            retries = 0
+            comm_after = 5
+            backoff_max = "1s"
+            """, tags: """
+            [[tag]]
+            id = "OK-1"
+            class = "pressure"
+            source = { modbus = "healthy", table = "input", address = 0 }
+            alarms.h = { at = 5 }
+            [[tag]]
+            id = "BAD-1"
+            class = "pressure"
+            source = { modbus = "garbled", table = "input", address = 0, type = "float32" }
+            alarms.h = { at = -1 }
+            [[tag]]
+            id = "BAD-2"
+            class = "pressure"
+            source = { modbus = "garbled", table = "input", address = 8, type = "uint16" }
+            alarms.l = { at = 1000 }
+            """), dir: dir)
+        defer { daemon.stop() }
+        let (c, _) = try daemon.subscriber()
+        defer { c.close() }
+        let seen = events(c) { has($0, "garbled", "comm", "raised") != nil && has($0, "OK-1", "h", "raised") != nil }
+        #expect(has(seen, "garbled", "comm", "raised") != nil, "\(daemon.log.suffix(3000))")
+        #expect(has(seen, "OK-1", "h", "raised")?["value"] as? Double == 7, "the healthy device is served")
+        #expect(!seen.contains { ($0["tag"] as? String ?? "").hasPrefix("BAD-") }, "no value from a garbled answer: \(seen)")
+        for reason in ["answer carries 2 bytes, 18 expected", "answer from unit 99, asked unit 1", "answer to function 3, asked function 4"] {
+            #expect(daemon.log.contains(reason), "\(reason) is logged")
+        }
+        #expect(daemon.child.isRunning)
+        _ = peer
+    }
+
     /// A blackholed device (accepts, never answers) beside a healthy one: the healthy device's
     /// poll period stays within 10 % of its setting, as the peer's own request log shows.
     @Test func aDeadDeviceNeverDelaysAHealthyOne() throws {
