@@ -122,11 +122,17 @@ struct ScenarioTests {
         return collect(c)
     }
 
-    /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT.
+    /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT:
+    /// a toxic rise, a loop fault, a leak seen by two of three detectors (the third stuck), a
+    /// fast overpressure.
     @Test func gatewayScenarioOverMQTT() throws {
         let expected: [String: [String]] = [
             "AT-201": ["h raised"],
             "LT-402": ["fault raised", "fault cleared"],
+            "GT-701": ["h raised", "hh escalated"],
+            "GT-702": ["h raised", "hh escalated"],
+            "dike-7": ["vote raised"],     // GT-703 is stuck: it raises nothing, the vote still confirms
+            "PT-704": ["hh raised"],       // a step past both limits: straight to hh
         ]
         let byTag = try playOverMQTT("gateway.toml", tags: """
             [[tag]]
@@ -141,7 +147,37 @@ struct ScenarioTests {
             unit = "%"
             source = { mqtt = "plant/t402/level" }
             alarms.l = { at = 10 }
-            """) { eventsByTag($0, until: expected, seconds: 12) }
+            [[mqtt.map]]
+            id = "dike7"
+            topic = "plant/dike7/gas/+"
+            tag = "{4}"
+            [[tag]]
+            id = "GT-701"
+            class = "combustible_gas"
+            source = { mqtt_map = "dike7" }
+            [[tag]]
+            id = "GT-702"
+            class = "combustible_gas"
+            source = { mqtt_map = "dike7" }
+            [[tag]]
+            id = "GT-703"
+            class = "combustible_gas"
+            source = { mqtt_map = "dike7" }
+            [[vote]]
+            id = "dike-7"
+            name = "dike 7 leak confirmed (2oo3)"
+            tags = ["GT-701", "GT-702", "GT-703"]
+            k = 2
+            condition = "hh"
+            grade = 1
+            [[tag]]
+            id = "PT-704"
+            class = "pressure"
+            unit = "MPa"
+            source = { mqtt = "plant/s7/pressure" }
+            alarms.h = { at = 1.4 }
+            alarms.hh = { at = 1.6 }
+            """) { eventsByTag($0, until: expected, seconds: 14) }
         #expect(byTag == expected)
     }
 
