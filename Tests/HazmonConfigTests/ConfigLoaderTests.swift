@@ -455,14 +455,17 @@ struct BadConfigTests {
         #expect(throws: ConfigErrors.self) { try ConfigLoader.load(path: "/nonexistent/hazmon.toml") }
     }
 
-    /// Fuzz: mutated versions of the example config never crash the loader; they load or
-    /// produce errors that each name the file.
-    @Test func mutatedConfigsNeverCrash() throws {
-        let text = try #require(ConfigLoader.readFile(repoRoot + "/Config/hazmon.example.toml"))
-        var bytes = Array(text.utf8)
-        var rng = SplitMix64(seed: 0x4841_5A4D_4F4E)
+    /// Fuzz: mutated versions of the shipped files (configs and scenarios) never crash their
+    /// loader; they load or produce errors that each name the file.
+    @Test(arguments: ["Config/hazmon.example.toml", "Config/demo/hazmon.toml", "Config/demo/scenario.toml",
+                      "Config/scenarios/drill.toml", "Config/scenarios/gateway.toml"])
+    func mutatedFilesNeverCrash(_ path: String) throws {
+        let text = try #require(ConfigLoader.readFile(repoRoot + "/" + path))
+        let bytes = Array(text.utf8)
+        var rng = SplitMix64(seed: 0x4841_5A4D_4F4E &+ UInt64(path.utf8.count))
         let alphabet = Array("=[]{}\"'#.,\n 0123456789abcxyz-+".utf8)
-        for _ in 0..<2_000 {
+        let isScenario = path.hasSuffix("scenario.toml") || path.contains("scenarios/")
+        for _ in 0..<(path.hasSuffix("example.toml") ? 2_000 : 600) {
             var m = bytes
             for _ in 0..<Int.random(in: 1...8, using: &rng) {
                 let i = Int.random(in: 0..<m.count, using: &rng)
@@ -472,13 +475,17 @@ struct BadConfigTests {
                 default: m.insert(alphabet.randomElement(using: &rng)!, at: i)
                 }
             }
+            let mutated = String(decoding: m, as: UTF8.self)
             do {
-                _ = try ConfigLoader.parse(text: String(decoding: m, as: UTF8.self), file: "fuzz.toml")
+                if isScenario {
+                    _ = try ScenarioLoader.parse(text: mutated, file: "fuzz.toml")
+                } else {
+                    _ = try ConfigLoader.parse(text: mutated, file: "fuzz.toml")
+                }
             } catch {
                 #expect(!error.errors.isEmpty)
                 #expect(error.errors.allSatisfy { $0.description.hasPrefix("fuzz.toml") })
             }
         }
-        bytes.removeAll()
     }
 }
