@@ -18,9 +18,11 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The plant simulator: Modbus TCP slaves on loopback, free-running or driven by a scenario.",
         discussion: """
-            With --scenario FILE (see Config/scenarios/), one slave per [[device]] serves its \
-            [[signal]]s (float32 in any word order, int16, uint16, 4–20 mA raw counts) while the \
-            [[event]]s play: ramps, steps, loop faults, stuck values, devices that drop off. \
+            With --scenario FILE (see Config/scenarios/ and Config/demo/), one slave per [[device]] \
+            serves its [[signal]]s (float32 in any word order, int16, uint16, 4–20 mA raw counts), \
+            a heartbeat and a gas controller's status word; signals with an mqtt topic are \
+            published as JSON, as an edge gateway would; the [[event]]s play: ramps, steps, loop \
+            faults, stuck values, devices that drop off; `repeat` starts the script over. \
             Without, one slave on --modbus-port serves a moving image: input and holding register \
             i read 4000 + (i * 37 + 10 * seconds) mod 16000. Every client connection is its own \
             device (any unit id). Stops on SIGTERM or Ctrl-C, or after --duration.
