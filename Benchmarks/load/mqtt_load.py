@@ -9,7 +9,10 @@ alarm change):
   2. hazmon:   publish -> hazmon -> event line on the alert socket (latency, loss, CPU/message);
   3. collectd: collectd-core's mqtt + threshold plugins (CPU/message). Every reading is also
                published on a twin topic in collectd's format (PUTVAL "N:value"), so both
-               daemons see the same readings, the same broker and the same CPU contention.
+               daemons see the same readings, the same broker and the same CPU contention;
+  4. bare:     `mosquitto_sub -q 1` on hazmon's topics, output to /dev/null: what libmosquitto's
+               own network loop costs per QoS 1 message with no work at all (CPU/message), the
+               floor under any libmosquitto consumer's CPU.
 
 Latency is matched per message: the value's fractional digits carry the message number.
 CPU is utime + stime from /proc/PID/stat over the measured window.
@@ -174,13 +177,19 @@ def run(args, port, tmp):
         procs.append(p)
         pipes.append(a)
     collectd = None if args.skip_collectd else start_collectd(port, tmp)
+    bare = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", "plant/load/#"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2.0)
     cpu0 = cpu_seconds(proc.pid)
     cd0 = cpu_seconds(collectd.pid) if collectd else 0
+    bare0 = cpu_seconds(bare.pid)
     elapsed = publish_load(port, topics, args.rate, args.seconds, sent, "bare",
                            twins=None if collectd is None else collectd_topics(args.tags))
     cpu1 = cpu_seconds(proc.pid)
     cd1 = cpu_seconds(collectd.pid) if collectd else 0
+    bare1 = cpu_seconds(bare.pid)
+    bare.terminate()
+    bare.wait(timeout=10)
     if collectd:
         collectd.send_signal(signal.SIGTERM)
         collectd.wait(timeout=10)
@@ -203,7 +212,7 @@ def run(args, port, tmp):
                 replay_seconds=replay_seconds, floor_received=len(floor_lat), hazmon_events=len(hz_lat),
                 floor_p50=percentile(floor_lat, 50), floor_p99=percentile(floor_lat, 99),
                 hazmon_p50=percentile(hz_lat, 50), hazmon_p99=percentile(hz_lat, 99),
-                hazmon_cpu_us_per_msg=(cpu1 - cpu0) / total * 1e6)
+                hazmon_cpu_us_per_msg=(cpu1 - cpu0) / total * 1e6, bare_cpu_us_per_msg=(bare1 - bare0) / total * 1e6)
 
 
 def replay(path):
@@ -312,6 +321,7 @@ def main():
           f"({r['journaled'] / r['elapsed']:.0f}/s over the run); replay from the journal: "
           f"{r['replay_events']} events in {r['replay_seconds']:.2f} s "
           f"({r['replay_events'] / max(r['replay_seconds'], 1e-9):.0f}/s)")
+    print(f"bare libmosquitto (mosquitto_sub -q 1, no work): CPU {r['bare_cpu_us_per_msg']:.1f} us/msg")
     if "collectd_cpu_us_per_msg" in r:
         ratio = r["hazmon_cpu_us_per_msg"] / r["collectd_cpu_us_per_msg"] if r["collectd_cpu_us_per_msg"] else float("nan")
         print(f"collectd (mqtt + threshold):          CPU {r['collectd_cpu_us_per_msg']:.1f} us/msg, "
