@@ -165,6 +165,16 @@ extension ConfigBuilder {
         if let d = t.duration("stale_after") {
             if d >= .milliseconds(100) { stale = d } else { t.error("stale_after", "must be at least 100ms") }
         }
+        var frozen: FrozenRule?
+        if let fr = t.table("frozen") {
+            let after = fr.duration("after")
+            if after == nil { fr.error("after", "is required: how long an unmoving value is believed (e.g. \"30m\")") }
+            if let after, after < .seconds(1) { fr.error("after", "must be at least 1s") }
+            let band = fr.double("band") ?? 0
+            if !(band >= 0) { fr.error("band", "must be 0 or more (in the tag's unit)") }
+            fr.rejectUnknownKeys()
+            if let after, after >= .seconds(1), band >= 0 { frozen = FrozenRule(after: after, band: band) }
+        }
         var suppress: SuppressionRule?
         if let sr = t.table("suppress_if") {
             let other = sr.string("tag") ?? ""
@@ -179,6 +189,7 @@ extension ConfigBuilder {
         var def = TagDefinition(id: id, name: name, unit: unit, tagClass: tagClass, source: sourceText,
                                 hazardSource: hazard, h: h, hh: hh, l: l, ll: ll, rate: rate, trend: trend,
                                 staleAfter: stale, suppressIf: suppress, outOfService: oos)
+        def.frozen = frozen
         if let g = t.table("grades") {
             for (key, path) in [("stale", \TagDefinition.staleGrade), ("fault", \.faultGrade)] {
                 if let n = g.int(key) {

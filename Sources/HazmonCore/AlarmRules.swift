@@ -63,6 +63,20 @@ public struct TrendRule: Sendable, Hashable {
     }
 }
 
+/// A frozen value: a tag whose good samples stay within `band` of each other for `after` is a
+/// sensor fault (a stuck transmitter, a gas controller channel that stopped updating), raised
+/// as its `fault` alarm. Meant for signals that always move a little (a gas detector's zero
+/// noise); `after` long enough that a steady process value is not mistaken for one.
+public struct FrozenRule: Sendable, Hashable {
+    public var after: Duration
+    public var band: Double
+
+    public init(after: Duration, band: Double = 0) {
+        self.after = after
+        self.band = band
+    }
+}
+
 /// Suppression by design: a tag's alarms are suppressed while another tag's value is below
 /// (or above) a threshold, e.g. while its unit is shut down.
 public struct SuppressionRule: Sendable, Hashable {

@@ -34,6 +34,8 @@ public struct TagDefinition: Sendable, Hashable {
     public var trend: TrendRule?
     /// No good sample for this long raises `stale`; nil: never.
     public var staleAfter: Duration?
+    /// Good samples that do not move for a while are a sensor fault; nil: never checked.
+    public var frozen: FrozenRule?
     public var staleGrade: Grade = .yellow
     public var faultGrade: Grade = .yellow
     public var suppressIf: SuppressionRule?

@@ -37,6 +37,12 @@ public struct TagRuntime: Sendable {
     /// The trend rule and its limit's set point, copied out of the definition for the hot path.
     let trendRule: TrendRule?
     let trendLimit: Double
+    /// Frozen-value check: the value good samples have stayed near, and since when.
+    var frozenValue = 0.0
+    var frozenSince: Instant?
+    /// A fault alarm came back from before a restart: the first sample does not clear it
+    /// unless the value moves (a frozen tag is not raised again as new).
+    var faultRestored = false
 
     init(_ d: TagDefinition) {
         definition = d
@@ -128,6 +134,13 @@ public struct TagRuntime: Sendable {
         case .good:
             break
         }
+        if let rule = definition.frozen, isFrozen(s, rule) {
+            lastQuality = .bad
+            lastGoodTime = s.time   // data keeps arriving: a frozen tag is not also stale
+            faultReason = "value unchanged at \(JSONWriter.number(frozenValue)) \(definition.unit) for \(DurationParser.format(rule.after)) or more (frozen: a stuck sensor or channel)"
+            if slots.fault.level == .none && slots.fault.pending == nil { step(.fault, to: .first, now: s.time, ctx: ctx, into: &events) }
+            return
+        }
         lastQuality = connectionsDown > 0 ? .bad : .good
         lastValue = s.value
         lastSourceTime = s.sourceTime
@@ -161,6 +174,23 @@ public struct TagRuntime: Sendable {
             let target: LimitLevel = eta == nil ? .none : .first
             if target != slots.trend.level { step(.trend, to: target, now: s.time, ctx: ctx, into: &events) }
         }
+    }
+
+    /// Whether the value has stayed within the rule's band for its time. A move starts the
+    /// watch again from this sample.
+    mutating func isFrozen(_ s: Sample, _ rule: FrozenRule) -> Bool {
+        if let since = frozenSince, abs(s.value - frozenValue) <= rule.band {
+            return s.time - since >= rule.after
+        }
+        frozenValue = s.value
+        if frozenSince == nil, faultRestored, slots.fault.level != .none {
+            // Faulted before the restart: stays so until the value moves.
+            faultRestored = false
+            frozenSince = Instant(nanoseconds: s.time.nanoseconds - rule.after.nanosecondsClamped)
+            return true
+        }
+        frozenSince = s.time
+        return false
     }
 
     /// Seconds until the fitted line reaches the trend's limit, if within the horizon and

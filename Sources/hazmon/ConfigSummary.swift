@@ -40,6 +40,7 @@ struct ConfigSummary {
             if let r = d.rate { rules.append("rate \(r.rise.map { "+\(JSONWriter.number($0))" } ?? "")\(r.fall.map { " -\(JSONWriter.number($0))" } ?? "") per \(DurationParser.format(r.per))") }
             if let tr = d.trend { rules.append("trend toward \(tr.toward.rawValue) within \(DurationParser.format(tr.horizon))") }
             if let st = d.staleAfter { rules.append("stale after \(DurationParser.format(st))") }
+            if let fr = d.frozen { rules.append("frozen after \(DurationParser.format(fr.after))\(fr.band > 0 ? " within ±\(JSONWriter.number(fr.band))" : "")") }
             if let oos = d.outOfService { rules.append("OUT OF SERVICE (\(oos))") }
             lines.append("  \(d.id) [\(d.tagClass.rawValue)] \(d.unit) from \(d.source): " + (rules.isEmpty ? "no limits" : rules.joined(separator: ", ")))
         }

@@ -122,6 +122,36 @@ struct GoodConfigTests {
         #expect(cc.address == 9 && cc.signal4to20mA && cc.scale == LinearScale(raw: (4000, 20000), eu: (0, 100)))
     }
 
+    /// `frozen = { after, band }`: an unmoving value as a sensor fault.
+    @Test func frozenRule() throws {
+        let c = try parse("""
+            [mqtt]
+            url = "mqtt://127.0.0.1:1883"
+            [[tag]]
+            id = "GT-1"
+            class = "combustible_gas"
+            source = { mqtt = "plant/gt1" }
+            frozen = { after = "30m", band = 0.1 }
+            """)
+        #expect(c.tags[0].definition.frozen == FrozenRule(after: .seconds(1800), band: 0.1))
+        let e = errors("""
+            [mqtt]
+            url = "mqtt://127.0.0.1:1883"
+            [[tag]]
+            id = "GT-1"
+            source = { mqtt = "plant/gt1" }
+            frozen = { band = -1 }
+            [[tag]]
+            id = "GT-2"
+            source = { mqtt = "plant/gt2" }
+            frozen = { after = "500ms", within = 3 }
+            """)
+        #expect(e.contains(#"hazmon.toml:6: tag "GT-1": frozen.after: is required: how long an unmoving value is believed (e.g. "30m")"#), "\(e)")
+        #expect(e.contains(#"hazmon.toml:6: tag "GT-1": frozen.band: must be 0 or more (in the tag's unit)"#), "\(e)")
+        #expect(e.contains(#"hazmon.toml:10: tag "GT-2": frozen.after: must be at least 1s"#), "\(e)")
+        #expect(e.contains { $0.hasPrefix(#"hazmon.toml:10: tag "GT-2": frozen.within: unknown key"#) }, "\(e)")
+    }
+
     /// `fault_bit`: a bit of the device's status word (same table as the value unless named,
     /// the same address styles and address_base), or a discrete input.
     @Test func modbusFaultBits() throws {

@@ -288,3 +288,52 @@ struct GroupTests {
         #expect(!r.engine.isFlooding)
     }
 }
+
+@Suite("Engine: frozen values")
+struct FrozenValueTests {
+    static func gas() -> TagDefinition {
+        var d = TagDefinition(id: "GT", name: "dike gas", unit: "%LEL", tagClass: .combustibleGas, source: "t",
+                              h: LimitRule(at: 20, grade: .yellow), staleAfter: .seconds(5))
+        d.frozen = FrozenRule(after: .seconds(10), band: 0.05)
+        return d
+    }
+
+    @Test func aValueThatStopsMovingIsASensorFaultUntilItMovesAgain() {
+        var r = Rig(Self.gas())
+        for t in stride(from: 0.0, to: 9.5, by: 1) { #expect(r.feed(t, 1.0 + (t.truncatingRemainder(dividingBy: 2) == 0 ? 0.2 : 0)).isEmpty) }
+        // From t = 10 the value sits at 1.32 ± 0.04 (within the band): frozen from 20.
+        for t in stride(from: 10.0, to: 19.5, by: 1) { #expect(r.feed(t, 1.32 + (t.truncatingRemainder(dividingBy: 2) == 0 ? 0.04 : 0)).isEmpty) }
+        let raised = r.feed(20, 1.32)
+        #expect(kinds(raised) == ["fault:raised"])
+        #expect(raised.first?.message.contains("value unchanged at 1.36 %LEL for 10s or more (frozen") == true, "\(raised.first?.message ?? "")")
+        // Frozen: samples keep coming, so no stale alarm; a frozen value above h is not believed.
+        for t in stride(from: 21.0, to: 40.5, by: 1) { #expect(r.feed(t, 1.32).isEmpty) }
+        #expect(r.tick(40.5).isEmpty)
+        #expect(r.feed(41, 1.33).isEmpty)
+        // It moves: the fault clears, and the value counts again.
+        #expect(kinds(r.feed(42, 25)) == ["fault:cleared", "h:raised"])
+    }
+
+    @Test func withoutTheRuleAnUnmovingValueIsJustAValue() {
+        var def = Self.gas()
+        def.frozen = nil
+        var r = Rig(def)
+        for t in stride(from: 0.0, to: 60, by: 1) { #expect(r.feed(t, 1.32).isEmpty) }
+    }
+
+    /// A frozen tag's fault survives a restart without being raised again, and clears when the
+    /// value moves.
+    @Test func aRestartKeepsTheFrozenFaultSilently() {
+        var r = Rig(Self.gas())
+        for t in stride(from: 0.0, to: 11.5, by: 1) { r.feed(t, 1.32) }
+        #expect(kinds(r.events) == ["fault:raised"])
+        let saved = savedAlarms(r.engine)
+        var back = Rig(Self.gas())
+        var events: [AlarmEvent] = []
+        back.engine.restore(saved, now: at(20), into: &events)
+        #expect(events.isEmpty)
+        #expect(back.feed(21, 1.32).isEmpty, "still frozen: no clear, no new raise")
+        #expect(back.feed(22, 1.32).isEmpty)
+        #expect(kinds(back.feed(23, 2.5)) == ["fault:cleared"])
+    }
+}

@@ -123,15 +123,16 @@ struct ScenarioTests {
     }
 
     /// Config/scenarios/gateway.toml: the simulator as an edge gateway publishing JSON on MQTT:
-    /// a toxic rise, a loop fault, a leak seen by two of three detectors (the third stuck), a
-    /// fast overpressure.
+    /// a toxic rise, a loop fault, a leak seen by two of three detectors (the third stuck, found
+    /// frozen), a fast overpressure.
     @Test func gatewayScenarioOverMQTT() throws {
         let expected: [String: [String]] = [
             "AT-201": ["h raised"],
             "LT-402": ["fault raised", "fault cleared"],
             "GT-701": ["h raised", "hh escalated"],
             "GT-702": ["h raised", "hh escalated"],
-            "dike-7": ["vote raised"],     // GT-703 is stuck: it raises nothing, the vote still confirms
+            "GT-703": ["fault raised"],    // stuck since 1 s: frozen, a sensor fault, not a gas reading
+            "dike-7": ["vote raised"],     // the other two still confirm the leak
             "PT-704": ["hh raised"],       // a step past both limits: straight to hh
         ]
         let byTag = try playOverMQTT("gateway.toml", tags: """
@@ -163,6 +164,7 @@ struct ScenarioTests {
             id = "GT-703"
             class = "combustible_gas"
             source = { mqtt_map = "dike7" }
+            frozen = { after = "3s" }
             [[vote]]
             id = "dike-7"
             name = "dike 7 leak confirmed (2oo3)"
