@@ -2,14 +2,17 @@ import HazmonCore
 
 extension ConfigBuilder {
     func readModbus() -> [ModbusDeviceSettings] {
-        guard let m = top.table("modbus") else { return [] }
+        // `[modbus]` of the main file and of each point table: only `[[modbus.device]]` in it.
+        let sections = ([top] + includes).compactMap { $0.table("modbus") }
         var devices: [ModbusDeviceSettings] = []
-        var firstLine: [String: Int] = [:]
-        for d in m.arrayOfTables("device", context: { i, t in "modbus.device \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
+        var first: [String: TableReader] = [:]
+        let entries = sections.flatMap { $0.arrayOfTables("device", context: { i, t in "modbus.device \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) }
+        for m in sections { m.rejectUnknownKeys() }
+        for d in entries {
             let id = d.string("id") ?? ""
             if !Self.isIdentifier(id) { d.error("id", "each device needs an id of letters, digits, '-', '_' or '.'") }
-            else if let prev = firstLine[id] { d.error("id", "duplicate device id (first defined at line \(prev))") }
-            else { firstLine[id] = d.diagnostics.locator.line(of: d.location) ?? 0 }
+            else if let prev = first[id] { d.error("id", "duplicate device id (first defined at \(Self.place(of: prev, from: d)))") }
+            else { first[id] = d }
             let url = d.string("url") ?? ""
             var transport = ModbusTransport.tcp(host: "127.0.0.1", port: 502)
             if url.isEmpty { d.error("url", "is required: \"tcp://HOST:PORT\" or \"rtu:///dev/ttyS1?baud=9600&parity=N&data_bits=8&stop_bits=1\"") }
@@ -78,8 +81,14 @@ extension ConfigBuilder {
             d.rejectUnknownKeys()
             devices.append(dev)
         }
-        m.rejectUnknownKeys()
         return devices
+    }
+
+    /// Where an entry was first defined, as an error about a later one says it: "line 12" in
+    /// the same file, "points/area-b.toml:12" in another.
+    static func place(of first: TableReader, from later: TableReader) -> String {
+        let line = first.diagnostics.locator.line(of: first.location) ?? 0
+        return first.diagnostics.file == later.diagnostics.file ? "line \(line)" : "\(first.diagnostics.file):\(line)"
     }
 
     struct URLProblem: Error, CustomStringConvertible { let description: String }

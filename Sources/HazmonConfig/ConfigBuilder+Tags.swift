@@ -4,17 +4,16 @@ extension ConfigBuilder {
     func readTags(mqtt: MQTTSettings?, devices: [ModbusDeviceSettings], defaultStale: Duration?) -> [TagSettings] {
         var tags: [TagSettings] = []
         var readers: [TableReader] = []
-        var firstLine: [String: Int] = [:]
+        var first: [String: TableReader] = [:]
         let deviceByID = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let entries = top.arrayOfTables("tag", context: { i, t in "tag \"\(t["id"]?.string ?? "#\(i + 1)")\"" })
-        for t in entries {
+        for t in entries("tag", context: { i, t in "tag \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
             let id = t.string("id") ?? ""
             if !Self.isIdentifier(id) {
                 t.error("id", "each tag needs an id (its 位号) of letters, digits, '-', '_' or '.'")
-            } else if let prev = firstLine[id] {
-                t.error("id", "duplicate tag id (first defined at line \(prev))")
+            } else if let prev = first[id] {
+                t.error("id", "duplicate tag id (first defined at \(Self.place(of: prev, from: t)))")
             } else {
-                firstLine[id] = t.diagnostics.locator.line(of: t.location) ?? 0
+                first[id] = t
             }
             if var tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID) {
                 if tag.definition.staleAfter == nil { tag.definition.staleAfter = defaultStale }

@@ -17,7 +17,13 @@ public enum ConfigLoader {
 
     /// Validates TOML text; `file` is the name errors use.
     public static func parse(text: String, file: String) throws(ConfigErrors) -> HazmonConfiguration {
-        let (config, warnings) = try read(text: text, file: file) { ConfigBuilder(top: $0).build() }
+        let (config, warnings) = try read(text: text, file: file) { top in
+            let points = PointTables.load(top)
+            var c = ConfigBuilder(top: top, includes: points.readers).build()
+            points.rejectUnknownKeys()
+            c.includedFiles = points.files
+            return c
+        }
         var result = config
         result.warnings = warnings
         return result
@@ -44,7 +50,11 @@ public enum ConfigLoader {
         let result = build(top)
         top.rejectUnknownKeys()
         if !diag.errors.isEmpty {
-            throw ConfigErrors(diag.errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) })
+            // The main file's errors first, then each included file's, each by line.
+            let order = diag.errors.map(\.file).reduce(into: [file]) { seen, f in if !seen.contains(f) { seen.append(f) } }
+            throw ConfigErrors(diag.errors.sorted {
+                (order.firstIndex(of: $0.file)!, $0.line ?? 0) < (order.firstIndex(of: $1.file)!, $1.line ?? 0)
+            })
         }
         return (result, diag.warnings)
     }
@@ -74,6 +84,14 @@ public enum ConfigLoader {
 /// Walks the parsed tables section by section. Each reader reports its own unknown keys.
 struct ConfigBuilder {
     let top: TableReader
+    /// The top tables of the included point-table files: their `[[tag]]`, `[[vote]]` and
+    /// `[[modbus.device]]` entries join the main file's.
+    var includes: [TableReader] = []
+
+    /// `[[name]]` entries of the main file, then of each included file.
+    func entries(_ key: String, context: @escaping (Int, TOMLTable) -> String?) -> [TableReader] {
+        top.arrayOfTables(key, context: context) + includes.flatMap { $0.arrayOfTables(key, context: context) }
+    }
 
     func build() -> HazmonConfiguration {
         let site = readSite()

@@ -18,6 +18,8 @@ public struct HazmonConfiguration: Sendable {
     public var votes: [VoteDefinition]
     /// Accepted deviations (compliance overrides) the daemon logs at start and `check` prints.
     public var warnings: [ConfigError]
+    /// The point-table files `include` brought in, in the order they were read.
+    public var includedFiles: [String] = []
 }
 
 public struct SiteSettings: Sendable, Equatable {

@@ -5,24 +5,32 @@ import TOMLKit
 final class ConfigDiagnostics {
     let file: String
     let locator: SourceLocator
+    /// An included file's diagnostics report into the main file's: one list for the whole run.
+    let parent: ConfigDiagnostics?
     private(set) var errors: [ConfigError] = []
     private(set) var warnings: [ConfigError] = []
 
-    init(file: String, text: String) {
+    init(file: String, text: String, parent: ConfigDiagnostics? = nil) {
         self.file = file
         self.locator = SourceLocator(text: text)
+        self.parent = parent
     }
 
     func error(_ at: [String], context: String?, display: [String], _ message: String) {
-        errors.append(ConfigError(
+        append(error: ConfigError(
             file: file, line: locator.line(of: at), context: context,
             keyPath: display.joined(separator: "."), message: message))
     }
 
     func warning(_ at: [String], context: String?, display: [String], _ message: String) {
-        warnings.append(ConfigError(
-            file: file, line: locator.line(of: at), context: context,
-            keyPath: display.joined(separator: "."), message: message))
+        let w = ConfigError(file: file, line: locator.line(of: at), context: context,
+                            keyPath: display.joined(separator: "."), message: message)
+        if let parent { parent.warnings.append(w) } else { warnings.append(w) }
+    }
+
+    /// An error found before any key could be located (a file's TOML syntax).
+    func append(error e: ConfigError) {
+        if let parent { parent.append(error: e) } else { errors.append(e) }
     }
 }
 

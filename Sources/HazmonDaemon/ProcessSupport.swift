@@ -113,7 +113,10 @@ public final class Broker: Sendable {
             throw DaemonError.runtime("mosquitto is not installed (apt-get install mosquitto; the README's demo command does this)")
         }
         let conf = dir + "/mosquitto.conf"
-        try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        // A queue deep enough for the tests' bursts: mosquitto's default (1,000 per client)
+        // drops QoS 1 messages to a subscriber that falls behind on a loaded host.
+        try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
         let b = Broker(child: try ChildProcess(exe, ["-c", conf], output: dir + "/mosquitto.log"), port: port)
         // Wait until it accepts connections (at most 5 s).
         for _ in 0..<100 {

@@ -12,6 +12,9 @@ struct ConfigSummary {
         let c = config
         lines.append("\(c.file): OK")
         lines.append("site: \(c.site.id) (\(c.site.name))")
+        if !c.includedFiles.isEmpty {
+            lines.append("point tables: \(c.includedFiles.count) included (\(c.includedFiles.joined(separator: ", ")))")
+        }
         if let m = c.mqtt {
             lines.append("mqtt: \(m.url) as \(m.clientID), qos \(m.qos), \(m.maps.count) topic map(s)")
         } else {

@@ -1,3 +1,4 @@
+import Foundation
 import HazmonConfig
 import HazmonCore
 import Testing
@@ -120,6 +121,104 @@ struct GoodConfigTests {
         #expect(a.table == .holding && a.address == 2 && a.type == .float32 && a.order == .cdab)
         #expect(b.table == .input && b.address == 0 && b.type == .bit(6))
         #expect(cc.address == 9 && cc.signal4to20mA && cc.scale == LinearScale(raw: (4000, 20000), eu: (0, 100)))
+    }
+
+    /// A directory with `files` (name → text), removed after `body`.
+    func inDirectory<T>(_ files: [String: String], _ body: (String) throws -> T) throws -> T {
+        let dir = NSTemporaryDirectory() + "hazmon-points-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, text) in files {
+            let path = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return try body(dir)
+    }
+
+    /// `include`: point tables with tags, votes and devices join the main file's, in name order.
+    @Test func pointTablesAreIncluded() throws {
+        let c = try inDirectory([
+            "hazmon.toml": """
+                include = ["points/*.toml", "extra/gc-9.toml"]
+                [site]
+                id = "s"
+                [[tag]]
+                id = "MAIN-1"
+                source = { modbus = "gc-9", table = "input", address = 0 }
+                """,
+            "points/a-dike.toml": """
+                [[tag]]
+                id = "GT-A1"
+                class = "combustible_gas"
+                source = { modbus = "gc-9", table = "input", address = 2, type = "float32" }
+                [[tag]]
+                id = "GT-A2"
+                class = "combustible_gas"
+                source = { modbus = "gc-9", table = "input", address = 4, type = "float32" }
+                [[vote]]
+                id = "A-dike"
+                tags = ["GT-A1", "GT-A2"]
+                k = 2
+                condition = "hh"
+                """,
+            "points/b-dike.toml": """
+                [[tag]]
+                id = "GT-B1"
+                class = "combustible_gas"
+                source = { modbus = "gc-9", table = "input", address = 6, type = "float32" }
+                """,
+            "extra/gc-9.toml": """
+                [[modbus.device]]
+                id = "gc-9"
+                url = "tcp://127.0.0.1:1502"
+                """,
+        ]) { dir in try ConfigLoader.load(path: dir + "/hazmon.toml") }
+        #expect(c.tags.map(\.definition.id) == ["MAIN-1", "GT-A1", "GT-A2", "GT-B1"])
+        #expect(c.votes.map(\.id) == ["A-dike"] && c.modbusDevices.map(\.id) == ["gc-9"])
+        #expect(c.includedFiles.map { ($0 as NSString).lastPathComponent } == ["a-dike.toml", "b-dike.toml", "gc-9.toml"])
+    }
+
+    /// Mistakes in point tables name their own file, line and key; a pattern that matches
+    /// nothing, another section, a nested include and a duplicate across files are errors.
+    @Test func pointTableMistakesNameTheirFile() throws {
+        let errors: [String] = try inDirectory([
+            "hazmon.toml": """
+                include = ["points/*.toml", "missing/*.toml"]
+                [mqtt]
+                url = "mqtt://127.0.0.1:1883"
+                [[tag]]
+                id = "GT-1"
+                source = { mqtt = "plant/gt1" }
+                """,
+            "points/a.toml": """
+                include = ["b.toml"]
+                [site]
+                id = "x"
+                [[tag]]
+                id = "GT-1"
+                source = { mqtt = "plant/gt1b" }
+                [[tag]]
+                id = "GT-2"
+                class = "combustible_gas"
+                source = { mqtt = "plant/gt2" }
+                alarms.hh = { at = 60 }
+                """,
+            "points/b.toml": "[[tag]\nid = 3\n",
+        ]) { dir in
+            do throws(ConfigErrors) {
+                _ = try ConfigLoader.load(path: dir + "/hazmon.toml")
+                return []
+            } catch {
+                return error.errors.map { $0.description.replacingOccurrences(of: dir + "/", with: "") }
+            }
+        }
+        #expect(errors.contains { $0.hasPrefix(#"hazmon.toml:1: include: "missing/*.toml" matches no file"#) }, "\(errors)")
+        #expect(errors.contains("points/a.toml:1: include: a point table holds [[tag]], [[vote]] and [[modbus.device]] entries only (includes do not nest)"), "\(errors)")
+        #expect(errors.contains("points/a.toml:2: site: a point table holds [[tag]], [[vote]] and [[modbus.device]] entries only"), "\(errors)")
+        #expect(errors.contains(#"points/a.toml:5: tag "GT-1": id: duplicate tag id (first defined at hazmon.toml:4)"#), "\(errors)")
+        #expect(errors.contains { $0.hasPrefix(#"points/a.toml:11: tag "GT-2": alarms.hh.at: 60 exceeds the GB/T 50493 second-level maximum"#) }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("points/b.toml:1: TOML syntax") }, "\(errors)")
+        #expect(errors.first?.hasPrefix("hazmon.toml") == true, "the main file's errors first")
     }
 
     /// `frozen = { after, band }`: an unmoving value as a sensor fault.

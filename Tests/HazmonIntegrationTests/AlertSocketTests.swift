@@ -84,12 +84,24 @@ struct AlertSocketTests {
         let sleeper = try SocketClient(path: rig.daemon.socketPath)
         defer { sleeper.close() }
         sleeper.send(#"{"type":"subscribe"}"#)
+        // Every message crosses the limit, so every message is an event.
+        var high = false
+        func publishCrossing() {
+            high.toggle()
+            rig.publisher.publish("plant/t101/gas", high ? "25" : "5")
+        }
         // The sleeper takes one event (so its subscription is surely in place before the flood,
         // however slowly a loaded host serves it), then never reads again.
-        rig.publisher.publish("plant/t101/gas", "25")
-        #expect(sleeper.nextEvent(timeout: 20)?["event"] as? String == "raised")
-        // Flood events: alternate across the limit so every message is an event.
-        for i in 0..<3_000 { rig.publisher.publish("plant/t101/gas", i % 2 == 0 ? "5" : "25") }
+        var sent = 0
+        var subscribed = false
+        for _ in 0..<100 where !subscribed {
+            publishCrossing()
+            sent += 1
+            subscribed = sleeper.nextEvent(timeout: 0.3) != nil
+        }
+        #expect(subscribed, "the sleeper's subscription never took effect")
+        for _ in 0..<3_000 { publishCrossing() }
+        sent += 3_000
         // Count the reader's GT-101 events without parsing them, so it keeps up easily.
         var count = 0
         func readUntil(_ n: Int) {
@@ -97,13 +109,12 @@ struct AlertSocketTests {
                 if line.contains(#""type":"event""#) && line.contains(#""tag":"GT-101""#) { count += 1 }
             }
         }
-        readUntil(3_001)
+        readUntil(sent)
         // More events find the sleeper still holding the first ones: it is cut off. How much the
         // kernel buffers for the sleeper varies by host, so keep sending small batches (the
         // reader taking every one) until the hub finds it more than client_queue lines behind.
-        var sent = 3_001
-        for _ in 0..<50 where !rig.daemon.log.contains("alert socket client too slow") {
-            for i in 0..<10 { rig.publisher.publish("plant/t101/gas", i % 2 == 0 ? "5" : "25") }
+        for _ in 0..<50 where count == sent && !rig.daemon.log.contains("alert socket client too slow") {
+            for _ in 0..<10 { publishCrossing() }
             sent += 10
             readUntil(sent)
             usleep(100_000)

@@ -72,6 +72,42 @@ struct ReloadTests {
         #expect(rig.daemon.log.contains("SIGHUP: reloading the configuration"))
     }
 
+    /// Point tables are re-read on SIGHUP: a tag added in an included file starts working, and
+    /// a mistake in one refuses the reload naming that file.
+    @Test func includedPointTablesAreReloaded() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        try FileManager.default.createDirectory(atPath: rig.dir.path + "/points", withIntermediateDirectories: true)
+        try """
+            [[tag]]
+            id = "GT-104"
+            class = "combustible_gas"
+            source = { mqtt = "plant/t104/gas" }
+            """.write(toFile: rig.dir.path + "/points/t104.toml", atomically: true, encoding: .utf8)
+        let main = "include = [\"points/*.toml\"]\n" + gasConfig(port: rig.port, extra: "")
+            .replacingOccurrences(of: "{SOCKET}", with: rig.daemon.socketPath) + "\n[journal]\npath = \"\(rig.daemon.journalPath)\"\n"
+        try main.write(toFile: rig.dir.path + "/hazmon.toml", atomically: true, encoding: .utf8)
+        kill(rig.daemon.child.pid, SIGHUP)
+        #expect(waitForLog(rig, "configuration reloaded"))
+        var next: [String: Any]?
+        for _ in 0..<25 where next == nil {
+            rig.publisher.publish("plant/t104/gas", "22")
+            next = rig.client.nextEvent(timeout: 0.2)
+        }
+        #expect(next?["tag"] as? String == "GT-104" && next?["event"] as? String == "raised", "\(rig.daemon.log)")
+
+        try """
+            [[tag]]
+            id = "GT-104"
+            class = "combustible_gas"
+            source = { mqtt = "plant/t104/gas" }
+            alarms.hh = { at = 60 }
+            """.write(toFile: rig.dir.path + "/points/t104.toml", atomically: true, encoding: .utf8)
+        kill(rig.daemon.child.pid, SIGHUP)
+        #expect(waitForLog(rig, "points/t104.toml:5: tag \\\"GT-104\\\": alarms.hh.at: 60 exceeds"), "\(rig.daemon.log)")
+        #expect(rig.daemon.child.isRunning)
+    }
+
     @Test func aBrokenConfigIsRefusedAndTheOldOneKeepsRaisingAlarms() throws {
         let rig = try Rig()
         defer { rig.close() }
