@@ -42,6 +42,7 @@ install -D -m 0644 "$root/Config/hazmon.example.toml" "$d/usr/share/doc/hazmon/h
 install -D -m 0644 "$root/README.md" "$d/usr/share/doc/hazmon/README.md"
 # `hazmon demo` finds its tank farm here when run outside a clone; the drills beside it.
 for f in "$root"/Config/demo/*.toml; do install -D -m 0644 "$f" "$d/usr/share/hazmon/demo/$(basename "$f")"; done
+for f in "$root"/Config/demo/points/*.toml; do install -D -m 0644 "$f" "$d/usr/share/hazmon/demo/points/$(basename "$f")"; done
 for f in "$root"/Config/scenarios/*.toml; do install -D -m 0644 "$f" "$d/usr/share/hazmon/scenarios/$(basename "$f")"; done
 if [ ! -e "$d/etc/hazmon/hazmon.toml" ]; then
     install -D -m 0640 "$root/Config/hazmon.example.toml" "$d/etc/hazmon/hazmon.toml"

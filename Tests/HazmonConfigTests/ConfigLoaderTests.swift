@@ -586,7 +586,7 @@ struct BadConfigTests {
 
     /// Fuzz: mutated versions of the shipped files (configs and scenarios) never crash their
     /// loader; they load or produce errors that each name the file.
-    @Test(arguments: ["Config/hazmon.example.toml", "Config/demo/hazmon.toml", "Config/demo/scenario.toml",
+    @Test(arguments: ["Config/hazmon.example.toml", "Config/demo/points/gc-1.toml", "Config/demo/points/rio-1.toml", "Config/demo/scenario.toml",
                       "Config/scenarios/drill.toml", "Config/scenarios/gateway.toml"])
     func mutatedFilesNeverCrash(_ path: String) throws {
         let text = try #require(ConfigLoader.readFile(repoRoot + "/" + path))

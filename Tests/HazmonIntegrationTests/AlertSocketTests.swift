@@ -266,6 +266,7 @@ struct DemoTests {
     @Test func demoFarmFilesAreValid() throws {
         let config = try ConfigLoader.load(path: repoRoot + "/Config/demo/hazmon.toml")
         #expect(config.tags.count == 38 && config.votes.count == 4 && config.modbusDevices.count == 3)
+        #expect(config.includedFiles.count == 4, "one point table per device and the gateway")
         let scenario = try ScenarioLoader.load(path: repoRoot + "/Config/demo/scenario.toml")
         #expect(Set(scenario.devices.map(\.id)) == Set(config.modbusDevices.map(\.id)), "the demo wires devices by id")
         #expect(Set(scenario.signals.map(\.id)) == Set(config.tags.map(\.definition.id)), "one signal per tag")

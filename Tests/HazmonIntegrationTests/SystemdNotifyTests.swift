@@ -123,7 +123,8 @@ struct DeployTests {
         for f in ["/usr/bin/hazmon", "/usr/lib/systemd/system/hazmon.service", "/usr/lib/sysusers.d/hazmon.conf",
                   "/usr/lib/tmpfiles.d/hazmon.conf", "/usr/share/hazmon/activate.sh", "/usr/share/hazmon/notify-reload.conf",
                   "/usr/share/doc/hazmon/hazmon.example.toml", "/usr/share/hazmon/demo/hazmon.toml",
-                  "/usr/share/hazmon/demo/scenario.toml", "/usr/share/hazmon/scenarios/drill.toml"] {
+                  "/usr/share/hazmon/demo/scenario.toml", "/usr/share/hazmon/demo/points/gc-1.toml",
+                  "/usr/share/hazmon/scenarios/drill.toml"] {
             #expect(access(dest + f, F_OK) == 0, "\(f) missing")
         }
         #expect((try? String(contentsOfFile: dest + "/etc/hazmon/hazmon.toml", encoding: .utf8)) == "# mine\n")
