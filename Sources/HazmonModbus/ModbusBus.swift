@@ -37,10 +37,11 @@ public struct ModbusHandlers: Sendable {
     }
 }
 
-/// The owner of one link: a TCP device, or a serial port with all the devices on its bus. One
-/// thread of its own (libmodbus blocks, and a context is not thread-safe), never Swift's
-/// cooperative pool; requests on the link are strictly one at a time, with the configured
-/// pause before each. A dead device on another link never delays this one.
+/// The owner of one link: a serial port with all the devices on its bus, or a TCP device that
+/// needs a `pause` (every other TCP device is on the `ModbusTCPMux`). One thread of its own
+/// (libmodbus blocks, and a context is not thread-safe), never Swift's cooperative pool;
+/// requests on the link are strictly one at a time, with the configured pause before each. A
+/// dead device on another link never delays this one.
 ///
 /// After an I/O error or timeout a TCP link is closed and reconnected explicitly on the next
 /// request; a serial port is flushed (the port is fine, the slave is not). `comm_after`
@@ -63,9 +64,9 @@ public final class ModbusBus: ModbusLinkOwner, @unchecked Sendable {
     /// - Parameter devices: every device on this link (one for TCP), with its tags.
     ///
     /// Links with the same poll period poll in phase (all start now). Measured on this 2-core
-    /// VM with 200 devices: spreading them over the period cost three times the CPU per poll
-    /// (165 µs against 55 µs), because every separate wake-up takes a CPU out of idle, while
-    /// wake-ups in one burst run back to back (docs/PERFORMANCE.md).
+    /// VM with 200 devices, when every TCP device still had a bus of its own: spreading them over
+    /// the period cost three times the CPU per poll (165 µs against 55 µs), because every
+    /// separate wake-up takes a CPU out of idle (docs/PERFORMANCE.md).
     public init(devices: [(ModbusDeviceSettings, [ModbusBinding])], handlers: ModbusHandlers, logger: Logger) {
         let start = ContinuousClock.now
         self.devices = devices.map { ModbusDevice($0.0, bindings: $0.1, start: start, handlers: handlers, logger: logger) }
