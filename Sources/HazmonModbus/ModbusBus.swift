@@ -18,7 +18,6 @@ public protocol ModbusLinkOwner: AnyObject, Sendable {
     func start()
     /// Returns once its thread has closed its links.
     func stop()
-    var requestsPerPoll: [String: Int] { get }
 }
 
 /// What a bus tells the daemon: samples, and devices going down or coming back.
@@ -79,8 +78,6 @@ public final class ModbusBus: ModbusLinkOwner, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Requests per poll of each device (for `hazmon check` and tests).
-    public var requestsPerPoll: [String: Int] { Dictionary(uniqueKeysWithValues: devices.map { ($0.settings.id, $0.blocks.count) }) }
 
     public func start() {
         cond.lock()

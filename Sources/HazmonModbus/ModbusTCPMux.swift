@@ -20,6 +20,8 @@ import Glibc
 /// most of the CPU per poll (docs/PERFORMANCE.md).
 public final class ModbusTCPMux: ModbusLinkOwner, @unchecked Sendable {
     final class Link {
+        /// Its position in `links` (what a connect thread reports back).
+        let index: Int
         let device: ModbusDevice
         let transport: ModbusTransport
         /// nil before the first connect, and while a connect thread has it.
@@ -33,7 +35,8 @@ public final class ModbusTCPMux: ModbusLinkOwner, @unchecked Sendable {
 
         enum Phase { case idle, connecting, awaiting }
 
-        init(_ device: ModbusDevice, start: ContinuousClock.Instant) {
+        init(_ index: Int, _ device: ModbusDevice, start: ContinuousClock.Instant) {
+            self.index = index
             self.device = device
             transport = device.settings.transport
             deadline = start
@@ -58,7 +61,9 @@ public final class ModbusTCPMux: ModbusLinkOwner, @unchecked Sendable {
     /// - Parameter devices: TCP devices with `pause` zero (each its own link), with their tags.
     public init(devices: [(ModbusDeviceSettings, [ModbusBinding])], handlers: ModbusHandlers, logger: Logger) {
         let start = ContinuousClock.now
-        links = devices.map { Link(ModbusDevice($0.0, bindings: $0.1, start: start, handlers: handlers, logger: logger), start: start) }
+        links = devices.enumerated().map { i, d in
+            Link(i, ModbusDevice(d.0, bindings: d.1, start: start, handlers: handlers, logger: logger), start: start)
+        }
         self.handlers = handlers
         self.logger = logger
         var fds: [Int32] = [-1, -1]
@@ -74,11 +79,6 @@ public final class ModbusTCPMux: ModbusLinkOwner, @unchecked Sendable {
     deinit {
         close(wakeRead)
         close(wakeWrite)
-    }
-
-    /// Requests per poll of each device (for `hazmon check` and tests).
-    public var requestsPerPoll: [String: Int] {
-        Dictionary(uniqueKeysWithValues: links.map { ($0.device.settings.id, $0.device.blocks.count) })
     }
 
     public func start() {
@@ -210,7 +210,7 @@ public final class ModbusTCPMux: ModbusLinkOwner, @unchecked Sendable {
         }
         l.connection = connection
         l.phase = .connecting
-        let index = links.firstIndex { $0 === l }!
+        let index = l.index
         let box = UncheckedBox(connection)
         Thread { [self] in
             var failure: ModbusFailure?
