@@ -136,12 +136,22 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
             let names = [1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "server device failure",
                          5: "acknowledge", 6: "server device busy", 8: "memory parity error", 10: "gateway path unavailable",
                          11: "gateway target device failed to respond"]
-            let tables = [0: "coil", 1: "discrete", 3: "input", 4: "holding"]
-            return "Modbus exception \(code) (\(names[code] ?? "unknown")) reading \(tables[table] ?? "table \(table)") \(address)+\(count)"
+            return "Modbus exception \(code) (\(names[code] ?? "unknown")) reading \(Self.tableName(table)) \(address)+\(count)"
         case .notANumber: return "the registers hold no number (NaN or infinity); check the type and word order"
         case .faultBit(let table, let address, let bit):
-            let where_ = table == 3 || table == 4 ? "\(table == 3 ? "input" : "holding") \(address) bit \(bit)" : "\(table == 0 ? "coil" : "discrete") \(address)"
-            return "the device reports a fault (\(where_) set)"
+            let isRegister = table == 3 || table == 4
+            return "the device reports a fault (\(Self.tableName(table)) \(address)\(isRegister ? " bit \(bit)" : "") set)"
+        }
+    }
+
+    /// A Modbus table by its "4xxxx" digit: 0 coil, 1 discrete, 3 input, 4 holding.
+    static func tableName(_ n: Int) -> String {
+        switch n {
+        case 0: return "coil"
+        case 1: return "discrete"
+        case 3: return "input"
+        case 4: return "holding"
+        default: return "table \(n)"
         }
     }
 }
