@@ -130,7 +130,7 @@ extension Engine {
             if let index = a.slot.tagIndex, let h = handles[a.tag], tags[h.index].isConfigured(a.slot) {
                 tags[h.index].slots[index] = AlarmSlotState(restoring: a)
                 if a.value != nil, tags[h.index].lastValue == nil { tags[h.index].lastValue = a.value }
-                if a.slot == .fault, a.level > 0 { tags[h.index].faultRestored = true }
+                if a.slot == .fault, a.level > 0, tags[h.index].definition.frozen != nil { tags[h.index].faultRestored = true }
                 continue
             }
             switch a.slot {

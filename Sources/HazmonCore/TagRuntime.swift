@@ -40,8 +40,8 @@ public struct TagRuntime: Sendable {
     /// Frozen-value check: the value good samples have stayed near, and since when.
     var frozenValue = 0.0
     var frozenSince: Instant?
-    /// A fault alarm came back from before a restart: the first sample does not clear it
-    /// unless the value moves (a frozen tag is not raised again as new).
+    /// A frozen-rule tag's fault alarm came back from before a restart: the first sample does
+    /// not clear it unless the value moves (a frozen tag is not raised again as new).
     var faultRestored = false
 
     init(_ d: TagDefinition) {
@@ -137,8 +137,11 @@ public struct TagRuntime: Sendable {
         if let rule = definition.frozen, isFrozen(s, rule) {
             lastQuality = .bad
             lastGoodTime = s.time   // data keeps arriving: a frozen tag is not also stale
-            faultReason = "value unchanged at \(JSONWriter.number(frozenValue)) \(definition.unit) for \(DurationParser.format(rule.after)) or more (frozen: a stuck sensor or channel)"
-            if slots.fault.level == .none && slots.fault.pending == nil { step(.fault, to: .first, now: s.time, ctx: ctx, into: &events) }
+            if slots.fault.level == .none && slots.fault.pending == nil {
+                // Worded once, when raised: a frozen tag's samples keep coming.
+                faultReason = "value unchanged at \(JSONWriter.number(frozenValue)) \(definition.unit) for \(DurationParser.format(rule.after)) or more (frozen: a stuck sensor or channel)"
+                step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
+            }
             return
         }
         lastQuality = connectionsDown > 0 ? .bad : .good
@@ -183,7 +186,7 @@ public struct TagRuntime: Sendable {
             return s.time - since >= rule.after
         }
         frozenValue = s.value
-        if frozenSince == nil, faultRestored, slots.fault.level != .none {
+        if faultRestored, slots.fault.level != .none {
             // Faulted before the restart: stays so until the value moves.
             faultRestored = false
             frozenSince = Instant(nanoseconds: s.time.nanoseconds - rule.after.nanosecondsClamped)
