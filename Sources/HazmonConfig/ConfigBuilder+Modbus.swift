@@ -212,16 +212,16 @@ extension ConfigBuilder {
             let fAddress = Self.readAddress(f, table: &fTable, device: device)
             if let fAddress, fAddress > 65_535 { f.error("address", "is outside the register range") }
             let isBits = fTable == .coil || fTable == .discrete
-            let bit = f.int("bit") ?? 0
-            if isBits, f.has("bit") {
+            let bit = f.int("bit")
+            if isBits, bit != nil {
                 f.error("bit", "a \(fTable!.rawValue) is a single bit: leave bit out")
-            } else if !isBits, f.int("bit") == nil {
+            } else if !isBits, bit == nil {
                 f.error("bit", "is required: which bit of the register (0...15) is the fault")
-            } else if !(0...15).contains(bit) {
+            } else if let bit, !(0...15).contains(bit) {
                 f.error("bit", "must be 0...15")
             }
             f.rejectUnknownKeys()
-            if let fTable, let fAddress, fAddress >= 0 { faultBit = ModbusFaultBit(table: fTable, address: fAddress, bit: isBits ? 0 : bit) }
+            if let fTable, let fAddress, fAddress >= 0 { faultBit = ModbusFaultBit(table: fTable, address: fAddress, bit: isBits ? 0 : bit ?? 0) }
         }
         s.rejectUnknownKeys()
         guard let table, let address, address >= 0 else { return nil }

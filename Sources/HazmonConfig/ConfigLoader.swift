@@ -32,18 +32,10 @@ public enum ConfigLoader {
     /// Parses TOML text and hands its top table to `build`; every error `build` reports (and
     /// every key it did not read) comes back as `ConfigErrors`, with file and line.
     static func read<T>(text: String, file: String, _ build: (TableReader) -> T) throws(ConfigErrors) -> (T, [ConfigError]) {
-        if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
-            throw ConfigErrors([ConfigError(file: file, line: line, keyPath: "",
-                                            message: "TOML syntax: a table header must start with a key, e.g. [journal]")])
-        }
         let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let e as TOMLParseError {
-            throw ConfigErrors([ConfigError(file: file, line: e.source.begin.line, keyPath: "",
-                                            message: "TOML syntax: \(e.description)")])
-        } catch {
-            throw ConfigErrors([ConfigError(file: file, line: nil, keyPath: "", message: "TOML syntax: \(error)")])
+        switch parseTOML(text, file: file, headerExample: "[journal]") {
+        case .success(let r): root = r
+        case .failure(let e): throw ConfigErrors([e])
         }
         let diag = ConfigDiagnostics(file: file, text: text)
         let top = TableReader(root, diagnostics: diag, location: [], display: [], context: nil)
@@ -59,13 +51,29 @@ public enum ConfigLoader {
         return (result, diag.warnings)
     }
 
-    /// The whole file as UTF-8 text, or nil if it cannot be read.
+    /// A file's TOML, or its syntax error with file and line. `headerExample` is a header the
+    /// file may hold, for the message about a header that does not start with a key.
+    static func parseTOML(_ text: String, file: String, headerExample: String) -> Result<TOMLTable, ConfigError> {
+        if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
+            return .failure(ConfigError(file: file, line: line, keyPath: "",
+                                        message: "TOML syntax: a table header must start with a key, e.g. \(headerExample)"))
+        }
+        do {
+            return .success(try TOMLTable(string: text))
+        } catch let e as TOMLParseError {
+            return .failure(ConfigError(file: file, line: e.source.begin.line, keyPath: "", message: "TOML syntax: \(e.description)"))
+        } catch {
+            return .failure(ConfigError(file: file, line: nil, keyPath: "", message: "TOML syntax: \(error)"))
+        }
+    }
+
     /// A secret from a file: its first line, without surrounding blanks.
     public static func token(_ text: String) -> [UInt8] {
         let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return Array(line.utf8.drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed().drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed())
     }
 
+    /// The whole file as UTF-8 text, or nil if it cannot be read.
     public static func readFile(_ path: String) -> String? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
@@ -166,11 +174,7 @@ struct ConfigBuilder {
     func readMetrics() -> MetricsSettings? {
         guard let t = top.table("metrics") else { return nil }
         var s = MetricsSettings(host: "127.0.0.1", port: 9464)
-        if let listen = t.string("listen") {
-            if let (_, h, p) = Self.parseBrokerURL("mqtt://" + listen), listen.contains(":") { s.host = h; s.port = p } else {
-                t.error("listen", "\"\(listen)\" is not HOST:PORT (e.g. \"127.0.0.1:9464\")")
-            }
-        }
+        if let (h, p) = Self.listenAddress(t, example: "\"127.0.0.1:9464\"") { s.host = h; s.port = p }
         t.rejectUnknownKeys()
         return s
     }
@@ -178,13 +182,8 @@ struct ConfigBuilder {
     func readRemoteFeed() -> RemoteFeedSettings? {
         guard let t = top.table("remote_feed") else { return nil }
         var host = "127.0.0.1", port = 0
-        if let listen = t.string("listen") {
-            if let (_, h, p) = Self.parseBrokerURL("mqtt://" + listen), listen.contains(":") { host = h; port = p } else {
-                t.error("listen", "\"\(listen)\" is not HOST:PORT (e.g. \"127.0.0.1:7443\", \"[::1]:7443\")")
-            }
-        } else {
-            t.error("listen", "is required: HOST:PORT")
-        }
+        if !t.has("listen") { t.error("listen", "is required: HOST:PORT") }
+        if let (h, p) = Self.listenAddress(t, example: "\"127.0.0.1:7443\", \"[::1]:7443\"") { host = h; port = p }
         var files: [String: String] = [:]
         for key in ["cert_file", "key_file", "token_file"] {
             guard let path = t.string(key) else { t.error(key, "is required"); continue }
@@ -201,6 +200,14 @@ struct ConfigBuilder {
         }
         t.rejectUnknownKeys()
         return s
+    }
+
+    /// `listen = "HOST:PORT"` of a table (IPv6 in brackets), if given and well formed.
+    static func listenAddress(_ t: TableReader, example: String) -> (String, Int)? {
+        guard let listen = t.string("listen") else { return nil }
+        if let (_, h, p) = parseBrokerURL("mqtt://" + listen), listen.contains(":") { return (h, p) }
+        t.error("listen", "\"\(listen)\" is not HOST:PORT (e.g. \(example))")
+        return nil
     }
 
     func readAlertSocket() -> AlertSocketSettings {

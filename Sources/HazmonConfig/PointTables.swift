@@ -46,19 +46,11 @@ struct PointTables {
 
     /// One point table's top table, or nil (its syntax error reported) if it is not TOML.
     static func parse(_ text: String, file: String, into parent: ConfigDiagnostics) -> TableReader? {
-        if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
-            parent.append(error: ConfigError(file: file, line: line, keyPath: "",
-                                             message: "TOML syntax: a table header must start with a key, e.g. [[tag]]"))
-            return nil
-        }
         let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let e as TOMLParseError {
-            parent.append(error: ConfigError(file: file, line: e.source.begin.line, keyPath: "", message: "TOML syntax: \(e.description)"))
-            return nil
-        } catch {
-            parent.append(error: ConfigError(file: file, line: nil, keyPath: "", message: "TOML syntax: \(error)"))
+        switch ConfigLoader.parseTOML(text, file: file, headerExample: "[[tag]]") {
+        case .success(let r): root = r
+        case .failure(let e):
+            parent.append(error: e)
             return nil
         }
         let reader = TableReader(root, diagnostics: ConfigDiagnostics(file: file, text: text, parent: parent),
