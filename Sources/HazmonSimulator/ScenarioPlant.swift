@@ -176,16 +176,16 @@ public final class ScenarioRunner: Sendable {
                             if g.table == .holding, g.address + k < holding.count { holding[g.address + k] = word }
                         }
                     }
+                    if let st = d.status {
+                        let word = p.statusWord(st)
+                        if st.table == .input, st.address < input.count { input[st.address] = word }
+                        if st.table == .holding, st.address < holding.count { holding[st.address] = word }
+                    }
                 }
                 // A counter of real half seconds, as a controller's watchdog counts whatever the
                 // scenario's speed: it changes at every poll of 500 ms or slower.
                 let real = (ContinuousClock.now - start).secondsDouble
                 if let hb = d.heartbeat, hb < holding.count { holding[hb] = UInt16(truncatingIfNeeded: Int(real * 2)) }
-                if let st = d.status {
-                    let word = plant.withLock { $0.statusWord(st) }
-                    if st.table == .input, st.address < input.count { input[st.address] = word }
-                    if st.table == .holding, st.address < holding.count { holding[st.address] = word }
-                }
             }
             servers.append((d.id, server))
         }
