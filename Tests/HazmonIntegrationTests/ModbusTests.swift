@@ -272,6 +272,7 @@ struct ModbusIntegrationTests {
         defer { dir.remove() }
         let port = try FreePort.find(), badPort = try FreePort.find()
         let peer = try ModbusPeer(dir: dir, name: "ok", units: [1: ["input": [0: [7]]]], listen: ["--tcp", "\(port)"])
+        defer { peer.stop() }
         let garbler = try ChildProcess("/usr/bin/env", ["python3", repoRoot + "/Tests/Fixtures/garbled_modbus.py", "\(badPort)"],
                                        output: dir.path + "/garbler.log")
         defer { garbler.stop() }
@@ -316,7 +317,6 @@ struct ModbusIntegrationTests {
             #expect(daemon.log.contains(reason), "\(reason) is logged")
         }
         #expect(daemon.child.isRunning)
-        _ = peer
     }
 
     /// A blackholed device (accepts, never answers) beside a healthy one: the healthy device's
