@@ -27,6 +27,7 @@ extension ConfigBuilder {
                             ("cert_file", \.certFile), ("key_file", \.keyFile)] {
             if let p = t.string(key) {
                 if access(p, R_OK) != 0 { t.error(key, "cannot read \"\(p)\": \(String(cString: strerror(errno)))") }
+                else if key == "password_file" || key == "key_file" { Self.checkSecret(t, key, p) }
                 s[keyPath: path] = p
             }
         }

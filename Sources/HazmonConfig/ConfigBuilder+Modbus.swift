@@ -6,7 +6,7 @@ extension ConfigBuilder {
         let sections = ([top] + includes).compactMap { $0.table("modbus") }
         var devices: [ModbusDeviceSettings] = []
         var first: [String: TableReader] = [:]
-        let entries = sections.flatMap { $0.arrayOfTables("device", context: { i, t in "modbus.device \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) }
+        let entries = sections.flatMap { $0.arrayOfTables("device", context: { i, t in "modbus.device \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" }) }
         for m in sections { m.rejectUnknownKeys() }
         for d in entries {
             let id = d.string("id") ?? ""

@@ -6,7 +6,7 @@ extension ConfigBuilder {
         var readers: [TableReader] = []
         var first: [String: TableReader] = [:]
         let deviceByID = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for t in entries("tag", context: { i, t in "tag \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
+        for t in entries("tag", context: { i, t in "tag \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" }) {
             let id = t.string("id") ?? ""
             if !Self.isIdentifier(id) {
                 t.error("id", "each tag needs an id (its 位号) of letters, digits, '-', '_' or '.'")

@@ -7,19 +7,21 @@ import Glibc
 
 /// Reads `hazmon.toml` into a validated `HazmonConfiguration`, or every error it finds.
 public enum ConfigLoader {
-    /// Reads and validates the file at `path`.
-    public static func load(path: String) throws(ConfigErrors) -> HazmonConfiguration {
+    /// Reads and validates the file at `path`. With `checkPaths`, the directories the daemon
+    /// writes into (journal, alert socket, spill) must exist and be writable, so `hazmon check`
+    /// (the unit's ExecStartPre) stops a start that could only fail.
+    public static func load(path: String, checkPaths: Bool = false) throws(ConfigErrors) -> HazmonConfiguration {
         guard let text = readFile(path) else {
             throw ConfigErrors([ConfigError(file: path, line: nil, keyPath: "", message: "cannot read the file: \(String(cString: strerror(errno)))")])
         }
-        return try parse(text: text, file: path)
+        return try parse(text: text, file: path, checkPaths: checkPaths)
     }
 
     /// Validates TOML text; `file` is the name errors use.
-    public static func parse(text: String, file: String) throws(ConfigErrors) -> HazmonConfiguration {
+    public static func parse(text: String, file: String, checkPaths: Bool = false) throws(ConfigErrors) -> HazmonConfiguration {
         let (config, warnings) = try read(text: text, file: file) { top in
             let points = PointTables.load(top)
-            var c = ConfigBuilder(top: top, includes: points.readers).build()
+            var c = ConfigBuilder(top: top, includes: points.readers, checkPaths: checkPaths).build()
             points.rejectUnknownKeys()
             c.includedFiles = points.files
             return c
@@ -58,6 +60,10 @@ public enum ConfigLoader {
             return .failure(ConfigError(file: file, line: line, keyPath: "",
                                         message: "TOML syntax: a table header must start with a key, e.g. \(headerExample)"))
         }
+        if let line = TOMLHeaderGuard.firstDeepKey(in: text) {
+            return .failure(ConfigError(file: file, line: line, keyPath: "",
+                                        message: "a dotted key of more than \(TOMLHeaderGuard.maxKeyParts) parts: no hazmon key is that deep"))
+        }
         do {
             return .success(try TOMLTable(string: text))
         } catch let e as TOMLParseError {
@@ -95,6 +101,8 @@ struct ConfigBuilder {
     /// The top tables of the included point-table files: their `[[tag]]`, `[[vote]]` and
     /// `[[modbus.device]]` entries join the main file's.
     var includes: [TableReader] = []
+    /// Whether to check that the directories the daemon writes into exist (see `load`).
+    var checkPaths = false
 
     /// `[[name]]` entries of the main file, then of each included file.
     func entries(_ key: String, context: @escaping (Int, TOMLTable) -> String?) -> [TableReader] {
@@ -148,7 +156,14 @@ struct ConfigBuilder {
 
     func readJournal() -> JournalSettings {
         var s = JournalSettings()
-        guard let t = top.table("journal") else { return s }
+        let t = top.table("journal")
+        defer {
+            if checkPaths {
+                checkDirectory(of: s.path, t, "journal", "path", what: "the journal")
+                if let d = s.spillDir { checkDirectory(of: d + "/x", t, "journal", "spill_dir", what: "spilled events") }
+            }
+        }
+        guard let t else { return s }
         if let p = t.string("path") { s.path = p }
         if let r = t.duration("retention") {
             if r < .seconds(30 * 86_400) {
@@ -167,8 +182,29 @@ struct ConfigBuilder {
                 s.maxWait = w
             }
         }
+        if let d = t.string("spill_dir") {
+            if d.isEmpty { t.error("spill_dir", "must be a directory path") } else { s.spillDir = d }
+        }
         t.rejectUnknownKeys()
         return s
+    }
+
+    /// The directory `path` is in must exist and be writable by this user; the error goes to
+    /// `key` of `t` (or, for a default path, to the file).
+    func checkDirectory(of path: String, _ t: TableReader?, _ section: String, _ key: String, what: String) {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var st = stat()
+        let problem: String?
+        if stat(dir, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
+            problem = "the directory \(dir) for \(what) does not exist (create it, or under systemd let StateDirectory= / RuntimeDirectory= make it)"
+        } else if access(dir, W_OK) != 0 {
+            problem = "the directory \(dir) for \(what) is not writable by this user (uid \(getuid()))"
+        } else {
+            problem = nil
+        }
+        guard let problem else { return }
+        if let t, t.has(key) { t.error(key, problem) } else { top.error(section + "." + key, problem) }
     }
 
     func readMetrics() -> MetricsSettings? {
@@ -188,6 +224,7 @@ struct ConfigBuilder {
         for key in ["cert_file", "key_file", "token_file"] {
             guard let path = t.string(key) else { t.error(key, "is required"); continue }
             if access(path, R_OK) != 0 { t.error(key, "cannot read \"\(path)\": \(String(cString: strerror(errno)))") }
+            else if key != "cert_file" { Self.checkSecret(t, key, path) }
             files[key] = path
         }
         if let tf = files["token_file"], let text = ConfigLoader.readFile(tf) {
@@ -202,6 +239,18 @@ struct ConfigBuilder {
         return s
     }
 
+    /// A secret (token, password, private key) readable by group or others is refused, as ssh
+    /// refuses such a private key: anyone on the host could otherwise use it.
+    static func checkSecret(_ t: TableReader, _ key: String, _ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        let mode = st.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            t.error(key, "\"\(path)\" is readable by group or others (mode \(String(mode, radix: 8))): a secret must be "
+                + "readable by its owner only (chmod 600, owned by the daemon's user)")
+        }
+    }
+
     /// `listen = "HOST:PORT"` of a table (IPv6 in brackets), if given and well formed.
     static func listenAddress(_ t: TableReader, example: String) -> (String, Int)? {
         guard let listen = t.string("listen") else { return nil }
@@ -212,7 +261,9 @@ struct ConfigBuilder {
 
     func readAlertSocket() -> AlertSocketSettings {
         var s = AlertSocketSettings()
-        guard let t = top.table("alert_socket") else { return s }
+        let t = top.table("alert_socket")
+        defer { if checkPaths { checkDirectory(of: s.path, t, "alert_socket", "path", what: "the alert socket") } }
+        guard let t else { return s }
         if let p = t.string("path") {
             if p.isEmpty || p.utf8.count > 107 { t.error("path", "must be a non-empty path of at most 107 bytes (a Unix socket limit)") } else { s.path = p }
         }

@@ -52,6 +52,9 @@ public struct JournalSettings: Sendable, Equatable {
     public var sync: JournalSyncSetting = .full
     /// How long an event may wait for its commit before it is annunciated anyway, unjournaled.
     public var maxWait: Duration = .seconds(1)
+    /// Where events the journal cannot take are spilled (another filesystem than the journal's);
+    /// nil: the alert socket's directory, the runtime directory under systemd.
+    public var spillDir: String?
 }
 
 public enum JournalSyncSetting: String, Sendable, Equatable, CaseIterable {
@@ -270,4 +273,14 @@ public struct TagSettings: Sendable {
     public var complianceOverride: String?
     /// Toxic gas: the occupational exposure limit in the tag's unit.
     public var oel: Double?
+}
+
+extension HazmonConfiguration {
+    /// `[journal] spill_dir`, or the alert socket's directory (the runtime directory under systemd).
+    public var spillDirectory: String {
+        if let d = journal.spillDir { return d }
+        let p = alertSocket.path
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        return slash == p.startIndex ? "/" : String(p[..<slash])
+    }
 }

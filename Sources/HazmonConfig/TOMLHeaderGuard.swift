@@ -59,6 +59,54 @@ enum TOMLHeaderGuard {
         return nil
     }
 
+    /// Dotted keys of more parts than this are refused before parsing: toml++ takes time
+    /// quadratic in the parts (8,000 parts: seconds; 100,000: over a minute), and no hazmon
+    /// key has more than a handful.
+    static let maxKeyParts = 32
+
+    /// The 1-based line of the first dotted key (in a header, a key or an inline table) of more
+    /// than `maxKeyParts` parts, if any. One pass; strings and comments are skipped.
+    static func firstDeepKey(in text: String) -> Int? {
+        let b = Array(text.utf8)
+        var i = 0, line = 1, parts = 1
+        let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), newline = UInt8(ascii: "\n")
+        while i < b.count {
+            let c = b[i]
+            if c == quote || c == apostrophe {
+                let triple = i + 2 < b.count && b[i + 1] == c && b[i + 2] == c
+                i += triple ? 3 : 1
+                while i < b.count {
+                    if b[i] == newline { line += 1 }
+                    if c == quote, b[i] == UInt8(ascii: "\\") { i += 2; continue }
+                    if b[i] == c, !triple || (i + 2 < b.count && b[i + 1] == c && b[i + 2] == c) {
+                        i += triple ? 3 : 1
+                        break
+                    }
+                    i += 1
+                }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "#"):
+                while i < b.count, b[i] != newline { i += 1 }
+                continue
+            case newline:
+                line += 1
+                parts = 1
+            case UInt8(ascii: "."):
+                parts += 1
+                if parts > maxKeyParts { return line }
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                break
+            default:
+                let bare = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 45 || c >= 0x80
+                if !bare { parts = 1 }
+            }
+            i += 1
+        }
+        return nil
+    }
+
     static func isKeyStart(_ c: Unicode.Scalar) -> Bool {
         (c >= "A" && c <= "Z") || (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "_" || c == "-" || c == "\"" || c == "'"
     }

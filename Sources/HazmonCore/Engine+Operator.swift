@@ -27,15 +27,15 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unknownTag(let t): return "no tag, vote or connection \"\(t)\" is configured"
-        case .unknownCondition(let t, let c): return "\"\(t)\" has no \(c.rawValue) alarm configured"
-        case .noSuchAlarm(let t, let s): return "\"\(t)\" has no active \(s.rawValue) alarm"
-        case .alreadyAcknowledged(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is already acknowledged"
+        case .unknownTag(let t): return "no tag, vote or connection \(t.quoted()) is configured"
+        case .unknownCondition(let t, let c): return "\(t.quoted()) has no \(c.rawValue) alarm configured"
+        case .noSuchAlarm(let t, let s): return "\(t.quoted()) has no active \(s.rawValue) alarm"
+        case .alreadyAcknowledged(let t, let s): return "the \(s.rawValue) alarm of \(t.quoted()) is already acknowledged"
         case .shelveNeedsDuration: return "shelving needs a duration (\"for\": e.g. \"30m\"): a shelved alarm always comes back"
         case .shelveNeedsReason: return "shelving needs a reason (\"note\"): it is recorded with the event"
         case .shelveTooLong(let m): return "shelving is limited to \(TagRuntime.seconds(m)) (engine.shelve_max)"
-        case .notShelved(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is not shelved"
-        case .notLatched(let t, let s): return "the \(s.rawValue) alarm of \"\(t)\" is not latched with its condition cleared"
+        case .notShelved(let t, let s): return "the \(s.rawValue) alarm of \(t.quoted()) is not shelved"
+        case .notLatched(let t, let s): return "the \(s.rawValue) alarm of \(t.quoted()) is not latched with its condition cleared"
         }
     }
 }

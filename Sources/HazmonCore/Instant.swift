@@ -29,13 +29,45 @@ public struct Instant: Sendable, Hashable, Comparable {
 }
 
 extension Instant {
-    /// The wall clock now, for the inputs that stamp samples. The engine never reads it: every
-    /// engine call is handed its time.
-    public static var now: Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Instant(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
+    /// The wall clock now: for times people and platforms read (event `time`, a journal
+    /// query). Never for measuring a duration: NTP can step it back or forward.
+    public static var now: Instant { Instant(nanoseconds: clockNanoseconds(CLOCK_REALTIME)) }
+
+    /// Engine time now: the wall clock as it read when the process first asked, advanced since
+    /// by CLOCK_BOOTTIME, which never steps (and keeps counting through a suspend). Every
+    /// duration the engine measures (delays, stale data, shelf expiry, re-alarm, chatter,
+    /// flood, rate and trend windows) is a difference of these, so a step of the wall clock
+    /// changes none of them. The pipeline turns engine times into wall times for what leaves it.
+    public static var steadyNow: Instant {
+        Instant(nanoseconds: steadyAnchor.wall + (clockNanoseconds(CLOCK_BOOTTIME) - steadyAnchor.boot))
     }
+
+    /// Wall time minus engine time now: what to add to an engine time to show it to a person.
+    public static var wallOffset: Duration { .nanoseconds(now.nanoseconds - steadyNow.nanoseconds) }
+}
+
+/// Where engine time started (a global: initialised once, on first use, thread-safely).
+private let steadyAnchor = (wall: clockNanoseconds(CLOCK_REALTIME), boot: clockNanoseconds(CLOCK_BOOTTIME))
+
+private func clockNanoseconds(_ clock: clockid_t) -> Int64 {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+/// Engine time and its relation to the wall clock, injectable so tests can step the wall clock.
+public protocol TimeSource: Sendable {
+    /// Engine time now (monotonic).
+    var steadyNow: Instant { get }
+    /// Wall time minus engine time now.
+    var wallOffset: Duration { get }
+}
+
+/// The system's clocks (`Instant.steadyNow`, `Instant.now`).
+public struct SystemTime: TimeSource {
+    public init() {}
+    public var steadyNow: Instant { .steadyNow }
+    public var wallOffset: Duration { Instant.wallOffset }
 }
 
 extension Duration {

@@ -166,3 +166,25 @@ extension Engine {
         }
     }
 }
+
+extension SavedAlarm {
+    /// The same alarm with its times moved by `d`: engine time to wall time (+ offset) for the
+    /// journal, back (− offset) when it is restored.
+    public func shifted(by d: Duration) -> SavedAlarm {
+        var a = self
+        a.since = since.map { $0 + d }
+        a.shelvedUntil = shelvedUntil.map { $0 + d }
+        a.ackedAt = ackedAt.map { $0 + d }
+        return a
+    }
+}
+
+extension ActiveAlarm {
+    /// The same alarm with its times moved by `d` (engine time to wall time, for a person).
+    public func shifted(by d: Duration) -> ActiveAlarm {
+        var a = self
+        a.since = since.map { $0 + d }
+        a.shelvedUntil = shelvedUntil.map { $0 + d }
+        return a
+    }
+}

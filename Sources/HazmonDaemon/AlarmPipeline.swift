@@ -18,10 +18,24 @@ extension JournalWriter: EventOutlet {}
 ///
 /// Everything happens under one lock, so `seq` order is commit and delivery order. The outlet
 /// only queues, so the lock is held for microseconds.
+///
+/// The engine runs on engine time (`Instant.steadyNow`: monotonic, never stepped); every time
+/// that leaves the pipeline (event `time`, the alarm states the journal keeps, snapshots) is
+/// turned into wall time here, and journaled states are turned back when restored. Callers
+/// pass engine times.
+///
+/// Numbers are reserved durably before they are handed out, `reserveBlock` at a time (one
+/// fsync of the high-water file per block), so no seq is ever used twice: after a crash,
+/// numbering continues after the reserved block, even if events went out unjournaled.
 public final class AlarmPipeline: Sendable {
+    /// Numbers reserved per write of the high-water mark: after a crash, seq skips at most this many.
+    public static let reserveBlock: UInt64 = 1_000
+
     struct State {
         var engine: Engine
         var seq: UInt64
+        /// Numbers up to here are reserved durably.
+        var reserved: UInt64
         var buffer: [AlarmEvent] = []
         /// Bumped by every engine swap (a reload): handles of an older generation index another
         /// engine's tags, and their samples are dropped.
@@ -30,22 +44,31 @@ public final class AlarmPipeline: Sendable {
 
     private let state: Mutex<State>
     private let outlet: EventOutlet
+    private let clock: TimeSource
+    /// Persists a new high-water mark (under the lock, once per block); nil: no durable reservation.
+    private let reserve: (@Sendable (UInt64) -> Void)?
     private let tickCount = Atomic<Int>(0)
     public var tagCount: Int { state.withLock { $0.engine.tags.count } }
 
-    public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet) {
-        var s = State(engine: engine, seq: lastSeq)
+    public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet, clock: TimeSource = SystemTime(),
+                reserve: (@Sendable (UInt64) -> Void)? = nil) {
+        var s = State(engine: engine, seq: lastSeq, reserved: reserve == nil ? .max : lastSeq)
         s.buffer.reserveCapacity(64)
         self.state = Mutex(s)
         self.outlet = outlet
+        self.clock = clock
+        self.reserve = reserve
     }
 
-    /// Puts the alarms the journal kept back into the engine before the first sample. Alarms
-    /// the configuration no longer has are cleared with an event.
+    /// Puts the alarms the journal kept (in wall time) back into the engine before the first
+    /// sample, re-based on engine time: a shelf expires at the wall time it was given, whatever
+    /// the clocks did while the daemon was down. Alarms the configuration no longer has are
+    /// cleared with an event.
     public func restore(_ saved: [SavedAlarm], at now: Instant) {
+        let back = .zero - clock.wallOffset
         state.withLock { s in
             s.buffer.removeAll(keepingCapacity: true)
-            s.engine.restore(saved, now: now, into: &s.buffer)
+            s.engine.restore(saved.map { $0.shifted(by: back) }, now: now, into: &s.buffer)
             deliver(&s)
         }
     }
@@ -85,8 +108,11 @@ public final class AlarmPipeline: Sendable {
     public var lastSeq: UInt64 { state.withLock { $0.seq } }
 
 
+    /// The last seq and every alarm not in normal, times in wall time.
     public func snapshot() -> (seq: UInt64, alarms: [ActiveAlarm]) {
-        state.withLock { ($0.seq, $0.engine.snapshot()) }
+        let offset = clock.wallOffset
+        let (seq, alarms) = state.withLock { ($0.seq, $0.engine.snapshot()) }
+        return (seq, alarms.map { $0.shifted(by: offset) })
     }
 
     /// An operator's action (acknowledge, shelve, unshelve, reset) on one alarm.
@@ -124,9 +150,16 @@ public final class AlarmPipeline: Sendable {
 
     private func deliver(_ s: inout State) {
         guard !s.buffer.isEmpty else { return }
+        let through = s.seq + UInt64(s.buffer.count)
+        if through > s.reserved, let reserve {
+            s.reserved = through + Self.reserveBlock
+            reserve(s.reserved)
+        }
+        let offset = clock.wallOffset
         for i in s.buffer.indices {
             s.seq += 1
             s.buffer[i].seq = s.seq
+            s.buffer[i].time = s.buffer[i].time + offset
         }
         let json = s.buffer.map(\.jsonLine)
         // The state each alarm is left in, once per alarm (a flood can touch thousands at once).
@@ -135,7 +168,7 @@ public final class AlarmPipeline: Sendable {
         for e in s.buffer where seen.insert(AlarmKey(tag: e.tag, slot: e.condition.slot)).inserted {
             // `.none`: the engine has no such alarm (any more); the journal forgets it.
             let saved = s.engine.saved(tag: e.tag, condition: e.condition) ?? nil
-            states.append(AlarmStateChange(tag: e.tag, slot: e.condition.slot, saved: saved))
+            states.append(AlarmStateChange(tag: e.tag, slot: e.condition.slot, saved: saved?.shifted(by: offset)))
         }
         outlet.submit(s.buffer, json: json, states: states)
     }
@@ -157,7 +190,7 @@ struct PipelineFeedHandler: FeedRequestHandler {
 
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
         do {
-            try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .now)
+            try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .steadyNow)
             return .ok
         } catch {
             return .error(code: error.code, message: error.description)

@@ -64,10 +64,13 @@ struct FeedService: Service {
 }
 
 /// Starts the journal's writer threads, prunes old events at start and every hour, and on
-/// shutdown commits and delivers what is still queued.
+/// shutdown commits and delivers what is still queued, then writes the final seq high-water
+/// mark (so a clean restart continues without a gap). Fails the run (exit 1) if any event
+/// reached neither the journal nor the spill file.
 struct JournalService: Service {
     let writer: JournalWriter
-    let journal: Journal
+    let owned: OwnedJournal
+    let pipeline: AlarmPipeline
     let retention: Duration
     let readiness: Readiness
     let logger: Logger
@@ -79,14 +82,28 @@ struct JournalService: Service {
             await prune()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
-        await ModbusService.blocking { writer.stop() }
+        let lost = await ModbusService.blocking { writer.stop() }
+        // Every number handed out is committed, spilled or reported lost: the mark can come
+        // down to the last one used.
+        do {
+            try owned.highWater.write(.init(journalID: owned.journalID, seq: pipeline.lastSeq))
+        } catch {
+            logger.warning("\(error); the next start continues after the reserved block")
+        }
+        if !lost.isEmpty {
+            throw DaemonError.runtime("events in no journal and no spill file: seq "
+                + lost.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ", "))
+        }
     }
 
     private func prune() async {
         let cutoff = Instant(nanoseconds: Instant.now.nanoseconds - retention.nanosecondsClamped)
+        let journal = owned.journal
         do {
             let n = try await NIOThreadPool.singleton.runIfActive { try journal.prune(before: cutoff) }
             if n > 0 { logger.info("journal pruned", metadata: ["events": "\(n)", "older_than": "\(cutoff.iso8601)"]) }
+        } catch is CancellationError {
+            // The run is ending before it began (another service failed to start): nothing to say.
         } catch {
             logger.error("journal pruning failed: \(error)")
         }
@@ -109,11 +126,11 @@ struct EngineTimerService: Service {
     static let interval = Duration.milliseconds(250)
 
     func run() async throws {
-        pipeline.tick(at: .now)
+        pipeline.tick(at: .steadyNow)
         readiness.markReady("engine")
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: Self.interval)
-            pipeline.tick(at: .now)
+            pipeline.tick(at: .steadyNow)
         }
     }
 }
@@ -126,6 +143,8 @@ public struct Daemon: Sendable {
     public let pipeline: AlarmPipeline
     public let hub: FeedHub
     public let journal: Journal
+    /// The lock, high-water mark and id that make this daemon the journal's only writer.
+    let owned: OwnedJournal
     let services: [Service & Sendable]
     /// One event loop serves the alert socket and evaluates MQTT messages, so events reach
     /// socket clients without another thread hop.
@@ -147,7 +166,7 @@ public struct Daemon: Sendable {
         }
         connections += ModbusService.connections(config)
         return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
-                      connections: connections, settings: config.engine, start: .now)
+                      connections: connections, settings: config.engine, start: .steadyNow)
     }
 
     /// Opens the journal, restores the alarms it kept, and wires config → engine → pipeline →
@@ -160,18 +179,23 @@ public struct Daemon: Sendable {
         self.config = config
         self.output = out
         self.logger = logger
+        FileLimit.raise(to: FileLimit.needed(config), logger: logger)
 
-        let journal: Journal
-        let lastSeq: UInt64
+        let owned: OwnedJournal
         let saved: [SavedAlarm]
         do {
-            journal = try Journal(path: config.journal.path, sync: config.journal.sync == .full ? .full : .normal)
-            lastSeq = try journal.lastSeq()
-            saved = try journal.activeAlarms()
+            let spill = JournalSpill(path: JournalSpill.path(forJournal: config.journal.path, in: config.spillDirectory))
+            owned = try OwnedJournal.open(path: config.journal.path, sync: config.journal.sync == .full ? .full : .normal,
+                                          spill: spill)
+            saved = try owned.journal.activeAlarms()
         } catch {
             throw DaemonError.runtime(error.description)
         }
+        for note in owned.notes { logger.notice("journal: \(note)") }
+        let journal = owned.journal
+        let lastSeq = owned.lastSeq
         self.journal = journal
+        self.owned = owned
 
         let hub = FeedHub(queueLimit: config.alertSocket.clientQueue, lastSeq: lastSeq, archive: JournalArchive(journal: journal),
                           logger: logger)
@@ -189,15 +213,25 @@ public struct Daemon: Sendable {
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         if let publisher { sinks.append(publisher) }
         if let metrics { sinks.append(MetricsEventSink(metrics: metrics)) }
-        let writer = JournalWriter(journal: journal, sinks: sinks, maxWait: config.journal.maxWait,
-                                   commitTimer: metrics?.journalCommit, logger: logger)
-        let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer)
-        writer.onHealth = { [weak pipeline] up, reason in
-            pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .now)
+        let writer = JournalWriter(journal: journal, spill: JournalSpill(path: JournalSpill.path(
+                                       forJournal: config.journal.path, in: config.spillDirectory)),
+                                   sinks: sinks, maxWait: config.journal.maxWait, commitTimer: metrics?.journalCommit, logger: logger)
+        let highWater = owned.highWater, journalID = owned.journalID
+        let reserveProblems = RateLimitedLog(logger: logger)
+        let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer) { through in
+            do {
+                try highWater.write(.init(journalID: journalID, seq: through))
+            } catch {
+                reserveProblems.log(.error, key: "reserve", "cannot reserve seq numbers durably; a crash now could reuse some",
+                                    metadata: ["reason": "\(error)"])
+            }
         }
-        pipeline.restore(saved, at: .now)
+        writer.onHealth = { [weak pipeline] up, reason in
+            pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .steadyNow)
+        }
+        pipeline.restore(saved, at: .steadyNow)
         // An alarm the journal says is down, which is working now that the journal opened.
-        pipeline.setConnection(Self.journalConnectionID, up: true, reason: nil, at: .now)
+        pipeline.setConnection(Self.journalConnectionID, up: true, reason: nil, at: .steadyNow)
         if !saved.isEmpty {
             logger.notice("restored \(saved.count) alarms from the journal", metadata: ["last_seq": "\(lastSeq)"])
         }
@@ -213,7 +247,7 @@ public struct Daemon: Sendable {
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
         // First in, last out: the journal stops after every service that makes events.
-        services.append(JournalService(writer: writer, journal: journal, retention: config.journal.retention,
+        services.append(JournalService(writer: writer, owned: owned, pipeline: pipeline, retention: config.journal.retention,
                                        readiness: readiness, logger: logger))
         let socketOptions = AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode,
                                                site: config.site.id, maxClients: config.alertSocket.maxClients)

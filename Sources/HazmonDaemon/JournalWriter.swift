@@ -1,5 +1,6 @@
 import Foundation
 import HazmonCore
+import HazmonFeed
 import HazmonJournal
 import Logging
 import Metrics
@@ -17,7 +18,9 @@ import Metrics
 /// `maxWait`, the batch is delivered anyway with the flag `unjournaled`, and the `journal`
 /// system alarm is raised through `onHealth`. Failed batches stay in a bounded backlog the
 /// writer retries every second, so they reach the journal once it recovers (and the alarm
-/// clears then).
+/// clears then). Every failed attempt also appends what is new in the backlog to the spill file
+/// (on another filesystem), so neither a backlog overflow nor a shutdown loses them: the next
+/// start commits the spill file. Only events in neither place are lost, and `stop()` names them.
 public final class JournalWriter: @unchecked Sendable {
     struct Batch {
         var events: [AlarmEvent]
@@ -28,6 +31,7 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     let journal: Journal
+    let spill: JournalSpill
     let sinks: [EventSink]
     let maxWait: Duration
     let backlogLimit: Int
@@ -47,7 +51,10 @@ public final class JournalWriter: @unchecked Sendable {
     private var committedThrough: UInt64 = 0
     private var failedThrough: UInt64 = 0
     private var backlog: [Batch] = []
-    private var backlogDropped = 0
+    /// Every batch through this seq is in the spill file (0: the file is empty or absent).
+    private var spilledThrough: UInt64 = 0
+    /// Events in no journal and no spill file: reported at stop as an error.
+    private var lost: [ClosedRange<UInt64>] = []
     private var healthy = true
     private var stopping = false
     private var running = 0
@@ -56,11 +63,14 @@ public final class JournalWriter: @unchecked Sendable {
     private var committedEvents = 0
 
     let commitTimer: Metrics.Timer?
+    let problems: RateLimitedLog
 
-    public init(journal: Journal, sinks: [EventSink], maxWait: Duration, backlogLimit: Int = 100_000,
+    public init(journal: Journal, spill: JournalSpill, sinks: [EventSink], maxWait: Duration, backlogLimit: Int = 100_000,
                 commitTimer: Metrics.Timer? = nil, logger: Logger) {
         self.commitTimer = commitTimer
         self.journal = journal
+        self.spill = spill
+        self.problems = RateLimitedLog(logger: logger)
         self.sinks = sinks
         self.maxWait = maxWait
         self.backlogLimit = backlogLimit
@@ -93,15 +103,35 @@ public final class JournalWriter: @unchecked Sendable {
     }
 
     /// Commits and delivers everything queued, then stops the threads (graceful shutdown).
-    public func stop() {
+    /// What the journal still could not take goes to the spill file. Returns the seq ranges
+    /// that reached neither (empty when nothing was lost).
+    public func stop() -> [ClosedRange<UInt64>] {
         cond.lock()
         stopping = true
         cond.broadcast()
         let deadline = Date().addingTimeInterval(5)
         while running > 0, cond.wait(until: deadline) {}
         cond.unlock()
-        let (c, e) = commitStats
-        logger.info("journal closed", metadata: ["commits": "\(c)", "events": "\(e)"])
+        spillBacklog()
+        cond.lock()
+        // Whatever is still neither committed nor spilled: in flight when the wait gave up, or
+        // the spill failed.
+        let unsaved = (backlog + toWrite).filter { $0.lastSeq > spilledThrough && $0.lastSeq > committedThrough }
+        let lostNow = lost + unsaved.compactMap { b in b.events.first.map { $0.seq...b.lastSeq } }
+        let (c, e) = (commits, committedEvents)
+        let spilled = spilledThrough
+        cond.unlock()
+        if lostNow.isEmpty {
+            logger.info("journal closed", metadata: ["commits": "\(c)", "events": "\(e)"])
+        } else {
+            logger.critical("journal closed with events in no journal and no spill file", metadata: [
+                "lost_seq": "\(lostNow.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ","))", "commits": "\(c)"])
+        }
+        if spilled > 0 {
+            logger.error("the journal could not take every event; the rest are in the spill file and are committed at the next start",
+                         metadata: ["spill": "\(spill.path)", "through_seq": "\(spilled)"])
+        }
+        return lostNow
     }
 
     /// (commits, events committed): group commit shows as many events per commit under load.
@@ -137,15 +167,10 @@ public final class JournalWriter: @unchecked Sendable {
             cond.lock()
             let last = batches.last?.lastSeq ?? 0
             var change: (Bool, String?)?
+            var recovered = false
             if let result {
                 failedThrough = max(failedThrough, last)
                 backlog = batches
-                while backlog.count > 1, backlog.reduce(0, { $0 + $1.events.count }) > backlogLimit {
-                    // Already delivered (flagged unjournaled); only the journal's copy is lost.
-                    backlogDropped += backlog.removeFirst().events.count
-                    logger.error("journal backlog full; oldest unjournaled events will not reach the journal",
-                                 metadata: ["dropped_total": "\(backlogDropped)"])
-                }
                 if lastError != result.description || healthy { change = (false, result.description) }
                 lastError = result.description
                 healthy = false
@@ -155,10 +180,17 @@ public final class JournalWriter: @unchecked Sendable {
                 committedEvents += entries.count
                 backlog = []
                 lastError = nil
+                recovered = spilledThrough > 0
                 if !healthy { healthy = true; change = (true, nil) }
             }
             cond.unlock()
             if let change { report(change.0, change.1) }
+            if result != nil {
+                spillBacklog()
+                trimBacklog()
+            } else if recovered {
+                commitSpilled()
+            }
             deliverDue()
             cond.lock()
             if result != nil, stopping { break }
@@ -169,6 +201,58 @@ public final class JournalWriter: @unchecked Sendable {
         running -= 1
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Appends the backlog's batches not yet in the spill file to it.
+    private func spillBacklog() {
+        cond.lock()
+        let fresh = backlog.filter { $0.lastSeq > spilledThrough }
+        cond.unlock()
+        guard let through = fresh.last?.lastSeq else { return }
+        do {
+            try spill.append(fresh.map { b in
+                SpilledBatch(entries: b.events.indices.map { JournalEntry(b.events[$0], json: b.json[$0]) }, states: b.states)
+            })
+            cond.lock()
+            spilledThrough = max(spilledThrough, through)
+            cond.unlock()
+        } catch {
+            problems.log(.error, key: "spill", "cannot spill unjournaled events either; they are only in memory",
+                         metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Keeps the backlog within its bound: the oldest batches go, and are lost only if the
+    /// spill file does not hold them.
+    private func trimBacklog() {
+        cond.lock()
+        var dropped: [ClosedRange<UInt64>] = []
+        while backlog.count > 1, backlog.reduce(0, { $0 + $1.events.count }) > backlogLimit {
+            let b = backlog.removeFirst()
+            if b.lastSeq > spilledThrough, let first = b.events.first { dropped.append(first.seq...b.lastSeq) }
+        }
+        lost += dropped
+        cond.unlock()
+        if let range = dropped.first {
+            problems.log(.critical, key: "lost", "journal backlog full and the spill file failing: events are in no journal",
+                         metadata: ["lost_seq_from": "\(range.lowerBound)", "lost_seq_to": "\(dropped.last!.upperBound)"])
+        }
+    }
+
+    /// After a recovery: the spill file may hold batches the backlog dropped; commit those too
+    /// (batches already committed are skipped), then remove it.
+    private func commitSpilled() {
+        do {
+            let (batches, _) = try spill.read()
+            try journal.importSpilled(batches)
+            spill.remove()
+            cond.lock()
+            spilledThrough = 0
+            cond.unlock()
+        } catch {
+            problems.log(.error, key: "spill-import", "cannot commit the spill file yet; it is kept for the next start",
+                         metadata: ["reason": "\(error)"])
+        }
     }
 
     private func report(_ up: Bool, _ reason: String?) {

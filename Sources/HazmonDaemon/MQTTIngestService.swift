@@ -1,5 +1,6 @@
 import HazmonConfig
 import HazmonCore
+import HazmonFeed
 import HazmonMQTT
 import Logging
 import NIOCore
@@ -123,7 +124,7 @@ public final class MQTTIngestService: Service, Sendable {
         let client = try MosquittoClient(
             options: options, subscriptions: routing.withLock { $0.router.subscriptions }, qos: settings.qos, logger: logger,
             onMessage: { topic, payload in
-                if !handoff.push(Raw(topic: topic, payload: payload, received: .now)) {
+                if !handoff.push(Raw(topic: topic, payload: payload, received: .steadyNow)) {
                     self.counters.withLock { $0.overflow += 1 }
                     problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
                 }
@@ -136,7 +137,7 @@ public final class MQTTIngestService: Service, Sendable {
                 }
                 // Our own clean disconnect at shutdown is not a lost broker.
                 if !up, self.stopping.load(ordering: .relaxed) { return }
-                self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .now)
+                self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .steadyNow)
             })
         publisher?.attach(client)
         self.client.withLock { $0 = client }
@@ -150,7 +151,7 @@ public final class MQTTIngestService: Service, Sendable {
         }
         if !client.isConnected, !Task.isCancelledOrShuttingDown {
             pipeline.setConnection(Self.connectionID, up: false,
-                                   reason: "broker \(settings.host):\(settings.port) not reachable", at: .now)
+                                   reason: "broker \(settings.host):\(settings.port) not reachable", at: .steadyNow)
         }
         try? await gracefulShutdown()
         stopping.store(true, ordering: .relaxed)

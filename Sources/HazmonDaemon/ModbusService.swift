@@ -75,7 +75,7 @@ final class ModbusService: Service, Sendable {
                 pipeline.ingest(samples, generation: generation)
                 metrics?.modbusSamples.increment(by: samples.count)
             },
-            connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .now) },
+            connection: { device, up, reason in pipeline.setConnection(device, up: up, reason: reason, at: .steadyNow) },
             polled: { device, took in metrics?.modbusPoll(device: device, took: took) })
         var owners: [any ModbusLinkOwner] = order.map { ModbusBus(devices: links[$0]!, handlers: handlers, logger: logger) }
         if !multiplexed.isEmpty { owners.append(ModbusTCPMux(devices: multiplexed, handlers: handlers, logger: logger)) }
@@ -108,9 +108,9 @@ final class ModbusService: Service, Sendable {
     }
 
     /// Runs a blocking call on a thread of its own, not on the cooperative pool.
-    static func blocking(_ body: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let t = Thread { body(); done.resume() }
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+            let t = Thread { done.resume(returning: body()) }
             t.start()
         }
     }

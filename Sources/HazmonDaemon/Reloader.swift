@@ -66,7 +66,7 @@ final class Reloader: Service, Sendable {
             logger.warning("reload: these changes take effect at the next restart: \(later.joined(separator: ", "))")
         }
         for w in new.warnings { logger.warning("configuration deviation accepted: \(w)") }
-        pipeline.replaceEngine(with: Daemon.makeEngine(new), at: .now)
+        pipeline.replaceEngine(with: Daemon.makeEngine(new), at: .steadyNow)
         if let mqtt, let settings = new.mqtt ?? old.mqtt { mqtt.reconfigure(settings: settings, tags: new.tags) }
         await modbus.replace(with: new)
         current.withLock { $0 = new }

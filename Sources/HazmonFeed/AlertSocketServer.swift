@@ -42,6 +42,11 @@ public final class AlertSocketServer: Sendable {
         try removeStaleSocket(options.path)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLogger(logger: logger, what: "alert socket"))
+                }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: options.maxLineBytes)))
@@ -49,7 +54,14 @@ public final class AlertSocketServer: Sendable {
                         FeedConnectionHandler(hub: hub, handler: handler, options: options, logger: logger))
                 }
             }
-        let ch = try await bootstrap.bind(unixDomainSocketPath: options.path, cleanupExistingSocketFile: false).get()
+        let ch: Channel
+        do {
+            ch = try await bootstrap.bind(unixDomainSocketPath: options.path, cleanupExistingSocketFile: false).get()
+        } catch {
+            let dir = options.path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            let why = access(dir.isEmpty ? "/" : dir, F_OK) == 0 ? "\(error)" : "its directory \(dir) does not exist"
+            throw AlertSocketError(description: "cannot listen on the alert socket \(options.path): \(why)")
+        }
         guard chmod(options.path, mode_t(options.mode)) == 0 else {
             try? await ch.close()
             throw AlertSocketError(description: "chmod \(options.path): \(String(cString: strerror(errno)))")

@@ -23,7 +23,8 @@ final class FeedConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         guard let c = hub.register(context.channel, maxClients: options.maxClients) else {
-            logger.warning("alert socket client refused: too many clients", metadata: ["max_clients": "\(options.maxClients)"])
+            hub.clientProblems.warning(key: "too_many", "alert socket client refused: too many clients",
+                                       metadata: ["max_clients": "\(options.maxClients)"])
             reply(context, FeedReply.error(code: "too_many_clients", message: "the daemon serves at most \(options.maxClients) clients").json)
             context.close(promise: nil)
             return

@@ -37,6 +37,8 @@ public final class FeedHub: Sendable {
     let archive: FeedArchive?
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// Refused and dropped clients, logged at most once per interval however many there are.
+    let clientProblems: RateLimitedLog
     /// Events per archive read and write during a replay.
     static let replayChunk = 2_000
 
@@ -51,6 +53,7 @@ public final class FeedHub: Sendable {
         self.archive = archive
         self.threadPool = threadPool
         self.logger = logger
+        self.clientProblems = RateLimitedLog(logger: logger)
         state.withLock { $0.lastSeq = lastSeq }
     }
 
@@ -106,6 +109,15 @@ public final class FeedHub: Sendable {
     /// Starts the live stream for `c`, first replaying every event after `since` if given.
     /// Returns an error reply, or nil once the client is subscribed or its replay has begun.
     func subscribe(_ c: Client, since: UInt64?) -> FeedReply? {
+        if let since {
+            let last = lastSeq
+            // A client ahead of the journal remembers events this journal never had (another
+            // journal, or one restored from an old backup): say so instead of waiting in silence.
+            if since > last {
+                return .error(code: "since_ahead",
+                              message: "since \(since) is ahead of the journal, whose last seq is \(last): resubscribe with since \(last) or lower, or without since")
+            }
+        }
         switch joinFromMemory(c, since: since) {
         case .joined:
             return nil
@@ -148,10 +160,9 @@ public final class FeedHub: Sendable {
                     let events = try await threadPool.runIfActive {
                         try archive.lines(after: from, through: to, limit: Self.replayChunk)
                     }
-                    guard let last = events.last else {
-                        throw FeedReply.error(code: "history_unavailable",
-                                              message: "events after seq \(from) are no longer in the journal")
-                    }
+                    // None left in the range: numbers reserved before a crash and never used
+                    // (seq skips them), or events pruned past the retention.
+                    guard let last = events.last else { next = to; break }
                     try await write(events.map(\.json), to: c)
                     next = last.seq
 
@@ -189,7 +200,8 @@ public final class FeedHub: Sendable {
         if queued - n > queueLimit {
             c.pending.wrappingSubtract(n, ordering: .relaxed)
             if !c.closing.exchange(true, ordering: .relaxed) {
-                logger.warning("alert socket client too slow; disconnecting", metadata: ["client": "\(c.id)", "queued": "\(queued - n)"])
+                clientProblems.warning(key: "slow", "alert socket client too slow; disconnecting",
+                                       metadata: ["client": "\(c.id)", "queued": "\(queued - n)"])
                 c.channel.eventLoop.execute { c.channel.close(promise: nil) }
             }
             return

@@ -36,7 +36,7 @@ public enum FeedReply: Error, Sendable, Equatable {
 }
 
 /// One request line from a client (spec §5), decoded strictly: a field of the wrong type is
-/// an error, not a silent default.
+/// an error, not a silent default; so is a key given twice.
 struct FeedRequest: Decodable {
     var type: String
     var since: UInt64?
@@ -46,12 +46,55 @@ struct FeedRequest: Decodable {
     var note: String?
     var `for`: String?
 
+    /// Bounds on what an operator's request may carry into the journal and every client's feed.
+    static let maxTag = 128
+    static let maxUser = 64
+    static let maxNote = 1_000
+
+    enum CodingKeys: String, CodingKey { case type, since, tag, condition, user, note, `for` }
+
+    /// Thrown by `init(from:)` for a value of the right JSON type but out of range.
+    struct Invalid: Error { let message: String }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(String.self, forKey: .type)
+        if c.contains(.since), !(try c.decodeNil(forKey: .since)) {
+            // A seq is a whole number from 0; say so for -1, 1.5 or 1e30 instead of "bad JSON".
+            if let v = try? c.decode(UInt64.self, forKey: .since) {
+                since = v
+            } else if (try? c.decode(Double.self, forKey: .since)) != nil {
+                throw Invalid(message: "\"since\" must be a seq: a whole number from 0 to \(UInt64.max)")
+            } else {
+                since = try c.decode(UInt64.self, forKey: .since)
+            }
+        }
+        tag = try c.decodeIfPresent(String.self, forKey: .tag)
+        condition = try c.decodeIfPresent(String.self, forKey: .condition)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        note = try c.decodeIfPresent(String.self, forKey: .note)
+        self.for = try c.decodeIfPresent(String.self, forKey: .for)
+        for (key, value, limit) in [("tag", tag, Self.maxTag), ("user", user, Self.maxUser), ("note", note, Self.maxNote)] {
+            if let value, value.count > limit {
+                throw Invalid(message: "\"\(key)\" is longer than \(limit) characters")
+            }
+        }
+    }
+
     static func decode(_ bytes: [UInt8]) -> Result<FeedRequest, FeedReply> {
+        if let key = JSONDuplicateKeys.first(in: bytes) {
+            return .failure(.error(code: "bad_request", message: "the key \(key.quoted()) appears twice"))
+        }
         do {
             return .success(try JSONDecoder().decode(FeedRequest.self, from: Data(bytes)))
+        } catch let e as Invalid {
+            return .failure(.error(code: "bad_request", message: e.message))
         } catch let DecodingError.keyNotFound(key, _) {
             return .failure(.error(code: "bad_request", message: "missing \"\(key.stringValue)\""))
         } catch let DecodingError.typeMismatch(_, ctx) {
+            guard !ctx.codingPath.isEmpty else {
+                return .failure(.error(code: "bad_request", message: "a request is a JSON object, e.g. {\"type\":\"ping\"}"))
+            }
             let field = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             return .failure(.error(code: "bad_request", message: "\"\(field)\" has the wrong type"))
         } catch {

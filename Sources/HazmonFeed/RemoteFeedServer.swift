@@ -16,6 +16,10 @@ public struct RemoteFeedOptions: Sendable {
     public var token: [UInt8]
     public var site: String
     public var maxClients: Int
+    /// From accept to a valid token, TLS handshake included.
+    public var authDeadline: TimeAmount = .seconds(10)
+    /// The bound on connections still authenticating.
+    public var admission = FeedAdmission()
 
     public init(host: String, port: Int, certFile: String, keyFile: String, token: [UInt8], site: String, maxClients: Int) {
         self.host = host
@@ -47,15 +51,29 @@ public final class RemoteFeedServer: Sendable {
             throw AlertSocketError(description: "remote feed TLS: cannot load \(options.certFile) / \(options.keyFile): \(error)")
         }
         let socketOptions = AlertSocketOptions(path: "", mode: 0, site: options.site, maxClients: options.maxClients)
+        let admission = options.admission
+        let refusals = RateLimitedLog(logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
+            .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLogger(logger: logger, what: "remote feed"))
+                }
+            }
+            .childChannelInitializer { channel in
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                if let why = admission.admit(address) {
+                    refusals.warning(key: "pending", "remote feed connection refused before TLS", metadata: ["reason": "\(why)"])
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let ops = channel.pipeline.syncOperations
                     try ops.addHandler(NIOSSLServerHandler(context: context))
                     try ops.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: socketOptions.maxLineBytes)))
-                    try ops.addHandler(FeedAuthHandler(token: options.token, logger: logger))
+                    try ops.addHandler(FeedAuthHandler(token: options.token, deadline: options.authDeadline, logger: logger) {
+                        admission.release(address)
+                    })
                     try ops.addHandler(FeedConnectionHandler(hub: hub, handler: handler, options: socketOptions, logger: logger))
                 }
             }
@@ -80,7 +98,9 @@ public final class RemoteFeedServer: Sendable {
 
 /// Holds a remote connection until its first line is `{"type":"auth","token":"…"}` with the
 /// right token (compared in constant time); only then does the feed's handler see the
-/// connection (and send hello). A wrong token or none within 10 s: an error line, then close.
+/// connection (and send hello). A wrong token, or none within the deadline from accept (the
+/// TLS handshake included: a client that never finishes it is closed too): an error line if
+/// TLS is up, then close. `done` runs once the connection no longer waits to authenticate.
 final class FeedAuthHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop.
     typealias InboundIn = LineFrame
@@ -92,32 +112,46 @@ final class FeedAuthHandler: ChannelInboundHandler, RemovableChannelHandler, @un
     }
 
     let token: [UInt8]
+    let deadline: TimeAmount
     let logger: Logger
     private var authenticated = false
     private var timeout: Scheduled<Void>?
-    static let deadline = TimeAmount.seconds(10)
+    private var done: (() -> Void)?
 
-    init(token: [UInt8], logger: Logger) {
+    init(token: [UInt8], deadline: TimeAmount, logger: Logger, done: @escaping () -> Void) {
         self.token = token
+        self.deadline = deadline
         self.logger = logger
+        self.done = done
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        // Not forwarded: the feed starts (hello, registration) only after authentication.
+    /// Runs `done` once.
+    private func finishWaiting() {
+        done?()
+        done = nil
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // From accept: the deadline covers the TLS handshake too.
         let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(in: Self.deadline) { [self] in
+        timeout = context.eventLoop.scheduleTask(in: deadline) { [self] in
             refuse(ctx.value, code: "auth_timeout", "send {\"type\":\"auth\",\"token\":\"…\"} first")
         }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        // Not forwarded: the feed starts (hello, registration) only after authentication.
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
-        context.fireChannelInactive()
+        finishWaiting()
+        if authenticated { context.fireChannelInactive() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !authenticated else { context.fireChannelRead(data); return }
-        guard case .line(let bytes) = unwrapInboundIn(data),
+        guard case .line(let bytes) = unwrapInboundIn(data), JSONDuplicateKeys.first(in: bytes) == nil,
               let auth = try? JSONDecoder().decode(Auth.self, from: Data(bytes)), auth.type == "auth", let given = auth.token
         else {
             refuse(context, code: "unauthorized", "the first line must be {\"type\":\"auth\",\"token\":\"…\"}")
@@ -130,19 +164,26 @@ final class FeedAuthHandler: ChannelInboundHandler, RemovableChannelHandler, @un
         }
         authenticated = true
         timeout?.cancel()
+        finishWaiting()
         context.fireChannelActive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.info("remote feed connection closed", metadata: ["reason": "\(error)"])
+        // Before authentication a failed handshake is a scanner's noise, not news.
+        logger.log(level: authenticated ? .info : .debug, "remote feed connection closed", metadata: ["reason": "\(error)"])
         context.close(promise: nil)
     }
 
+    /// The error line, then close; if the line cannot go out (no TLS yet, a peer that does not
+    /// read), the connection is closed a second later regardless.
     private func refuse(_ context: ChannelHandlerContext, code: String, _ message: String) {
+        finishWaiting()
         let line = FeedReply.error(code: code, message: message).json + "\n"
         var buf = context.channel.allocator.buffer(capacity: line.utf8.count)
         buf.writeString(line)
-        context.writeAndFlush(NIOAny(buf)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(buf)).whenComplete { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     /// Equal length and bytes, in time that depends only on the lengths.

@@ -59,7 +59,8 @@ public struct JournalError: Error, CustomStringConvertible, Sendable {
 
     init(_ error: any Error, doing what: String) {
         if let db = error as? DatabaseError {
-            description = "\(what): \(db.message ?? "SQLite error \(db.resultCode.rawValue)") (\(db.resultCode))"
+            // SQLite's own words once, and its result code for a search.
+            description = "\(what): \(db.message ?? "SQLite error") (SQLite code \(db.resultCode.rawValue))"
         } else {
             description = "\(what): \(error)"
         }
@@ -135,20 +136,59 @@ public final class Journal: Sendable {
                 INSERT INTO meta (key, value) VALUES ('last_seq', 0);
                 """)
         }
+        m.registerMigration("v2") { db in
+            // Which journal this is: the high-water file beside it names the same id, so a
+            // journal replaced by another (or by a new empty one) is told apart.
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
+                           arguments: [Int64.random(in: 1...Int64.max)])
+        }
         return m
+    }
+
+    /// This journal's id (see `SeqHighWater`).
+    public func journalID() throws(JournalError) -> Int64 {
+        do {
+            return try pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_id'") ?? 0 }
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal's id")
+        }
+    }
+
+    /// `PRAGMA quick_check`: nil if the file is sound, else SQLite's first complaint.
+    public func quickCheck() throws(JournalError) -> String? {
+        do {
+            let rows = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(5)") }
+            return rows == ["ok"] ? nil : rows.joined(separator: "; ")
+        } catch {
+            throw JournalError(error, doing: "the journal's integrity check failed")
+        }
+    }
+
+    /// Raises the stored high-water mark to `seq` (a journal that continues another one).
+    public func raiseLastSeq(to seq: UInt64) throws(JournalError) {
+        do {
+            try pool.write { db in
+                try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'last_seq'", arguments: [Int64(clamping: seq)])
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot write the journal's last seq")
+        }
     }
 
     /// The highest `seq` committed so far (0 for a new journal).
     public func lastSeq() throws(JournalError) -> UInt64 {
         do {
-            return try pool.read { db in
-                let v = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_seq'") ?? 0
-                let m = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0
-                return UInt64(max(v, m))
-            }
+            return try pool.read(Self.lastSeq)
         } catch {
             throw JournalError(error, doing: "cannot read the journal's last seq")
         }
+    }
+
+    /// The higher of the pruning high-water mark and the newest event's seq.
+    static func lastSeq(_ db: Database) throws -> UInt64 {
+        let v = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_seq'") ?? 0
+        let m = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0
+        return UInt64(max(v, m))
     }
 
     /// Appends events and alarm state changes in one transaction (one fsync with `sync = full`).
@@ -156,33 +196,59 @@ public final class Journal: Sendable {
     public func append(_ entries: [JournalEntry], states: [AlarmStateChange]) throws(JournalError) {
         guard !entries.isEmpty || !states.isEmpty else { return }
         do {
-            try pool.write { db in
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO event (seq, time_ns, tag, condition, event, grade, json) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for e in entries {
-                    try insert.execute(arguments: [Int64(e.seq), e.time.nanoseconds, e.tag, e.condition, e.event, e.grade, e.json])
-                }
-                let upsert = try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
-                                                  acked_at_ns, condition, grade, name, unit, value)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let delete = try db.cachedStatement(sql: "DELETE FROM alarm WHERE tag = ? AND slot = ?")
-                for c in states {
-                    guard let a = c.saved else {
-                        try delete.execute(arguments: [c.tag, c.slot.rawValue])
-                        continue
-                    }
-                    try upsert.execute(arguments: [
-                        a.tag, a.slot.rawValue, a.level, a.lastLevel, a.state.rawValue, a.latched,
-                        a.since?.nanoseconds, a.shelvedUntil?.nanoseconds, a.ackedAt?.nanoseconds,
-                        a.condition.rawValue, a.grade.rawValue, a.name, a.unit, a.value,
-                    ])
-                }
-            }
+            try pool.write { db in try Self.write(entries, states: states, into: db) }
         } catch {
             throw JournalError(error, doing: "cannot commit \(entries.count) events to the journal")
+        }
+    }
+
+    /// Batches a spill file kept (events the journal could not take before), committed now.
+    /// A batch whose events are already in the journal was committed after all and is skipped,
+    /// states included, so an older state never overwrites a newer one. Returns (batches,
+    /// events) committed.
+    @discardableResult
+    public func importSpilled(_ batches: [SpilledBatch]) throws(JournalError) -> (batches: Int, events: Int) {
+        do {
+            return try pool.write { db in
+                var done = (batches: 0, events: 0)
+                for b in batches {
+                    guard let first = b.entries.first,
+                          try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE seq = ?", arguments: [Int64(first.seq)]) == 0
+                    else { continue }
+                    try Self.write(b.entries, states: b.states, into: db)
+                    done.batches += 1
+                    done.events += b.entries.count
+                }
+                return done
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot commit the spilled events to the journal")
+        }
+    }
+
+    static func write(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO event (seq, time_ns, tag, condition, event, grade, json) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for e in entries {
+            try insert.execute(arguments: [Int64(e.seq), e.time.nanoseconds, e.tag, e.condition, e.event, e.grade, e.json])
+        }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
+                                          acked_at_ns, condition, grade, name, unit, value)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let delete = try db.cachedStatement(sql: "DELETE FROM alarm WHERE tag = ? AND slot = ?")
+        for c in states {
+            guard let a = c.saved else {
+                try delete.execute(arguments: [c.tag, c.slot.rawValue])
+                continue
+            }
+            try upsert.execute(arguments: [
+                a.tag, a.slot.rawValue, a.level, a.lastLevel, a.state.rawValue, a.latched,
+                a.since?.nanoseconds, a.shelvedUntil?.nanoseconds, a.ackedAt?.nanoseconds,
+                a.condition.rawValue, a.grade.rawValue, a.name, a.unit, a.value,
+            ])
         }
     }
 
@@ -265,6 +331,10 @@ public struct JournalReader: Sendable {
         config.busyMode = .timeout(5)
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
+            let isJournal = try queue.read { db in try db.tableExists("event") && db.tableExists("meta") }
+            guard isJournal else { throw JournalError("\(path) is not a hazmon journal (it has no event table)") }
+        } catch let e as JournalError {
+            throw e
         } catch {
             throw JournalError(error, doing: "cannot open the journal \(path) for reading")
         }

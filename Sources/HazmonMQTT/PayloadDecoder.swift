@@ -26,6 +26,7 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFinite(String)
     case badTime(String)
     case badQuality(String)
+    case duplicateKey(String)
 
     public var description: String {
         switch self {
@@ -37,6 +38,7 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFinite(let f): return "\"\(f)\" is not a finite number"
         case .badTime(let t): return "unreadable time \(t)"
         case .badQuality(let q): return "unknown quality \(q)"
+        case .duplicateKey(let k): return "the key \(k.quoted()) appears twice in one object: which one is meant?"
         }
     }
 
@@ -51,6 +53,7 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFinite: return "not_finite"
         case .badTime: return "bad_time"
         case .badQuality: return "bad_quality"
+        case .duplicateKey: return "duplicate_key"
         }
     }
 }
@@ -78,20 +81,45 @@ public enum PayloadDecoder {
             // A bare number, the commonest gateway payload. JSON has no NaN or Infinity, and a
             // gateway that sends them is reporting a failed reading, not a value.
             let text = String(decoding: payload[start..<end], as: UTF8.self)
-            if let d = Double(text) {
+            if isDecimal(payload[start..<end]), let d = Double(text) {
                 guard d.isFinite else { throw .notFinite("payload") }
                 return .number(d)
+            }
+            if ["nan", "inf", "infinity"].contains(text.lowercased().trimmingCharacters(in: ["+", "-"])) {
+                throw .notFinite("payload")
             }
             if text == "true" { return .bool(true) }
             if text == "false" { return .bool(false) }
             if text == "null" { return .null }
             throw .notJSON("\"\(text.prefix(40))\"")
         }
+        if let key = JSONDuplicateKeys.first(in: payload[start..<end]) { throw .duplicateKey(key) }
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(payload[start..<end]))
         } catch {
             throw .notJSON(describe(error))
         }
+    }
+
+    /// A plain decimal number, `[+-]digits[.digits][e[+-]digits]` (or `.5`): what `Double()`
+    /// also reads as hexadecimal (`0x1p4`), `inf` or `nan` is no gateway's reading.
+    static func isDecimal(_ b: ArraySlice<UInt8>) -> Bool {
+        var i = b.startIndex
+        func digits() -> Int {
+            let from = i
+            while i < b.endIndex, b[i] >= 48, b[i] <= 57 { i += 1 }
+            return i - from
+        }
+        if i < b.endIndex, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+        var mantissa = digits()
+        if i < b.endIndex, b[i] == UInt8(ascii: ".") { i += 1; mantissa += digits() }
+        guard mantissa > 0 else { return false }
+        if i < b.endIndex, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < b.endIndex, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == b.endIndex
     }
 
     /// The one value of a single-point payload; `json` is the configured dotted path.

@@ -28,7 +28,7 @@ final class ModbusDevice {
     var heartbeatChanged: ContinuousClock.Instant
 
     // The poll in progress.
-    private var wall = Instant.now
+    private var now = Instant.steadyNow
     private var samples: [Sample] = []
     private var heartbeatWord: UInt16?
     /// Fault bits may sit in another block than their values: noted per binding as their
@@ -67,7 +67,7 @@ final class ModbusDevice {
     // MARK: one poll, block by block
 
     func beginPoll() {
-        wall = Instant.now
+        now = Instant.steadyNow
         samples = []
         samples.reserveCapacity(bindings.count)
         heartbeatWord = nil
@@ -88,7 +88,7 @@ final class ModbusDevice {
                 raw = ModbusDecoder.raw(b.source.type, order: b.source.order,
                                         words: registers[offset..<(offset + b.source.type.registerCount)])
             }
-            samples.append(ModbusDecoder.sample(raw, source: b.source, tag: b.tag, at: wall))
+            samples.append(ModbusDecoder.sample(raw, source: b.source, tag: b.tag, at: now))
             if !faulted.isEmpty { owners.append(k) }
         }
         if let h = heartbeatAt, h.block == bi {
@@ -106,7 +106,7 @@ final class ModbusDevice {
         let fault = SensorFault.modbusException(code: code, table: block.table.modbusTableNumber,
                                                 address: block.start, count: block.count)
         for (k, b) in bindings.enumerated() where where_[k].block == bi {
-            samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: wall, fault: fault))
+            samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: now, fault: fault))
             if !faulted.isEmpty { owners.append(k) }
         }
     }

@@ -22,7 +22,7 @@ struct Hazmon: AsyncParsableCommand {
         commandName: "hazmon",
         abstract: "Monitors major hazard sources: gas, pressure, level and temperature in, graded alarms out.",
         version: version,
-        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, Simulate.self]
+        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, JournalCommand.self, Simulate.self]
     )
 
     /// Runs the command line with the exit codes of spec §1: 2 for usage errors (not
@@ -68,10 +68,11 @@ struct ConfigOption: ParsableArguments {
 
     var resolved: String { config ?? path ?? "/etc/hazmon/hazmon.toml" }
 
-    /// Loads the config or prints every error (one line each) and exits 78.
-    func load() throws -> HazmonConfiguration {
+    /// Loads the config or prints every error (one line each) and exits 78. `checkPaths`: the
+    /// directories the daemon writes into must exist (for `run` and `check`).
+    func load(checkPaths: Bool = false) throws -> HazmonConfiguration {
         do {
-            return try ConfigLoader.load(path: resolved)
+            return try ConfigLoader.load(path: resolved, checkPaths: checkPaths)
         } catch {
             for e in error.errors { printError(e.description) }
             throw ExitCode(Exit.config)
@@ -85,7 +86,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        let config = try options.load()
+        let config = try options.load(checkPaths: true)
         do {
             try await Daemon(config: config).run()
         } catch {
@@ -96,12 +97,21 @@ struct Run: AsyncParsableCommand {
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate a configuration and print a summary; exit 0 or 78.")
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a configuration and print a summary; exit 0 or 78.",
+        discussion: """
+            Also checks that the directories the daemon writes into (journal, alert socket, spill) \
+            exist and are writable, so the unit's ExecStartPre stops a start that could only fail; \
+            --offline skips that, to validate a configuration away from its host.
+            """)
 
     @OptionGroup var options: ConfigOption
 
+    @Flag(help: "Do not check the directories the daemon writes into (validating a config on another machine).")
+    var offline = false
+
     func run() throws {
-        let config = try options.load()
+        let config = try options.load(checkPaths: !offline)
         print(ConfigSummary(config).text)
     }
 }

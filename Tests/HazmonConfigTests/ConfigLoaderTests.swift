@@ -562,6 +562,30 @@ struct BadConfigTests {
         #expect(e.count == 1 && e[0].contains("TOML syntax: a table header must start with a key"))
     }
 
+    /// toml++ takes time quadratic in a dotted key's parts: a key of 100,000 parts took over a
+    /// minute. Refused with its line before parsing, in a header, a key or an inline table.
+    @Test("dotted keys too deep to be hazmon's", arguments: ["[site]\nid = \"x\"\n[" + Array(repeating: "a", count: 100_000).joined(separator: ".") + "]",
+                                                          "x = 1\n\n" + Array(repeating: "b", count: 40).joined(separator: ".") + " = 1",
+                                                          "[site]\ny = 1\nz = { " + Array(repeating: "c", count: 33).joined(separator: " . ") + " = 2 }"])
+    func deepDottedKeys(_ text: String) {
+        let started = ContinuousClock.now
+        let e = errors(text)
+        #expect(e.count == 1 && e[0].hasPrefix("hazmon.toml:3: a dotted key of more than 32 parts"), "\(e.map { $0.prefix(120) })")
+        #expect(ContinuousClock.now - started < .seconds(5), "refused before the parser, not after it")
+    }
+
+    @Test func dotsInStringsNumbersAndCommentsAreNoKeys() throws {
+        let dots = Array(repeating: "x", count: 50).joined(separator: ".")
+        let c = try parse("""
+            [site]
+            id = "x"   # \(dots)
+            name = "\(dots)"
+            [engine]
+            stale_after = "1.5s"
+            """)
+        #expect(c.site.name == dots)
+    }
+
     @Test func arraysSpanningLinesAreNotHeaders() throws {
         let c = try parse(#"""
             [site]

@@ -44,7 +44,10 @@ struct JournalIntegrationTests {
         let (c2, hello) = try rig.daemon.subscriber(since: 4)
         c = c2
         defer { c.close() }
-        #expect(hello["seq"] as? Int == 4, "seq continues from the journal")
+        // After a crash, numbering continues after the block reserved before it (a clean stop
+        // continues without a gap: JournalIntegrityTests).
+        let resumed = hello["seq"] as? Int ?? 0
+        #expect(resumed >= 4, "seq continues from the journal, never below it")
         let after = try rig.snapshot()
         let keys = ["tag", "condition", "state", "shelved_until", "since", "grade"]
         func view(_ a: [[String: Any]]) -> [String] {
@@ -55,12 +58,13 @@ struct JournalIntegrationTests {
         rig.publisher.publish("plant/t101/gas", "45")
         rig.publisher.publish("plant/t101/gas", "2")
         let e = c.nextEvent()
-        #expect(e?["event"] as? String == "cleared" && e?["tag"] as? String == "GT-101" && e?["seq"] as? Int == 5)
+        #expect(e?["event"] as? String == "cleared" && e?["tag"] as? String == "GT-101" && e?["seq"] as? Int == resumed + 1)
         #expect(e?["state"] as? String == "normal", "acknowledged before the crash, so it returns to normal")
     }
 
     /// SIGKILL mid-stream, ten times; a subscriber reconnecting with `since` each time must see
-    /// every seq exactly once, and no alarm may be raised twice without clearing in between.
+    /// every event exactly once, seq always rising, and no alarm may be raised twice without
+    /// clearing in between. (After each crash seq skips the rest of its reserved block.)
     @Test func tenCrashesLoseAndRepeatNothing() throws {
         let rig = try Rig()
         defer { rig.close() }
@@ -88,7 +92,8 @@ struct JournalIntegrationTests {
         }
         c.close()
         #expect(seen.count > 30, "seen \(seen.count) events")
-        #expect(seen == Array(1...(seen.last ?? 1)), "every seq once, in order: \(seen)")
+        #expect(zip(seen, seen.dropFirst()).allSatisfy { $0 < $1 }, "every seq once, in order: \(seen.prefix(60))…")
+        #expect(seen.first == 1)
         // Alarm by alarm: raised ... cleared ... raised, never raised twice in a row.
         var active = false
         for e in lines where e["tag"] as? String == "GT-101" {

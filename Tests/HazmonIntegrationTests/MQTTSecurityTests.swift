@@ -24,6 +24,8 @@ struct MQTTSecurityTests {
             "mosquitto_passwd -b passwd gateway gw-pw",
             // mosquitto started as root drops to its own user, which must read these throwaway files.
             "chmod 0755 \(d) && chmod 0644 server.key passwd",
+            // hazmon refuses a secret that group or others can read.
+            "chmod 0600 hazmon.pass",
         ].joined(separator: " && "), in: d)
         let port = try FreePort.find()
         try """

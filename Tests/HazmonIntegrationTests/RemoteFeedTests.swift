@@ -22,6 +22,8 @@ struct RemoteFeedTests {
         try makeTestCertificates(in: dir.path)
         let token = "correct-horse-battery-staple-42"
         try "\(token)\n".write(toFile: dir.path + "/feed.token", atomically: true, encoding: .utf8)
+        chmod(dir.path + "/feed.token", 0o600)
+        chmod(dir.path + "/server.key", 0o600)
         let port = try FreePort.find()
         let rig = try Rig(extra: """
             [remote_feed]
@@ -76,5 +78,31 @@ struct RemoteFeedTests {
         #expect(text.contains("remote_feed.cert_file: cannot read"))
         #expect(text.contains("remote_feed.key_file: is required"))
         #expect(text.contains("remote_feed.token_file: the token must be at least 16 characters"))
+    }
+
+    /// A token file anyone on the host can read is refused, as ssh refuses such a key.
+    @Test func aWorldReadableTokenIsRefused() throws {
+        let dir = try TempDir(prefix: "hazmon-remotemode")
+        defer { dir.remove() }
+        try makeTestCertificates(in: dir.path)
+        try "correct-horse-battery-staple-42\n".write(toFile: dir.path + "/feed.token", atomically: true, encoding: .utf8)
+        chmod(dir.path + "/feed.token", 0o644)
+        chmod(dir.path + "/server.key", 0o640)
+        try """
+            [remote_feed]
+            listen = "127.0.0.1:7443"
+            cert_file = "\(dir.path)/server.pem"
+            key_file = "\(dir.path)/server.key"
+            token_file = "\(dir.path)/feed.token"
+            """.write(toFile: dir.path + "/hazmon.toml", atomically: true, encoding: .utf8)
+        let out = dir.path + "/out"
+        let code = try ChildProcess(hazmonBinary, ["check", dir.path + "/hazmon.toml"], output: out).wait()
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(code == 78)
+        #expect(text.contains("hazmon.toml:5: remote_feed.token_file: \"\(dir.path)/feed.token\" is readable by group or others (mode 644)"), "\(text)")
+        #expect(text.contains("hazmon.toml:4: remote_feed.key_file: \"\(dir.path)/server.key\" is readable by group or others (mode 640)"), "\(text)")
+        chmod(dir.path + "/feed.token", 0o600)
+        chmod(dir.path + "/server.key", 0o600)
+        #expect(try ChildProcess(hazmonBinary, ["check", "--offline", dir.path + "/hazmon.toml"], output: out).wait() == 0)
     }
 }

@@ -39,6 +39,14 @@ struct PayloadDecoderTests {
         #expect(try decode(#"{"value":1,"quality":\#(q)}"#).quality == expected)
     }
 
+    @Test func plainDecimalsStillRead() throws {
+        for (text, value) in [("16", 16.0), ("-3.5", -3.5), ("+2", 2), (".5", 0.5), ("1e3", 1000), ("2.5E-1", 0.25)] {
+            #expect(try decode(text).value == value, "\(text)")
+        }
+        // The same key in different objects is no repetition.
+        #expect(try decode(#"{"value":1,"meta":{"value":2}}"#).value == 1)
+    }
+
     @Test func booleansAreZeroOrOne() throws {
         #expect(try decode("true").value == 1)
         #expect(try decode(#"{"value":false}"#).value == 0)
@@ -51,6 +59,9 @@ struct PayloadDecoderTests {
         (#""12""#, "wrong_type"), ("[1,2]", "wrong_type"), (#"{"value":1,"time":"yesterday"}"#, "bad_time"),
         (#"{"value":1,"quality":"meh"}"#, "bad_quality"), (#"{"value":1,"quality":-3}"#, "bad_quality"),
         (#"{"value":1e999}"#, "not_json"), ("\u{0}\u{1}\u{2}", "not_json"),
+        // What Double() reads but no gateway means, and a key given twice (issue 13).
+        ("0x1p4", "not_json"), ("0x10", "not_json"), ("1e", "not_json"), ("--1", "not_json"), (".", "not_json"),
+        (#"{"value":15,"value":5}"#, "duplicate_key"), (#"{"data":{"v":1,"v":2},"value":3}"#, "duplicate_key"),
     ])
     func refused(payload: String, reason: String) {
         do {

@@ -3,21 +3,27 @@ import Logging
 import Synchronization
 
 /// Logs a recurring problem at most once per interval per key, with how many were held back,
-/// so a gateway spewing garbage cannot flood the journal.
-final class RateLimitedLog: Sendable {
-    private struct Entry { var last: Instant; var suppressed: Int }
+/// so a gateway spewing garbage, a failing disk or a crowd of refused clients cannot flood the
+/// log. Intervals run on the monotonic clock.
+public final class RateLimitedLog: Sendable {
+    private struct Entry { var last: ContinuousClock.Instant; var suppressed: Int }
     private let entries = Mutex([String: Entry]())
     private let interval: Duration
     private let logger: Logger
 
     static let maxKeys = 1_000
 
-    init(logger: Logger, interval: Duration = .seconds(10)) {
+    public init(logger: Logger, interval: Duration = .seconds(10)) {
         self.logger = logger
         self.interval = interval
     }
 
-    func warning(key: String, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, now: Instant = .now) {
+    public func warning(key: String, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.warning, key: key, message(), metadata: metadata)
+    }
+
+    public func log(_ level: Logger.Level, key: String, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        let now = ContinuousClock.now
         let held: Int? = entries.withLock { e in
             // Keys carry topics, and a wildcard subscription admits endless topics: forget the
             // quiet ones before the table grows past a bound.
@@ -37,6 +43,6 @@ final class RateLimitedLog: Sendable {
         guard let held else { return }
         var m = metadata
         if held > 0 { m["suppressed_since_last"] = "\(held)" }
-        logger.warning(message(), metadata: m)
+        logger.log(level: level, message(), metadata: m)
     }
 }

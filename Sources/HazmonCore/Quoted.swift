@@ -1,0 +1,14 @@
+extension String {
+    /// The string in double quotes for a message or log line, escaped as a JSON string (so a
+    /// name with a newline cannot break a line in two) and cut at `limit` characters (so a
+    /// huge one cannot flood it).
+    public func quoted(limit: Int = 80) -> String {
+        var out = ""
+        if unicodeScalars.count <= limit {
+            JSONWriter.appendQuoted(self, to: &out)
+        } else {
+            JSONWriter.appendQuoted(String(String.UnicodeScalarView(unicodeScalars.prefix(limit))) + "…", to: &out)
+        }
+        return out
+    }
+}
