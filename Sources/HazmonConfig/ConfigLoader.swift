@@ -235,6 +235,9 @@ struct ConfigBuilder {
         if let n = t.int("max_clients") {
             if (1...1024).contains(n) { s.maxClients = n } else { t.error("max_clients", "must be 1...1024") }
         }
+        if let d = t.duration("auth_timeout") {
+            if d >= .seconds(1) && d <= .seconds(60) { s.authTimeout = d } else { t.error("auth_timeout", "must be 1s ... 60s") }
+        }
         t.rejectUnknownKeys()
         return s
     }

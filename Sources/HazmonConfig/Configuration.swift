@@ -69,6 +69,8 @@ public struct RemoteFeedSettings: Sendable, Equatable {
     public var keyFile: String
     public var tokenFile: String
     public var maxClients: Int = 16
+    /// From accept to a valid token, TLS handshake included; then the connection is closed.
+    public var authTimeout: Duration = .seconds(10)
 }
 
 /// `[metrics]`: the Prometheus text and health endpoint; off unless set.

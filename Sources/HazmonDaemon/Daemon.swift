@@ -50,9 +50,10 @@ struct FeedService: Service {
             guard let text = ConfigLoader.readFile(settings.tokenFile) else {
                 throw DaemonError.runtime("remote feed: cannot read token_file \(settings.tokenFile)")
             }
-            let options = RemoteFeedOptions(host: settings.host, port: settings.port, certFile: settings.certFile,
+            var options = RemoteFeedOptions(host: settings.host, port: settings.port, certFile: settings.certFile,
                                             keyFile: settings.keyFile, token: ConfigLoader.token(text), site: site,
                                             maxClients: settings.maxClients)
+            options.authDeadline = .nanoseconds(settings.authTimeout.nanosecondsClamped)
             let server = try await RemoteFeedServer.start(options: options, hub: hub, handler: handler, group: loop, logger: logger)
             readiness.markReady("remote_feed")
             close = { await server.close() }

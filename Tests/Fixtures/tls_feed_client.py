@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A remote-feed client for hazmon's tests: TLS to 127.0.0.1:PORT (server verified against
 --ca), sends each --send line, prints every line received until --lines lines or --timeout
-seconds, then "EOF" if the server closed the connection. --plain skips TLS."""
+seconds, then "EOF" if the server closed the connection. --plain skips TLS; --source binds a
+loopback source address (127.0.0.2, ...)."""
 import argparse, socket, ssl, sys, time
 
 ap = argparse.ArgumentParser()
@@ -11,9 +12,11 @@ ap.add_argument("--plain", action="store_true")
 ap.add_argument("--send", action="append", default=[])
 ap.add_argument("--lines", type=int, default=1_000_000)
 ap.add_argument("--timeout", type=float, default=5)
+ap.add_argument("--source", default=None)
 a = ap.parse_args()
 
-raw = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
+raw = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout,
+                               source_address=(a.source, 0) if a.source else None)
 if a.plain:
     s = raw
 else:

@@ -6,11 +6,13 @@ import Testing
 @Suite("Remote feed over TLS with a token", .serialized)
 struct RemoteFeedTests {
     /// Runs the test client (Tests/Fixtures/tls_feed_client.py) and returns its lines.
-    func client(_ port: Int, ca: String, send: [String], lines: Int = 1_000, timeout: Double = 4, plain: Bool = false) throws -> [String] {
+    func client(_ port: Int, ca: String, send: [String], lines: Int = 1_000, timeout: Double = 4, plain: Bool = false,
+                source: String? = nil) throws -> [String] {
         let out = URL(fileURLWithPath: ca).deletingLastPathComponent().path + "/client-\(UInt32.random(in: 0...UInt32.max)).out"
         var args = [repoRoot + "/Tests/Fixtures/tls_feed_client.py", "--port", "\(port)", "--ca", ca,
                     "--lines", "\(lines)", "--timeout", "\(timeout)"]
         if plain { args.append("--plain") }
+        if let source { args += ["--source", source] }
         for s in send { args += ["--send", s] }
         _ = try ChildProcess("/usr/bin/env", ["python3"] + args, output: out).wait()
         return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
