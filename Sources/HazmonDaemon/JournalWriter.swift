@@ -171,7 +171,9 @@ public final class JournalWriter: @unchecked Sendable {
             if let result {
                 failedThrough = max(failedThrough, last)
                 backlog = batches
-                if lastError != result.description || healthy { change = (false, result.description) }
+                // Said once when the journal starts failing; while it keeps failing (each retry,
+                // with a growing count in SQLite's words) only at most once per interval.
+                if healthy { change = (false, result.description) }
                 lastError = result.description
                 healthy = false
             } else {
@@ -185,6 +187,10 @@ public final class JournalWriter: @unchecked Sendable {
             }
             cond.unlock()
             if let change { report(change.0, change.1) }
+            if change == nil, let result {
+                problems.log(.warning, key: "still-failing", "alarm journal still failing; retrying",
+                             metadata: ["reason": "\(result)", "backlog_events": "\(entries.count)"])
+            }
             if result != nil {
                 spillBacklog()
                 trimBacklog()

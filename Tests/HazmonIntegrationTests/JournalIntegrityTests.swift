@@ -107,6 +107,9 @@ struct JournalIntegrityTests {
         }
         client.close()
         #expect(unjournaled >= 20, "the events while the disk is full went out unjournaled (\(unjournaled))")
+        let failing = first.log.components(separatedBy: "alarm journal failing").count - 1
+        let still = first.log.components(separatedBy: "alarm journal still failing").count - 1
+        #expect(failing == 1 && still <= 2, "said once, then at most once per interval, not per retry (\(failing), \(still))")
         let maxSeen = seen.max() ?? 0
 
         kill(first.child.pid, SIGTERM)
