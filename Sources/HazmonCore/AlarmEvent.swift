@@ -19,14 +19,14 @@ public struct AlarmEvent: Sendable, Hashable {
     public var user: String?
     public var note: String?
     public var etaSeconds: Double?
-    public var flags: [String]
+    public var flags: EventFlags
     public var hazardSource: String?
 
     public init(
         seq: UInt64 = 0, time: Instant, site: String, tag: String, condition: Condition,
         event: EventKind, grade: Grade, state: AlarmState, value: Double?, unit: String,
         limit: Double?, quality: Quality, source: String, sourceTime: Instant?, message: String,
-        user: String? = nil, note: String? = nil, etaSeconds: Double? = nil, flags: [String] = [],
+        user: String? = nil, note: String? = nil, etaSeconds: Double? = nil, flags: EventFlags = [],
         hazardSource: String? = nil
     ) {
         self.seq = seq
@@ -77,7 +77,7 @@ extension AlarmEvent {
         if let user { w.field("user", user) }
         if let note { w.field("note", note) }
         if let etaSeconds { w.field("eta_seconds", etaSeconds) }
-        if !flags.isEmpty { w.field("flags", strings: flags) }
+        if !flags.isEmpty { w.field("flags", strings: flags.names) }
         if let hazardSource { w.field("hazard_source", hazardSource) }
         return w.finish()
     }

@@ -23,12 +23,12 @@ public struct GroupAlarm: Sendable {
     }
 
     func event(_ kind: EventKind, now: Instant, ctx: EngineContext, user: String? = nil, note: String? = nil) -> AlarmEvent {
-        var flags: [String] = []
+        var flags: EventFlags = []
         if slot.transitions.atLeast(ctx.settings.chatterTransitions, within: ctx.settings.chatterPer, now: now) {
-            flags.append("chattering")
+            flags.insert(.chattering)
         }
-        if slot.isShelved && kind != .shelved && kind != .unshelved { flags.append("shelved") }
-        if ctx.flooding && condition != .flood { flags.append("flood") }
+        if slot.isShelved && kind != .shelved && kind != .unshelved { flags.insert(.shelved) }
+        if ctx.flooding && condition != .flood { flags.insert(.flood) }
         return AlarmEvent(
             time: now, site: ctx.site, tag: id, condition: condition, event: kind, grade: grade, state: slot.state,
             value: value, unit: "", limit: limit, quality: .good, source: source, sourceTime: nil,

@@ -36,16 +36,16 @@ extension TagRuntime {
     }
 
     func event(_ kind: EventKind, slot: AlarmSlot, now: Instant, ctx: EngineContext, user: String? = nil,
-               note: String? = nil, extraFlags: [String] = []) -> AlarmEvent {
+               note: String? = nil, extraFlags: EventFlags = []) -> AlarmEvent {
         let st = slots[slot.tagIndex!]
         let (condition, grade, limit) = shown(slot)
         var flags = extraFlags
         if st.transitions.atLeast(ctx.settings.chatterTransitions, within: ctx.settings.chatterPer, now: now) {
-            flags.append("chattering")
+            flags.insert(.chattering)
         }
-        if st.isShelved && kind != .shelved && kind != .unshelved { flags.append("shelved") }
-        if suppressed && kind != .suppressed && kind != .unsuppressed { flags.append("suppressed") }
-        if ctx.flooding { flags.append("flood") }
+        if st.isShelved && kind != .shelved && kind != .unshelved { flags.insert(.shelved) }
+        if suppressed && kind != .suppressed && kind != .unsuppressed { flags.insert(.suppressed) }
+        if ctx.flooding { flags.insert(.flood) }
         return AlarmEvent(
             time: now, site: ctx.site, tag: definition.id, condition: condition, event: kind, grade: grade,
             state: st.state, value: lastValue, unit: definition.unit, limit: limit, quality: lastQuality,

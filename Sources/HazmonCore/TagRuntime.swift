@@ -254,7 +254,7 @@ public struct TagRuntime: Sendable {
         let i = slot.tagIndex!
         let side = slot == .high ? highSide : lowSide
         if let after = side.rule(at: slots[i].shownLevel)?.realarm, slots[i].realarm(now: now, after: after) {
-            events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: ["realarm"]))
+            events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: .realarm))
         }
     }
 }

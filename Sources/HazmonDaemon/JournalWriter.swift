@@ -321,7 +321,7 @@ public final class JournalWriter: @unchecked Sendable {
             return
         }
         var events = b.events
-        for i in events.indices { events[i].flags.append("unjournaled") }
+        for i in events.indices { events[i].flags.insert(.unjournaled) }
         let json = events.map(\.jsonLine)
         for sink in sinks { sink.deliver(events, json: json) }
     }

@@ -52,7 +52,7 @@ public final class MQTTAlarmPublisher: EventSink, Sendable {
             let ok1 = c.publish(topic: topic(settings.topic, e), payload: line, qos: qos, retain: settings.retain)
             // The alarm's retained state: its last event while not normal, deleted (an empty
             // retained message) once it is back to normal and not shelved.
-            let normal = e.state == .normal && !e.flags.contains("shelved") && e.event != .shelved
+            let normal = e.state == .normal && !e.flags.contains(.shelved) && e.event != .shelved
             let ok2 = c.publish(topic: topic(settings.stateTopic, e), payload: normal ? "" : line, qos: qos, retain: true)
             if !ok1 || !ok2 { refused.wrappingAdd(1, ordering: .relaxed) }
         }

@@ -97,7 +97,7 @@ struct DelayTests {
         _ = try r.act(.acknowledge, .h, at: 1)
         #expect(r.tick(60).isEmpty)
         let again = r.tick(61)
-        #expect(kinds(again) == ["h:raised"] && again.first?.state == .unack && again.first?.flags == ["realarm"])
+        #expect(kinds(again) == ["h:raised"] && again.first?.state == .unack && again.first?.flags == .realarm)
     }
 }
 
@@ -212,7 +212,7 @@ struct OverlayTests {
         #expect(throws: OperatorError.shelveTooLong(max: .seconds(3600))) { try r.act(.shelve(.seconds(7200)), .h, at: 1) }
         let s = try r.act(.shelve(.seconds(600)), .h, at: 1)
         #expect(s.event == .shelved && s.user == "op")
-        #expect(r.feed(2, 5).first?.flags.contains("shelved") == true)   // recorded, flagged
+        #expect(r.feed(2, 5).first?.flags.contains(.shelved) == true)   // recorded, flagged
         #expect(r.engine.snapshot().first?.shelvedUntil == at(601))
         #expect(r.tick(600).isEmpty)
         let u = r.tick(601)
@@ -224,7 +224,7 @@ struct OverlayTests {
         var r = Rig(TagDefinition(id: "GT", h: LimitRule(at: 20, grade: .yellow), suppressIf: SuppressionRule(tag: "RUN", below: 0.5)),
                     others: [TagDefinition(id: "RUN")])
         #expect(kinds(r.feed(0, 0, tag: "RUN")) == ["h:suppressed"])
-        #expect(r.feed(1, 25).first?.flags == ["suppressed"])     // still recorded
+        #expect(r.feed(1, 25).first?.flags == .suppressed)     // still recorded
         #expect(kinds(r.feed(2, 1, tag: "RUN")) == ["h:unsuppressed"])
         #expect(r.feed(3, 30).isEmpty)
     }
@@ -267,7 +267,7 @@ struct GroupTests {
         var all: [AlarmEvent] = []
         for (i, v) in [25.0, 5, 25, 5, 25].enumerated() { all += r.feed(Double(i), v) }
         #expect(all.count == 5)
-        #expect(all.map { $0.flags.contains("chattering") } == [false, false, true, true, true])
+        #expect(all.map { $0.flags.contains(.chattering) } == [false, false, true, true, true])
     }
 
     @Test func floodStartsAboveTenAndEndsUnderFive() {
@@ -280,7 +280,7 @@ struct GroupTests {
         #expect(all.filter { $0.event == .floodStart }.count == 1)
         let start = all.firstIndex { $0.event == .floodStart }!
         #expect(all[start].tag == "s" && all[start].condition == .flood)
-        #expect(all[(start + 1)...].allSatisfy { $0.flags.contains("flood") })
+        #expect(all[(start + 1)...].allSatisfy { $0.flags.contains(.flood) })
         #expect(r.engine.isFlooding)
         #expect(r.tick(500).isEmpty)
         // Ten minutes after the burst, fewer than five raises remain in the window.

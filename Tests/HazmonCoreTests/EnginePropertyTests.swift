@@ -113,7 +113,7 @@ struct EngineTimerPlanTests {
                 engine.evaluate(Sample(tag: h, value: v, quality: q, time: at(t)), into: &events)
             }
         }
-        return events.map { "\($0.time.nanoseconds) \($0.condition.rawValue) \($0.event.rawValue) \($0.state.rawValue) \($0.flags)" }
+        return events.map { "\($0.time.nanoseconds) \($0.condition.rawValue) \($0.event.rawValue) \($0.state.rawValue) \($0.flags.names)" }
     }
 
     @Test(arguments: [11, 12, 13, 14, 15, 16] as [UInt64])
