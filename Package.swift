@@ -56,6 +56,8 @@ let package = Package(
             name: "HazmonSimulator",
             dependencies: ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
+        // Temp dirs, free ports, child processes and a private mosquitto: for the tests and the demo.
+        .target(name: "HazmonTestSupport"),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "HazmonDaemon",
             dependencies: [
-                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonSimulator",
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -84,8 +86,10 @@ let package = Package(
             name: "hazmon",
             dependencies: [
                 "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator", "HazmonMQTT",
+                "HazmonFeed", "HazmonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
@@ -96,7 +100,8 @@ let package = Package(
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
-            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator"]
+            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator",
+                           "HazmonFeed", "HazmonTestSupport"]
         ),
     ]
 )

@@ -5,9 +5,10 @@ import Synchronization
 /// batches: the first element queued schedules one task on the loop, which takes everything
 /// queued by the time it runs. Producers never block; past `capacity` an element is refused.
 ///
-/// The loop is the one that serves the alert socket, so evaluating a message and writing its
-/// events to the clients happen in one task with one thread hand-off, instead of a worker
-/// thread plus a second hop to the socket's loop. Work on the loop stays in microseconds.
+/// The loop is the one that serves the alert socket. A message's path has three thread hops:
+/// libmosquitto's thread → this loop (decode, evaluate, number, queue for the journal) → the
+/// journal writer's thread (commit, then hand to the sinks) → the loop again (socket writes).
+/// Work on the loop stays in microseconds.
 final class LoopHandoff<Element: Sendable>: Sendable {
     private struct State {
         var items: [Element] = []

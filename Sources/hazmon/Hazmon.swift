@@ -141,7 +141,7 @@ struct Demo: AsyncParsableCommand {
         }
         do {
             if let speed, !(speed > 0 && speed <= 100) { throw ValidationError("--speed must be above 0 and at most 100") }
-            try await HazmonDaemon.Demo(duration: d, colour: colour || isatty(1) == 1, farm: farm, speed: speed).run()
+            try await DemoSession(duration: d, colour: colour || isatty(1) == 1, farm: farm, speed: speed).run()
         } catch {
             printError("hazmon demo: \(error)")
             throw ExitCode(Exit.runtime)

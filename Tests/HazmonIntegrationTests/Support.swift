@@ -1,4 +1,5 @@
 import Foundation
+@_exported import HazmonTestSupport
 import HazmonDaemon
 import HazmonMQTT
 import Logging

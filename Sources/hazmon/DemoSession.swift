@@ -1,14 +1,17 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonDaemon
+import HazmonFeed
 import HazmonSimulator
+import HazmonTestSupport
 import Logging
 import ServiceLifecycle
 
 /// `hazmon demo`: the demo tank farm of `Config/demo/` (its config and its scenario) played by
 /// the simulator in this process (Modbus slaves and an MQTT gateway), a private mosquitto on a
 /// free loopback port, the daemon, and the live alarm feed read from its alert socket.
-public struct Demo {
+public struct DemoSession {
     public var duration: Duration?
     public var colour: Bool
     /// The directory with `hazmon.toml` and `scenario.toml` (nil: look in the usual places).

@@ -4,12 +4,18 @@ import Foundation
 import Glibc
 #endif
 
+/// Why a helper process or resource could not be had.
+public struct ProcessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// A private temporary directory, removed by `remove()`.
 public struct TempDir: Sendable {
     public let path: String
     public init(prefix: String) throws {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw DaemonError.runtime("mkdtemp: \(String(cString: strerror(errno)))") }
+        guard let p = mkdtemp(&template) else { throw ProcessError("mkdtemp: \(String(cString: strerror(errno)))") }
         path = String(cString: p)
     }
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
@@ -19,7 +25,7 @@ public struct TempDir: Sendable {
 public enum FreePort {
     public static func find() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw DaemonError.runtime("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ProcessError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -31,7 +37,7 @@ public enum FreePort {
                 bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
             }
         }
-        guard ok else { throw DaemonError.runtime("bind: \(String(cString: strerror(errno)))") }
+        guard ok else { throw ProcessError("bind: \(String(cString: strerror(errno)))") }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
@@ -69,7 +75,7 @@ public final class ChildProcess: Sendable {
         defer { envp?.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = envp.map { posix_spawn(&pid, executable, &actions, &attr, argv, $0) } ?? posix_spawn(&pid, executable, &actions, &attr, argv, environ)
-        guard rc == 0 else { throw DaemonError.runtime("cannot start \(executable): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw ProcessError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
 
@@ -110,7 +116,7 @@ public final class Broker: Sendable {
         let candidates: [String] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
         guard let exe = candidates
             .first(where: { access($0, X_OK) == 0 }) else {
-            throw DaemonError.runtime("mosquitto is not installed (apt-get install mosquitto; the README's demo command does this)")
+            throw ProcessError("mosquitto is not installed (apt-get install mosquitto; the README's demo command does this)")
         }
         let conf = dir + "/mosquitto.conf"
         // A queue deep enough for the tests' bursts: mosquitto's default (1,000 per client)
@@ -124,7 +130,7 @@ public final class Broker: Sendable {
             usleep(50_000)
         }
         b.stop()
-        throw DaemonError.runtime("mosquitto did not start on 127.0.0.1:\(port); see \(dir)/mosquitto.log")
+        throw ProcessError("mosquitto did not start on 127.0.0.1:\(port); see \(dir)/mosquitto.log")
     }
 
     private init(child: ChildProcess, port: Int) {

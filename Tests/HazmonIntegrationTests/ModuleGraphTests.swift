@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+/// The module picture of docs/ARCHITECTURE.md, checked: each module imports only what it may.
+/// A new import that breaks the layering fails here, not in a review months later.
+@Suite("Module graph")
+struct ModuleGraphTests {
+    /// What each module may import besides the system (Glibc, Foundation, Synchronization).
+    static let allowed: [String: Set<String>] = [
+        "HazmonCore": [],
+        "HazmonConfig": ["HazmonCore", "TOMLKit"],
+        "HazmonJournal": ["HazmonCore", "GRDB"],
+        "HazmonFeed": ["HazmonCore", "Logging", "NIOCore", "NIOPosix", "NIOSSL"],
+        "HazmonMQTT": ["HazmonCore", "CMosquitto", "Logging"],
+        // Still reads its device settings from HazmonConfig (issue 12 moves them into HazmonModbus).
+        "HazmonModbus": ["HazmonCore", "HazmonConfig", "CModbus", "Logging"],
+        "HazmonSimulator": ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", "Logging"],
+        "HazmonTestSupport": [],
+        "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus",
+                         "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
+    ]
+    static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]
+
+    static func imports(of module: String) throws -> Set<String> {
+        let dir = repoRoot + "/Sources/" + module
+        var found = Set<String>()
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard let i = words.firstIndex(of: "import"), words[..<i].allSatisfy({ $0.hasPrefix("@") }), i + 1 < words.count
+                else { continue }
+                found.insert(String(words[i + 1]))
+            }
+        }
+        return found
+    }
+
+    @Test(arguments: allowed.keys.sorted())
+    func importsOnlyWhatItMay(module: String) throws {
+        let extra = try Self.imports(of: module).subtracting(Self.system).subtracting(Self.allowed[module]!)
+        #expect(extra.isEmpty, "\(module) imports \(extra.sorted())")
+    }
+
+    @Test func everyModuleIsInThePicture() throws {
+        let modules = try FileManager.default.contentsOfDirectory(atPath: repoRoot + "/Sources")
+            .filter { $0.hasPrefix("Hazmon") }
+        #expect(Set(modules) == Set(Self.allowed.keys))
+    }
+
+    /// The engine reads no clock but the one it is handed, and the daemon library never links
+    /// the simulator or the test helpers.
+    @Test func theLinesThatMatterMost() throws {
+        #expect(try Self.imports(of: "HazmonCore").subtracting(["Glibc"]).isEmpty)
+        #expect(try !Self.imports(of: "HazmonDaemon").contains("HazmonSimulator"))
+        #expect(try !Self.imports(of: "HazmonDaemon").contains("HazmonTestSupport"))
+    }
+}
