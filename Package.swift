@@ -56,6 +56,12 @@ let package = Package(
             name: "HazmonSimulator",
             dependencies: ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
+        // The one data path: the alarm pipeline (engine, seq numbers, reservation), the journal
+        // writer (its state machine and the threads that carry it out) and the sink protocol.
+        .target(
+            name: "HazmonPipeline",
+            dependencies: ["HazmonCore", "HazmonJournal", .product(name: "Logging", package: "swift-log")]
+        ),
         // Temp dirs, free ports, child processes and a private mosquitto: for the tests and the demo.
         .target(name: "HazmonTestSupport"),
         .target(
@@ -71,7 +77,7 @@ let package = Package(
         .target(
             name: "HazmonDaemon",
             dependencies: [
-                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus",
+                "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -96,12 +102,13 @@ let package = Package(
         .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
             dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator",
-                           "HazmonFeed", "HazmonTestSupport"]
+                           "HazmonFeed", "HazmonTestSupport", "HazmonPipeline"]
         ),
     ]
 )

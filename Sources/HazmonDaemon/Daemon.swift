@@ -2,6 +2,7 @@ import HazmonConfig
 import HazmonCore
 import HazmonFeed
 import HazmonJournal
+import HazmonPipeline
 import Foundation
 import Logging
 import Metrics
@@ -83,7 +84,7 @@ struct JournalService: Service {
             await prune()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
-        let lost = await ModbusService.blocking { writer.stop() }
+        let lost = await NamedThread.run("hazmon-jstop") { writer.stop() }
         // Every number handed out is committed, spilled or reported lost: the mark can come
         // down to the last one used.
         do {
@@ -214,9 +215,11 @@ public struct Daemon: Sendable {
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         if let publisher { sinks.append(publisher) }
         if let metrics { sinks.append(MetricsEventSink(metrics: metrics)) }
-        let writer = JournalWriter(journal: journal, spill: JournalSpill(path: JournalSpill.path(
-                                       forJournal: config.journal.path, in: config.spillDirectory)),
-                                   sinks: sinks, maxWait: config.journal.maxWait, commitTimer: metrics?.journalCommit, logger: logger)
+        var onCommit: (@Sendable (Duration) -> Void)?
+        if let metrics { onCommit = { metrics.journalCommit.recordNanoseconds($0.nanosecondsClamped) } }
+        let spill = JournalSpill(path: JournalSpill.path(forJournal: config.journal.path, in: config.spillDirectory))
+        let writer = JournalWriter(journal: journal, spill: spill, sinks: sinks, maxWait: config.journal.maxWait,
+                                   onCommit: onCommit, logger: logger)
         let highWater = owned.highWater, journalID = owned.journalID
         let reserveProblems = RateLimitedLog(logger: logger)
         let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer) { through in
@@ -227,7 +230,7 @@ public struct Daemon: Sendable {
                                     metadata: ["reason": "\(error)"])
             }
         }
-        writer.onHealth = { [weak pipeline] up, reason in
+        writer.onHealth { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .steadyNow)
         }
         pipeline.restore(saved, at: .steadyNow)

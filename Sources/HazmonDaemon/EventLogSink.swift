@@ -1,13 +1,6 @@
 import HazmonConfig
 import HazmonCore
-
-/// Receives numbered events, in `seq` order, from the journal writer once they are committed
-/// (or flagged `unjournaled`), one delivery at a time. Must not block: it holds up the next
-/// delivery.
-public protocol EventSink: Sendable {
-    /// `json` holds each event's JSON line (spec §4), encoded once for every sink.
-    func deliver(_ events: [AlarmEvent], json: [String])
-}
+import HazmonPipeline
 
 /// One log line per alarm event (spec §6), whatever the log level: alarms are never filtered.
 public struct EventLogSink: EventSink {

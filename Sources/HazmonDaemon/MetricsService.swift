@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonPipeline
 import HazmonFeed
 import Logging
 import Metrics

@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonPipeline
 import HazmonModbus
 import Logging
 import ServiceLifecycle
@@ -103,15 +104,7 @@ final class ModbusService: Service, Sendable {
 
     static func stopAll(_ list: [any ModbusLinkOwner]) async {
         await withTaskGroup(of: Void.self) { g in
-            for b in list { g.addTask { await Self.blocking { b.stop() } } }
-        }
-    }
-
-    /// Runs a blocking call on a thread of its own, not on the cooperative pool.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
-            let t = Thread { done.resume(returning: body()) }
-            t.start()
+            for b in list { g.addTask { await NamedThread.run("hazmon-mbstop") { b.stop() } } }
         }
     }
 }

@@ -1,3 +1,4 @@
+import HazmonPipeline
 import Logging
 import ServiceLifecycle
 import Synchronization

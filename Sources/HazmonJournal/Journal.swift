@@ -142,7 +142,46 @@ public final class Journal: Sendable {
             try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
                            arguments: [Int64.random(in: 1...Int64.max)])
         }
+        m.registerMigration("v3") { db in
+            // Durable cursors: how far each consumer that must not miss an event (MQTT out, an
+            // uplink, a notification channel) has had its events confirmed.
+            try db.execute(sql: "CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return m
+    }
+
+    /// The seq a named consumer has confirmed through, or nil if it has none yet.
+    public func cursor(_ name: String) throws(JournalError) -> UInt64? {
+        do {
+            return try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]).map(UInt64.init)
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the cursor \(name)")
+        }
+    }
+
+    /// Moves a named consumer's cursor forward to `seq` (never back), durably.
+    public func advanceCursor(_ name: String, to seq: UInt64) throws(JournalError) {
+        do {
+            try pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO cursor (name, seq) VALUES (?, ?)
+                    ON CONFLICT(name) DO UPDATE SET seq = max(seq, excluded.seq)
+                    """, arguments: [name, Int64(clamping: seq)])
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot advance the cursor \(name)")
+        }
+    }
+
+    /// The highest seq committed so far (events only: what a cursor can read up to).
+    public func lastCommittedSeq() throws(JournalError) -> UInt64 {
+        do {
+            return try pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0) }
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal's last seq")
+        }
     }
 
     /// This journal's id (see `SeqHighWater`).

@@ -150,7 +150,9 @@ struct AlertSocketTests {
             mode = "0640"
             """, dir: dir)
         defer { daemon.stop() }
+        // The socket answers as soon as it listens; its mode is set right after.
         var st = stat()
+        for _ in 0..<100 where lstat(path, &st) != 0 || st.st_mode & 0o777 != 0o640 { usleep(10_000) }
         #expect(lstat(path, &st) == 0)
         #expect(st.st_mode & 0o777 == 0o640)
         let c = try SocketClient(path: path)

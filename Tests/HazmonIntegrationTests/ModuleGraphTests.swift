@@ -16,7 +16,8 @@ struct ModuleGraphTests {
         "HazmonModbus": ["HazmonCore", "HazmonConfig", "CModbus", "Logging"],
         "HazmonSimulator": ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", "Logging"],
         "HazmonTestSupport": [],
-        "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus",
+        "HazmonPipeline": ["HazmonCore", "HazmonJournal", "Logging"],
+        "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]

@@ -1,4 +1,5 @@
 import HazmonCore
+import HazmonPipeline
 @testable import HazmonDaemon
 import HazmonJournal
 import Synchronization

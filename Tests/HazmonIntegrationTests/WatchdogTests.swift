@@ -1,5 +1,6 @@
 import Foundation
 import HazmonCore
+import HazmonPipeline
 @testable import HazmonDaemon
 import HazmonJournal
 import Logging

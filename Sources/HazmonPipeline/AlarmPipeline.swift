@@ -1,5 +1,4 @@
 import HazmonCore
-import HazmonFeed
 import HazmonJournal
 import Synchronization
 
@@ -10,7 +9,13 @@ public protocol EventOutlet: Sendable {
     func submit(_ events: [AlarmEvent], json: [String], states: [AlarmStateChange])
 }
 
-extension JournalWriter: EventOutlet {}
+/// Receives numbered events, in `seq` order, from the journal writer once they are committed
+/// (or flagged `unjournaled`), one delivery at a time. Must not block: it holds up the next
+/// delivery.
+public protocol EventSink: Sendable {
+    /// `json` holds each event's JSON line (spec §4), encoded once for every sink.
+    func deliver(_ events: [AlarmEvent], json: [String])
+}
 
 /// The one place events are made and numbered: samples and operator actions go in, the engine
 /// decides, each event gets the next `seq` and goes to the journal writer, which commits it
@@ -179,25 +184,3 @@ struct AlarmKey: Hashable {
     var slot: AlarmSlot
 }
 
-/// The feed's view of the pipeline.
-struct PipelineFeedHandler: FeedRequestHandler {
-    let pipeline: AlarmPipeline
-
-    func snapshot() -> (seq: UInt64, alarms: [String]) {
-        let (seq, alarms) = pipeline.snapshot()
-        return (seq, alarms.map(\.json))
-    }
-
-    func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
-        do {
-            try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .steadyNow)
-            return .ok
-        } catch {
-            return .error(code: error.code, message: error.description)
-        }
-    }
-}
-
-extension FeedHub: EventSink {
-    public func deliver(_ events: [AlarmEvent], json: [String]) { publish(events, json: json) }
-}

@@ -1,0 +1,26 @@
+import HazmonCore
+import HazmonFeed
+import HazmonPipeline
+
+/// The feed's view of the pipeline.
+struct PipelineFeedHandler: FeedRequestHandler {
+    let pipeline: AlarmPipeline
+
+    func snapshot() -> (seq: UInt64, alarms: [String]) {
+        let (seq, alarms) = pipeline.snapshot()
+        return (seq, alarms.map(\.json))
+    }
+
+    func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
+        do {
+            try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .steadyNow)
+            return .ok
+        } catch {
+            return .error(code: error.code, message: error.description)
+        }
+    }
+}
+
+extension FeedHub: EventSink {
+    public func deliver(_ events: [AlarmEvent], json: [String]) { publish(events, json: json) }
+}

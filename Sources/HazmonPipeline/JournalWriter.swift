@@ -1,0 +1,234 @@
+import Foundation
+import HazmonCore
+import HazmonJournal
+import Logging
+import Synchronization
+
+/// Between the pipeline and the sinks: commits events to the journal, then hands them on.
+///
+/// The decisions are `JournalWriterMachine`'s; this shell carries out its actions on threads of
+/// its own, never Swift's cooperative pool (SQLite blocks):
+/// - **hazmon-journal** runs the blocking I/O the machine asks for: a commit (a group of
+///   batches in one transaction), a spill, committing the spill file. After a commit it usually
+///   delivers the committed batches itself: no further thread hop.
+/// - **hazmon-jwatch** ticks the machine four times per `maxWait`, so batches whose commit hangs
+///   on a sick disk are annunciated anyway (flagged `unjournaled`), and a failing journal is
+///   retried every second; it also delivers what becomes due at submission (while the journal
+///   fails), so the pipeline's lock never waits on a sink.
+/// - **hazmon-ckpt** copies the WAL back into the database twice a second after commits, on a
+///   connection of its own, never inside a commit.
+public final class JournalWriter: EventOutlet, Sendable {
+    let journal: Journal
+    let spill: JournalSpill
+    let sinks: [EventSink]
+    let maxWait: Duration
+    let logger: Logger
+    let onCommit: (@Sendable (Duration) -> Void)?
+    private let machine: Mutex<JournalWriterMachine>
+    /// Called when the journal fails or recovers: (up, reason). Set once, before `start`.
+    private let health = Mutex<(@Sendable (Bool, String?) -> Void)?>(nil)
+    /// The blocking actions for the journal thread, and whether the threads should end.
+    private let inbox = NSCondition()
+    private nonisolated(unsafe) var work: [JournalWriterMachine.Action] = []
+    private let ending = Atomic<Bool>(false)
+    /// Deliveries for the watch thread (those that became due at submission), under `watch`.
+    private let watch = NSCondition()
+    private nonisolated(unsafe) var handedOver: [JournalWriterMachine.Action] = []
+    private let finished = Mutex<[ClosedRange<UInt64>]?>(nil)
+    private let threadsLeft = Atomic<Int>(0)
+
+    public init(journal: Journal, spill: JournalSpill, sinks: [EventSink], maxWait: Duration, backlogLimit: Int = 100_000,
+                onCommit: (@Sendable (Duration) -> Void)? = nil, logger: Logger) {
+        self.journal = journal
+        self.spill = spill
+        self.sinks = sinks
+        self.maxWait = maxWait
+        self.logger = logger
+        self.onCommit = onCommit
+        self.machine = Mutex(JournalWriterMachine(maxWait: maxWait, backlogLimit: backlogLimit))
+    }
+
+    /// What to do when the journal fails or recovers (raise or clear its alarm).
+    public func onHealth(_ report: @escaping @Sendable (Bool, String?) -> Void) {
+        health.withLock { $0 = report }
+    }
+
+    public func start() {
+        threadsLeft.store(3, ordering: .relaxed)
+        NamedThread.start("hazmon-journal") { [self] in journalLoop(); threadsLeft.wrappingSubtract(1, ordering: .relaxed) }
+        NamedThread.start("hazmon-jwatch") { [self] in watchLoop(); threadsLeft.wrappingSubtract(1, ordering: .relaxed) }
+        NamedThread.start("hazmon-ckpt") { [self] in checkpointLoop(); threadsLeft.wrappingSubtract(1, ordering: .relaxed) }
+    }
+
+    /// Queues numbered events (and the alarm states they leave) for commit and delivery. Called
+    /// under the pipeline's lock, so batches arrive in `seq` order; it only queues.
+    public func submit(_ events: [AlarmEvent], json: [String], states: [AlarmStateChange]) {
+        let batch = JournalBatch(events: events, json: json, states: states)
+        perform(machine.withLock { $0.submitted(batch, now: .steadyNow) }, underPipelineLock: true)
+    }
+
+    /// Commits and delivers everything queued; what the journal cannot take goes to the spill
+    /// file. Returns the seq ranges that reached neither (empty when nothing was lost).
+    public func stop() -> [ClosedRange<UInt64>] {
+        perform(machine.withLock { $0.stopRequested(now: .steadyNow) })
+        let deadline = ContinuousClock.now + .seconds(5)
+        while finished.withLock({ $0 }) == nil, ContinuousClock.now < deadline { usleep(5_000) }
+        let lost = finished.withLock { $0 } ?? [0...0]
+        inbox.lock()
+        ending.store(true, ordering: .relaxed)
+        inbox.broadcast()
+        inbox.unlock()
+        watch.lock()
+        watch.broadcast()
+        watch.unlock()
+        while threadsLeft.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline + .seconds(1) { usleep(5_000) }
+        try? journal.checkpoint()
+        let (commits, events) = commitStats
+        if lost.isEmpty {
+            logger.info("journal closed", metadata: ["commits": "\(commits)", "events": "\(events)"])
+        } else {
+            logger.critical("journal closed with events in no journal and no spill file", metadata: [
+                "lost_seq": "\(lost.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ","))", "commits": "\(commits)"])
+        }
+        return lost
+    }
+
+    /// (commits, events committed): group commit shows as many events per commit under load.
+    public var commitStats: (commits: Int, events: Int) {
+        machine.withLock { ($0.commits, $0.committedEvents) }
+    }
+
+    // MARK: carrying out the machine's actions
+
+    /// Carries out actions: blocking I/O goes to the journal thread; deliveries run here, or,
+    /// `underPipelineLock`, on the watch thread.
+    private func perform(_ actions: [JournalWriterMachine.Action], underPipelineLock: Bool = false) {
+        for action in actions {
+            switch action {
+            case .commit, .spill, .commitSpill:
+                inbox.lock()
+                work.append(action)
+                inbox.signal()
+                inbox.unlock()
+            case .deliver where underPipelineLock:
+                watch.lock()
+                handedOver.append(action)
+                watch.signal()
+                watch.unlock()
+            case .deliver(let batches):
+                for b in batches { deliver(b.batch, journaled: b.journaled) }
+                perform(machine.withLock { $0.deliveryFinished(now: .steadyNow) })
+            case .health(let up, let reason):
+                if up {
+                    logger.notice("alarm journal recovered; events it missed are now committed")
+                } else {
+                    logger.error("alarm journal failing; events are delivered unjournaled", metadata: ["reason": "\(reason ?? "")"])
+                }
+                health.withLock { $0 }?(up, reason)
+            case .log(let level, let message):
+                logger.log(level: level == .warning ? .warning : level == .error ? .error : .critical, "\(message)")
+            case .finished(let lost, let spilledThrough):
+                if spilledThrough > 0 {
+                    logger.error("the journal could not take every event; the rest are in the spill file and are committed at the next start",
+                                 metadata: ["spill": "\(spill.path)", "through_seq": "\(spilledThrough)"])
+                }
+                finished.withLock { $0 = lost }
+            }
+        }
+    }
+
+    /// The blocking I/O, one action at a time, in the order the machine asked for it.
+    private func journalLoop() {
+        while true {
+            inbox.lock()
+            while work.isEmpty, !ending.load(ordering: .relaxed) { inbox.wait() }
+            if work.isEmpty, ending.load(ordering: .relaxed) { inbox.unlock(); return }
+            let action = work.removeFirst()
+            inbox.unlock()
+            switch action {
+            case .commit(let batches):
+                let started = onCommit == nil ? nil : ContinuousClock.now
+                var failure: String?
+                do { try journal.append(entries(batches), states: batches.flatMap(\.states)) } catch { failure = "\(error)" }
+                if let onCommit, let started { onCommit(ContinuousClock.now - started) }
+                perform(machine.withLock { $0.commitFinished(error: failure, now: .steadyNow) })
+            case .spill(let batches):
+                var failure: String?
+                do {
+                    try spill.append(batches.map { b in
+                        SpilledBatch(entries: b.events.indices.map { JournalEntry(b.events[$0], json: b.json[$0]) }, states: b.states)
+                    })
+                } catch { failure = "\(error)" }
+                perform(machine.withLock { $0.spillFinished(error: failure, now: .steadyNow) })
+            case .commitSpill:
+                var failure: String?
+                do {
+                    try journal.importSpilled(spill.read().batches)
+                    spill.remove()
+                } catch { failure = "\(error)" }
+                perform(machine.withLock { $0.spillCommitted(error: failure) })
+            default:
+                break
+            }
+        }
+    }
+
+    private func entries(_ batches: [JournalBatch]) -> [JournalEntry] {
+        var out: [JournalEntry] = []
+        out.reserveCapacity(batches.reduce(0) { $0 + $1.events.count })
+        for b in batches { for i in b.events.indices { out.append(JournalEntry(b.events[i], json: b.json[i])) } }
+        return out
+    }
+
+    private func deliver(_ b: JournalBatch, journaled: Bool) {
+        guard !journaled else {
+            for sink in sinks { sink.deliver(b.events, json: b.json) }
+            return
+        }
+        var events = b.events
+        for i in events.indices { events[i].flags.insert(.unjournaled) }
+        let json = events.map(\.jsonLine)
+        for sink in sinks { sink.deliver(events, json: json) }
+    }
+
+    private var isEnding: Bool { ending.load(ordering: .relaxed) }
+
+    /// Four times per `maxWait` (at least every 5 ms apart): overdue batches and retries; and
+    /// at once for deliveries handed over from `submit`.
+    private func watchLoop() {
+        let period = Double(max(5_000_000, maxWait.nanosecondsClamped / 4)) / 1e9
+        var next = Date().addingTimeInterval(period)
+        while !isEnding {
+            watch.lock()
+            while handedOver.isEmpty, !ending.load(ordering: .relaxed), watch.wait(until: next) {}
+            let deliveries = handedOver
+            handedOver = []
+            watch.unlock()
+            perform(deliveries)
+            if Date() >= next {
+                next = Date().addingTimeInterval(period)
+                perform(machine.withLock { $0.timerFired(now: .steadyNow) })
+            }
+        }
+    }
+
+    /// Twice a second, if anything was committed since the last time, copies the WAL back into
+    /// the database on a connection of its own.
+    private func checkpointLoop() {
+        var failing = false
+        var checkpointed = -1
+        while !isEnding {
+            usleep(500_000)
+            let done = commitStats.commits
+            if done == checkpointed, !failing { continue }
+            checkpointed = done
+            do {
+                try journal.checkpoint()
+                failing = false
+            } catch {
+                if !failing { logger.warning("journal checkpoint failed (commits continue in the WAL): \(error)") }
+                failing = true
+            }
+        }
+    }
+}

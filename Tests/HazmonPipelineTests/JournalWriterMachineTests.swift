@@ -1,0 +1,133 @@
+import HazmonCore
+import HazmonJournal
+@testable import HazmonPipeline
+import Testing
+
+/// A batch of events numbered `seqs`.
+func batch(_ seqs: UInt64...) -> JournalBatch {
+    let events = seqs.map { s in
+        AlarmEvent(seq: s, time: Instant(seconds: 1), site: "t", tag: "GT-101", condition: .h, event: .raised, grade: .yellow,
+                   state: .unack, value: 25, unit: "%LEL", limit: 20, quality: .good, source: "test", sourceTime: nil, message: "m")
+    }
+    return JournalBatch(events: events, json: events.map(\.jsonLine), states: [])
+}
+
+/// Actions as short strings, so a table reads like the story it tells.
+func show(_ actions: [JournalWriterMachine.Action]) -> [String] {
+    func seqs(_ bs: [JournalBatch]) -> String { bs.flatMap(\.events).map { "\($0.seq)" }.joined(separator: ",") }
+    return actions.map { a in
+        switch a {
+        case .commit(let bs): return "commit \(seqs(bs))"
+        case .deliver(let ds): return "deliver " + ds.map { seqs([$0.batch]) + ($0.journaled ? "" : "!") }.joined(separator: " ")
+        case .spill(let bs): return "spill \(seqs(bs))"
+        case .commitSpill: return "commit spill"
+        case .health(let up, _): return up ? "up" : "down"
+        case .log(let level, _): return "log \(level)"
+        case .finished(let lost, _): return "finished lost=" + lost.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+        }
+    }
+}
+
+/// A fake clock in seconds.
+func at(_ s: Double) -> Instant { Instant(seconds: 1_000 + s) }
+
+@Suite("Journal writer state machine")
+struct JournalWriterMachineTests {
+    @Test func groupCommitThenDeliveryInOrder() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        #expect(show(m.submitted(batch(1), now: at(0))) == ["commit 1"])
+        #expect(show(m.submitted(batch(2), now: at(0.01))) == [], "one commit at a time")
+        #expect(show(m.submitted(batch(3, 4), now: at(0.02))) == [])
+        #expect(show(m.commitFinished(error: nil, now: at(0.03))) == ["deliver 1", "commit 2,3,4"], "the next group in one transaction")
+        #expect(show(m.deliveryFinished(now: at(0.03))) == [])
+        #expect(show(m.commitFinished(error: nil, now: at(0.04))) == ["deliver 2 3,4"])
+        #expect(show(m.deliveryFinished(now: at(0.04))) == [])
+        #expect(m.commits == 2 && m.committedEvents == 4)
+    }
+
+    @Test func aCommitPastMaxWaitIsAnnunciatedUnjournaledAndLaterCommitted() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        _ = m.submitted(batch(1), now: at(0))
+        #expect(show(m.timerFired(now: at(0.5))) == [], "not yet due")
+        #expect(show(m.timerFired(now: at(1.0))) == ["down", "deliver 1!"], "overdue: annunciated, flagged")
+        #expect(show(m.deliveryFinished(now: at(1.0))) == [])
+        #expect(show(m.submitted(batch(2), now: at(1.1))) == ["deliver 2!"], "while sick: at once, unjournaled")
+        _ = m.deliveryFinished(now: at(1.1))
+        #expect(show(m.commitFinished(error: nil, now: at(3))) == ["up", "commit 2"], "the hung commit lands; the backlog follows")
+        #expect(show(m.commitFinished(error: nil, now: at(3.1))) == [], "nothing delivered twice")
+    }
+
+    @Test func aFailingJournalSpillsRetriesEverySecondAndRecovers() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        _ = m.submitted(batch(1), now: at(0))
+        #expect(show(m.commitFinished(error: "disk full", now: at(0.01))) == ["down", "spill 1", "deliver 1!"])
+        _ = m.deliveryFinished(now: at(0.01))
+        #expect(show(m.spillFinished(error: nil, now: at(0.02))) == [])
+        #expect(show(m.submitted(batch(2), now: at(0.1))) == ["deliver 2!"], "no doomed commit per event")
+        _ = m.deliveryFinished(now: at(0.1))
+        #expect(show(m.timerFired(now: at(0.5))) == [], "retries wait a second")
+        #expect(show(m.timerFired(now: at(1.02))) == ["commit 1,2"])
+        #expect(show(m.commitFinished(error: "disk full", now: at(1.03))) == ["spill 2"], "said once; only the new batch is spilled")
+        _ = m.spillFinished(error: nil, now: at(1.04))
+        #expect(show(m.timerFired(now: at(2.05))) == ["commit 1,2"])
+        #expect(show(m.commitFinished(error: nil, now: at(2.06))) == ["up", "commit spill"])
+        #expect(show(m.spillCommitted(error: nil)) == [])
+        #expect(m.healthy)
+    }
+
+    @Test func stillFailingIsSaidOncePerInterval() {
+        var m = JournalWriterMachine(maxWait: .seconds(1), stillFailingEvery: .seconds(10))
+        _ = m.submitted(batch(1), now: at(0))
+        var logs = 0
+        var t = 0.0
+        _ = m.commitFinished(error: "EIO", now: at(t))
+        while t < 25 {
+            t += 1
+            for a in show(m.timerFired(now: at(t))) where a.hasPrefix("commit") {
+                logs += show(m.commitFinished(error: "EIO", now: at(t))).filter { $0 == "log warning" }.count
+            }
+        }
+        #expect(logs == 2, "25 failed retries, said at 10 s and 20 s")
+    }
+
+    @Test func theBacklogIsBoundedAndOnlyUnspilledEventsAreLost() {
+        var m = JournalWriterMachine(maxWait: .seconds(1), backlogLimit: 2)
+        _ = m.submitted(batch(1), now: at(0))
+        #expect(show(m.commitFinished(error: "EIO", now: at(0))) == ["down", "spill 1", "deliver 1!"])
+        _ = m.deliveryFinished(now: at(0))
+        #expect(show(m.spillFinished(error: "EROFS", now: at(0))) == ["log error"], "the spill failed too")
+        _ = m.submitted(batch(2), now: at(0.1)); _ = m.deliveryFinished(now: at(0.1))
+        _ = m.submitted(batch(3), now: at(0.2)); _ = m.deliveryFinished(now: at(0.2))
+        _ = m.timerFired(now: at(1.1))
+        #expect(show(m.commitFinished(error: "EIO", now: at(1.1))) == ["spill 1,2,3"], "seq 1 leaves the backlog while being spilled")
+        #expect(show(m.spillFinished(error: "EROFS", now: at(1.1))) == ["log error", "log critical"], "so it is lost only now")
+        let stop = show(m.stopRequested(now: at(1.2)))
+        #expect(stop == ["commit 2,3"], "one last attempt at stop")
+        #expect(show(m.commitFinished(error: "EIO", now: at(1.3))) == ["spill 2,3"])
+        #expect(show(m.spillFinished(error: nil, now: at(1.4))) == ["finished lost=1-1"], "seq 1 dropped unspilled; 2 and 3 spilled")
+    }
+
+    @Test func stopDrainsCommitsAndDeliversEverything() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        _ = m.submitted(batch(1), now: at(0))
+        _ = m.submitted(batch(2), now: at(0))
+        #expect(show(m.stopRequested(now: at(0.1))) == [], "waits for the commit in flight")
+        #expect(show(m.commitFinished(error: nil, now: at(0.2))) == ["deliver 1", "commit 2"])
+        #expect(show(m.deliveryFinished(now: at(0.2))) == [])
+        #expect(show(m.commitFinished(error: nil, now: at(0.3))) == ["deliver 2"])
+        #expect(show(m.deliveryFinished(now: at(0.3))) == ["finished lost="])
+    }
+
+    @Test func stopWhileFailingSpillsThenFinishesWithNothingLost() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        _ = m.submitted(batch(1), now: at(0))
+        _ = m.commitFinished(error: "ENOSPC", now: at(0))
+        _ = m.spillFinished(error: nil, now: at(0))
+        _ = m.deliveryFinished(now: at(0))
+        _ = m.submitted(batch(2), now: at(0.2))
+        _ = m.deliveryFinished(now: at(0.2))
+        #expect(show(m.stopRequested(now: at(0.3))) == ["commit 1,2"])
+        #expect(show(m.commitFinished(error: "ENOSPC", now: at(0.4))) == ["spill 2"])
+        #expect(show(m.spillFinished(error: nil, now: at(0.5))) == ["finished lost="])
+    }
+}
