@@ -112,6 +112,25 @@ struct JournalService: Service {
     }
 }
 
+/// Runs a cursor consumer until shutdown. What it has not delivered by then stays behind its
+/// cursor in the journal and goes out after the next start.
+struct CursorService: Service {
+    let consumer: CursorConsumer
+
+    func run() async throws {
+        let task = Task { await consumer.run() }
+        try? await gracefulShutdown()
+        task.cancel()
+        await task.value
+    }
+}
+
+/// Wakes a cursor consumer when events are delivered (that is, committed or past `max_wait`).
+struct CursorWake: EventSink {
+    let consumer: CursorConsumer
+    func deliver(_ events: [AlarmEvent], json: [String]) { consumer.wake() }
+}
+
 /// The journal as the feed's archive for `subscribe` with `since`.
 struct JournalArchive: FeedArchive {
     let journal: Journal
@@ -213,7 +232,9 @@ public struct Daemon: Sendable {
         }
         let metrics = registry.map { _ in DaemonMetrics() }
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
-        if let publisher { sinks.append(publisher) }
+        // MQTT out reads the journal as a cursor; each delivery to the sinks only wakes it.
+        let mqttOut = publisher.map { CursorConsumer(name: "mqtt-out", journal: journal, delivery: $0, logger: logger) }
+        if let mqttOut { sinks.append(CursorWake(consumer: mqttOut)) }
         if let metrics { sinks.append(MetricsEventSink(metrics: metrics)) }
         var onCommit: (@Sendable (Duration) -> Void)?
         if let metrics { onCommit = { metrics.journalCommit.recordNanoseconds($0.nanosecondsClamped) } }
@@ -262,6 +283,7 @@ public struct Daemon: Sendable {
                                         handler: PipelineFeedHandler(pipeline: pipeline), loop: loop, readiness: readiness, logger: logger))
         }
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
+        if let mqttOut { services.append(CursorService(consumer: mqttOut)) }
         var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
             ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,

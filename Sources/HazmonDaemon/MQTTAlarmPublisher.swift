@@ -1,5 +1,7 @@
+import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonJournal
 import HazmonPipeline
 import HazmonMQTT
 import Synchronization
@@ -7,13 +9,12 @@ import Synchronization
 /// `[mqtt.publish]`: every alarm event out to the broker (QoS of `[mqtt]`, 1 by default), a
 /// retained state per alarm, and the retained online / offline status.
 ///
-/// A sink like the log and the socket: it sees events after the journal committed them, in
-/// `seq` order. It publishes on the shared MQTT connection of the input; while the broker is
-/// away libmosquitto keeps QoS 1 and 2 messages queued in memory and sends them, in order, on
-/// reconnect. (Events of an outage that a restart of hazmon cuts short stay in the journal
-/// and on the socket's `subscribe` with `since`; the state topics are right again with the
-/// next event of each alarm.)
-public final class MQTTAlarmPublisher: EventSink, Sendable {
+/// A cursor consumer (`mqtt-out`): it reads committed events from the journal in `seq` order and
+/// confirms a batch only once the broker acknowledged every message of it, so an outage of
+/// any length, even across a restart of hazmon, ends with every event published once, in
+/// order (at least once if hazmon dies between the broker's acknowledgement and the cursor's
+/// write). It publishes on the shared MQTT connection of the input.
+public final class MQTTAlarmPublisher: CursorDelivery, Sendable {
     let settings: MQTTPublishSettings
     let site: String
     let qos: Int
@@ -47,22 +48,38 @@ public final class MQTTAlarmPublisher: EventSink, Sendable {
     /// Messages libmosquitto refused outright (never for QoS > 0 while merely disconnected).
     public var refusedCount: Int { refused.load(ordering: .relaxed) }
 
-    public func deliver(_ events: [AlarmEvent], json: [String]) {
-        guard let c = client else { return }
-        for (e, line) in zip(events, json) {
-            let ok1 = c.publish(topic: topic(settings.topic, e), payload: line, qos: qos, retain: settings.retain)
-            // The alarm's retained state: its last event while not normal, deleted (an empty
-            // retained message) once it is back to normal and not shelved.
-            let normal = e.state == .normal && !e.flags.contains(.shelved) && e.event != .shelved
-            let ok2 = c.publish(topic: topic(settings.stateTopic, e), payload: normal ? "" : line, qos: qos, retain: true)
-            if !ok1 || !ok2 { refused.wrappingAdd(1, ordering: .relaxed) }
-        }
+    /// The fields of a journaled event the state topic depends on.
+    struct Brief: Decodable {
+        var state: String
+        var flags: [String]?
     }
 
-    func topic(_ template: String, _ e: AlarmEvent) -> String {
-        template.replacingOccurrences(of: "{site}", with: site)
+    public func deliver(_ entries: [JournalEntry]) async throws {
+        guard let c = client else { throw DaemonError.runtime("no MQTT connection yet") }
+        var mids: [Int32] = []
+        mids.reserveCapacity(entries.count * 2)
+        let decoder = JSONDecoder()
+        for e in entries {
+            // In seq order: the event, then the alarm's retained state: its last event while
+            // not normal, deleted (an empty retained message) once back to normal and not shelved.
+            let brief = try? decoder.decode(Brief.self, from: Data(e.json.utf8))
+            let normal = brief?.state == "normal" && !(brief?.flags ?? []).contains("shelved") && e.event != "shelved"
+            do {
+                mids.append(try c.publishTracked(topic: topic(settings.topic, e), payload: e.json, qos: qos, retain: settings.retain))
+                mids.append(try c.publishTracked(topic: topic(settings.stateTopic, e), payload: normal ? "" : e.json, qos: qos, retain: true))
+            } catch {
+                refused.wrappingAdd(1, ordering: .relaxed)
+                throw error
+            }
+        }
+        for mid in mids { try await c.acknowledged(mid) }
+    }
+
+    func topic(_ template: String, _ e: JournalEntry) -> String {
+        let slot = Condition(rawValue: e.condition)?.slot.rawValue ?? e.condition
+        return template.replacingOccurrences(of: "{site}", with: site)
             .replacingOccurrences(of: "{tag}", with: e.tag)
-            .replacingOccurrences(of: "{condition}", with: e.condition.rawValue)
-            .replacingOccurrences(of: "{alarm}", with: e.condition.slot.rawValue)
+            .replacingOccurrences(of: "{condition}", with: e.condition)
+            .replacingOccurrences(of: "{alarm}", with: slot)
     }
 }

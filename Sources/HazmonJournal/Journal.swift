@@ -33,6 +33,12 @@ public struct JournalEntry: Sendable, Hashable {
         self.json = json
     }
 
+    /// A row of `SELECT seq, time_ns, tag, condition, event, grade, json`.
+    init(row r: Row) {
+        self.init(seq: UInt64(r[0] as Int64), time: Instant(nanoseconds: r[1]), tag: r[2], condition: r[3],
+                  event: r[4], grade: r[5], json: r[6])
+    }
+
     public init(_ e: AlarmEvent, json: String) {
         self.init(seq: e.seq, time: e.time, tag: e.tag, condition: e.condition.rawValue, event: e.event.rawValue,
                   grade: e.grade.rawValue, json: json)
@@ -343,6 +349,18 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Whole events with `seq` after `after`, oldest first, at most `limit`: what a cursor reads.
+    public func entries(after: UInt64, limit: Int) throws(JournalError) -> [JournalEntry] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE seq > ? ORDER BY seq LIMIT ?",
+                                 arguments: [Int64(clamping: after), limit]).map(JournalEntry.init(row:))
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read events after seq \(after) from the journal")
+        }
+    }
+
     /// Deletes events older than `cutoff`; returns how many. Alarm states are kept.
     @discardableResult
     public func prune(before cutoff: Instant) throws(JournalError) -> Int {
@@ -391,10 +409,7 @@ public struct JournalReader: Sendable {
         args.append(Int64(clamping: limit))
         do {
             return try queue.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { r in
-                    JournalEntry(seq: UInt64(r[0] as Int64), time: Instant(nanoseconds: r[1]), tag: r[2], condition: r[3],
-                                 event: r[4], grade: r[5], json: r[6])
-                }
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(JournalEntry.init(row:))
             }
         } catch {
             throw JournalError(error, doing: "cannot read the journal")

@@ -1,4 +1,5 @@
 import CMosquitto
+import Foundation
 import HazmonCore
 import Logging
 import Synchronization
@@ -74,6 +75,16 @@ public final class MosquittoClient: @unchecked Sendable {
     private let onMessage: @Sendable (String, [UInt8]) -> Void
     private let onConnection: @Sendable (Bool, String) -> Void
     private let state = Mutex(State())
+    /// Publishes awaiting their broker acknowledgement (PUBACK for QoS 1), by message id, and
+    /// the ids acknowledged before anyone waited for them (the last few thousand).
+    private let acks = Mutex(Acks())
+
+    struct Acks {
+        var waiting: [Int32: CheckedContinuation<Void, Error>] = [:]
+        var early: Set<Int32> = []
+        var earlyOrder: [Int32] = []
+        static let earlyLimit = 4_096
+    }
 
     struct State {
         var connected = false
@@ -135,6 +146,10 @@ public final class MosquittoClient: @unchecked Sendable {
             guard let obj else { return }
             Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue().didDisconnect(rc)
         }
+        mosquitto_publish_callback_set(handle) { _, obj, mid in
+            guard let obj else { return }
+            Unmanaged<MosquittoClient>.fromOpaque(obj).takeUnretainedValue().didPublish(mid)
+        }
         mosquitto_message_callback_set(handle) { _, obj, msg in
             guard let obj, let msg else { return }
             let m = msg.pointee
@@ -156,14 +171,35 @@ public final class MosquittoClient: @unchecked Sendable {
         try state.withLock { s in
             guard !s.started else { return }
             let rc = mosquitto_connect_async(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds))
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
-                logger.warning("MQTT broker not reachable yet; retrying", metadata: [
-                    "broker": "\(options.host):\(options.port)", "reason": "\(String(cString: mosquitto_strerror(rc)))"])
-            }
             let lrc = mosquitto_loop_start(handle)
             guard lrc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("starting the MQTT thread", lrc) }
             s.started = true
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                logger.warning("MQTT broker not reachable yet; retrying", metadata: [
+                    "broker": "\(options.host):\(options.port)", "reason": "\(String(cString: mosquitto_strerror(rc)))"])
+                retryFirstConnect()
+            }
         }
+    }
+
+    /// libmosquitto reconnects by itself only once a first connection attempt got through: after
+    /// a refused first attempt its network thread waits for one that never comes (a daemon
+    /// started before its broker would stay deaf). Until an attempt gets through, this thread
+    /// makes them, with the same capped backoff; then libmosquitto takes over.
+    private func retryFirstConnect() {
+        let minDelay = Double(max(1, options.reconnectMinSeconds))
+        let maxDelay = Double(max(options.reconnectMinSeconds, options.reconnectMaxSeconds, 1))
+        let t = Thread { [weak self] in
+            Thread.current.name = "hazmon-mqttconn"
+            var delay = minDelay
+            while true {
+                Thread.sleep(forTimeInterval: delay)
+                guard let self, self.state.withLock({ $0.started }) else { return }
+                if mosquitto_reconnect_async(self.handle) == MOSQ_ERR_SUCCESS.rawValue { return }
+                delay = min(delay * 2, maxDelay)
+            }
+        }
+        t.start()
     }
 
     /// Disconnects cleanly and joins the network thread.
@@ -175,6 +211,11 @@ public final class MosquittoClient: @unchecked Sendable {
         guard wasStarted else { return }
         mosquitto_disconnect(handle)
         mosquitto_loop_stop(handle, false)
+        let waiting = acks.withLock { a in
+            defer { a = Acks() }
+            return Array(a.waiting.values)
+        }
+        for c in waiting { c.resume(throwing: MosquittoError("the MQTT client stopped")) }
     }
 
     public var isConnected: Bool { state.withLock { $0.connected } }
@@ -202,6 +243,51 @@ public final class MosquittoClient: @unchecked Sendable {
             mosquitto_publish(handle, nil, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain)
         }
         return rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos > 0)
+    }
+
+    /// Queues a message and returns its id for `acknowledged(_:)`: in order, like `publish`.
+    public func publishTracked(topic: String, payload: String, qos: Int, retain: Bool) throws -> Int32 {
+        var mid: Int32 = 0
+        var bytes = Array(payload.utf8)
+        let rc = bytes.withUnsafeMutableBytes { buf in
+            mosquitto_publish(handle, &mid, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain)
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos > 0) else {
+            throw MosquittoError("publishing to \(topic)", rc)
+        }
+        return mid
+    }
+
+    /// Returns once the broker acknowledged message `mid` (QoS 1: its PUBACK; QoS 0: sent).
+    /// While the broker is away it keeps waiting: libmosquitto sends the message again on
+    /// reconnect. Throws if this client stops first.
+    public func acknowledged(_ mid: Int32) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+            let already = acks.withLock { a -> Bool? in
+                if !state.withLock({ $0.started }) { return nil }
+                if a.early.remove(mid) != nil { return true }
+                a.waiting[mid] = c
+                return false
+            }
+            switch already {
+            case nil: c.resume(throwing: MosquittoError("the MQTT client stopped"))
+            case true?: c.resume()
+            case false?: break
+            }
+        }
+    }
+
+    private func didPublish(_ mid: Int32) {
+        let waiter = acks.withLock { a -> CheckedContinuation<Void, Error>? in
+            if let c = a.waiting.removeValue(forKey: mid) { return c }
+            a.early.insert(mid)
+            a.earlyOrder.append(mid)
+            if a.earlyOrder.count > Acks.earlyLimit {
+                a.early.remove(a.earlyOrder.removeFirst())
+            }
+            return nil
+        }
+        waiter?.resume()
     }
 
     private func didConnect(_ rc: Int32) {

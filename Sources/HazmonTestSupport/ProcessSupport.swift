@@ -112,7 +112,9 @@ public final class Broker: Sendable {
     public let child: ChildProcess
     public let port: Int
 
-    public static func start(port: Int, dir: String) throws -> Broker {
+    /// - Parameter persistent: keep sessions, subscriptions and queued messages on disk (in
+    ///   `dir/broker`, saved every second and at a clean stop), so they survive a restart.
+    public static func start(port: Int, dir: String, persistent: Bool = false) throws -> Broker {
         let candidates: [String] = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
         guard let exe = candidates
             .first(where: { access($0, X_OK) == 0 }) else {
@@ -121,8 +123,18 @@ public final class Broker: Sendable {
         let conf = dir + "/mosquitto.conf"
         // A queue deep enough for the tests' bursts: mosquitto's default (1,000 per client)
         // drops QoS 1 messages to a subscriber that falls behind on a loaded host.
-        try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n"
-            .write(toFile: conf, atomically: true, encoding: .utf8)
+        var text = "listener \(port) 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n"
+        if persistent {
+            // mosquitto started as root runs as its own user, which must write its store.
+            let store = dir + "/broker"
+            mkdir(store, 0o777)
+            chmod(store, 0o777)
+            chmod(dir, 0o755)
+            text += "persistence true\npersistence_location \(store)/\nautosave_interval 1\n"
+        } else {
+            text += "persistence false\n"
+        }
+        try text.write(toFile: conf, atomically: true, encoding: .utf8)
         let b = Broker(child: try ChildProcess(exe, ["-c", conf], output: dir + "/mosquitto.log"), port: port)
         // Wait until it accepts connections (at most 5 s).
         for _ in 0..<100 {

@@ -33,6 +33,28 @@ struct DaemonMQTTTests {
         #expect(rig.daemon.log.contains(#""seq":4,"#))
     }
 
+    /// A daemon that starts before its broker (a plant powering up) connects once the broker
+    /// is there: libmosquitto alone never retries a first attempt that was refused.
+    @Test func aDaemonStartedBeforeItsBrokerConnectsWhenItComes() throws {
+        let dir = try TempDir(prefix: "hazmon-late-broker")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        let daemon = try DaemonUnderTest(config: gasConfig(port: port), dir: dir)
+        defer { daemon.stop() }
+        let (c, _) = try daemon.subscriber(since: nil)
+        defer { c.close() }
+        usleep(1_500_000)
+        let broker = try Broker.start(port: port, dir: dir.path)
+        defer { broker.stop() }
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(50_000) }
+        #expect(daemon.log.contains("MQTT connected"), "\(daemon.log.suffix(1500))")
+        let publisher = try Publisher(port: port)
+        publisher.publish("plant/t101/gas", "45")
+        var raised = false
+        while !raised, let e = c.nextEvent(timeout: 5) { raised = e["tag"] as? String == "GT-101" && e["event"] as? String == "raised" }
+        #expect(raised, "values flow once the broker is up")
+    }
+
     @Test func hostilePayloadsAreDroppedAndTheDaemonCarriesOn() throws {
         let rig = try Rig()
         defer { rig.close() }

@@ -1,5 +1,6 @@
 import Foundation
 import HazmonDaemon
+import HazmonJournal
 import HazmonMQTT
 import Logging
 import Synchronization
@@ -19,11 +20,13 @@ final class Watcher: Sendable {
     let client: MosquittoClient
     let messages = Log()
 
-    init(port: Int) throws {
+    /// `persistentID`: a persistent session under that client id (its subscription and queued
+    /// messages outlive a disconnect, and with a persistent broker a broker restart).
+    init(port: Int, persistentID: String? = nil) throws {
         let box = messages
         client = try MosquittoClient(
-            options: BrokerOptions(host: "127.0.0.1", port: port, clientID: "watcher-\(UInt32.random(in: 0...UInt32.max))",
-                                   cleanSession: true, reconnectMinSeconds: 1, reconnectMaxSeconds: 1),
+            options: BrokerOptions(host: "127.0.0.1", port: port, clientID: persistentID ?? "watcher-\(UInt32.random(in: 0...UInt32.max))",
+                                   cleanSession: persistentID == nil, reconnectMinSeconds: 1, reconnectMaxSeconds: 1),
             subscriptions: ["hazmon/#"], qos: 1, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
             onMessage: { topic, payload in box.withLock { $0.append((topic, String(decoding: payload, as: UTF8.self))) } })
         try client.start()
@@ -113,6 +116,60 @@ struct MQTTOutTests {
         let state = w.wait("hazmon/it-site/state/GT-101/high", timeout: 20) { $0.contains(#""event":"shelved""#) }
         #expect(state != nil, "the event published during the outage arrives after it")
         #expect(w.wait("hazmon/it-site/status") == "online")
+    }
+
+    /// MQTT out reads the journal as a cursor: the broker stops, alarms and operator actions
+    /// happen, the daemon is killed (SIGKILL, its MQTT queue gone with it) and started again,
+    /// then the broker comes back: a persistent subscriber gets every event exactly once, in
+    /// order; nothing was lost with the daemon's memory.
+    @Test func aBrokerOutageAcrossADaemonCrashLosesNothing() throws {
+        let dir = try TempDir(prefix: "hazmon-mqttout")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        var broker = try Broker.start(port: port, dir: dir.path, persistent: true)
+        defer { broker.stop() }
+        let config = gasConfig(port: port, extra: Self.publish)
+        var daemon = try DaemonUnderTest(config: config, dir: dir)
+        defer { daemon.stop() }
+        for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
+        let w = try Watcher(port: port, persistentID: "platform-witness")
+        #expect(w.wait("hazmon/it-site/status") == "online")
+        let publisher = try Publisher(port: port)
+        publisher.publish("plant/t101/gas", "45")
+        #expect(w.wait("hazmon/it-site/alarms/GT-101") { $0.contains(#""event":"raised""#) } != nil)
+        usleep(300_000)   // the cursor is written right after the broker's acknowledgement
+
+        broker.stop()      // a clean stop: the broker saves the witness's session
+        let ops = try SocketClient(path: daemon.socketPath)
+        _ = ops.readJSON()
+        ops.send(#"{"type":"ack","tag":"GT-101","condition":"hh","user":"zhang"}"#)
+        #expect(ops.readJSON()?["type"] as? String == "ok")
+        ops.send(#"{"type":"shelve","tag":"GT-101","condition":"hh","user":"li","note":"maintenance","for":"1h"}"#)
+        #expect(ops.readJSON()?["type"] as? String == "ok")
+        ops.close()
+        usleep(300_000)
+        daemon.crash()
+        daemon = try DaemonUnderTest(config: config, dir: dir, log: "run2.log")
+        broker = try Broker.start(port: port, dir: dir.path, persistent: true)
+
+        let path = daemon.journalPath
+        func journaled() -> [Int] {
+            let entries: [JournalEntry] = (try? JournalReader(path: path).events()) ?? []
+            return entries.map { Int($0.seq) }
+        }
+        func seqs() -> [Int] {
+            w.messages.withLock { m in
+                m.filter { $0.topic.hasPrefix("hazmon/it-site/alarms/") }.compactMap { msg -> Int? in
+                    guard let r = msg.payload.range(of: #""seq":"#) else { return nil }
+                    return Int(msg.payload[r.upperBound...].prefix { $0.isNumber })
+                }
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, seqs() != journaled() || journaled().count < 5 { usleep(100_000) }
+        let got = seqs(), want = journaled()
+        #expect(got == want, "every journaled event once, in order: got \(got), journal \(want)\n\(daemon.log.suffix(3000))")
+        #expect(got.count >= 5, "raised, mqtt comm raised, acknowledged, shelved, comm cleared … (\(got.count))")
     }
 
     @Test func badPublishTopicsAreConfigErrors() throws {
