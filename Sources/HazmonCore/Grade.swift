@@ -26,6 +26,17 @@ public struct Grade: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// The colour as an ANSI terminal attribute (white on red, black on orange, black on
+    /// yellow, white on blue): the one place a terminal's colours are defined.
+    public var ansi: String {
+        switch rawValue {
+        case 1: return "1;97;41"
+        case 2: return "1;30;48;5;208"
+        case 3: return "30;43"
+        default: return "97;44"
+        }
+    }
+
     /// "More severe" sorts first: grade 1 < grade 2 in severity order means 1 is worse.
     public static func < (lhs: Grade, rhs: Grade) -> Bool { lhs.rawValue < rhs.rawValue }
 

@@ -1,5 +1,6 @@
 import HazmonConfig
 import HazmonCore
+import HazmonFeed
 import HazmonPipeline
 
 /// One log line per alarm event (spec §6), whatever the log level: alarms are never filtered.
@@ -29,21 +30,9 @@ public struct EventLogSink: EventSink {
 
     /// A terminal line: time, colour band, tag/condition, event, message.
     public static func text(_ e: AlarmEvent, colour: Bool) -> String {
-        let band = e.grade.color.uppercased().padding(6)
-        let painted: String
-        if colour {
-            let code: String
-            switch e.grade.rawValue {
-            case 1: code = "1;97;41"
-            case 2: code = "1;30;48;5;208"
-            case 3: code = "30;43"
-            default: code = "97;44"
-            }
-            painted = e.event == .cleared || e.event == .acknowledged ? "\u{1B}[2m\(band)\u{1B}[0m" : "\u{1B}[\(code)m\(band)\u{1B}[0m"
-        } else {
-            painted = band
-        }
-        return "\(e.time.iso8601) \(painted) #\(e.seq) \("\(e.tag)/\(e.condition.rawValue)".padding(14)) \(e.event.rawValue.padding(11)) \(e.state.rawValue.padding(9)) \(e.message)"
+        EventText.line(time: e.time.iso8601, grade: e.grade, muted: e.event == .cleared || e.event == .acknowledged, seq: e.seq,
+                       alarm: "\(e.tag)/\(e.condition.rawValue)", event: e.event.rawValue, state: e.state.rawValue,
+                       message: e.message, colour: colour)
     }
 }
 

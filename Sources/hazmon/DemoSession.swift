@@ -117,30 +117,8 @@ public struct DemoDisplay: Service {
 
     /// One event line from the socket as a coloured terminal line (nil for other lines).
     public static func render(_ line: String, colour: Bool) -> String? {
-        guard let data = line.data(using: .utf8),
-              let e = try? JSONDecoder().decode(WireEvent.self, from: data), e.type == "event",
-              let condition = Condition(rawValue: e.condition ?? ""), let kind = EventKind(rawValue: e.event ?? ""),
-              let grade = Grade(e.grade ?? 0), let state = AlarmState(rawValue: e.state ?? ""),
-              let time = e.time.flatMap({ Instant(iso8601: Substring($0)) })
-        else { return nil }
-        let event = AlarmEvent(seq: e.seq ?? 0, time: time, site: "", tag: e.tag ?? "", condition: condition, event: kind,
-                               grade: grade, state: state, value: e.value, unit: "", limit: e.limit, quality: .good,
-                               source: "", sourceTime: nil, message: e.message ?? "")
-        return EventLogSink.text(event, colour: colour)
-    }
-
-    struct WireEvent: Decodable {
-        var type: String
-        var seq: UInt64?
-        var time: String?
-        var tag: String?
-        var condition: String?
-        var event: String?
-        var grade: Int?
-        var state: String?
-        var value: Double?
-        var limit: Double?
-        var message: String?
+        guard case .event(let e)? = FeedMessage(line: line) else { return nil }
+        return e.terminalLine(colour: colour)
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import HazmonConfig
 import HazmonCore
 import HazmonDaemon
+import HazmonFeed
 import HazmonJournal
 
 /// Where the running daemon's alert socket is: `--socket`, else the config's, else the default.
@@ -23,7 +24,7 @@ struct SocketOption: ParsableArguments {
         }
         do {
             let c = try AlertSocketClient(path: path)
-            guard let hello = c.readLine(), hello.contains(#""type":"hello""#) else {
+            guard let hello = c.readLine(), case .hello? = FeedMessage(line: hello) else {
                 printError("hazmon: \(path) did not greet like a hazmon alert socket")
                 throw ExitCode(Exit.runtime)
             }
@@ -35,11 +36,8 @@ struct SocketOption: ParsableArguments {
     }
 }
 
-/// One reply object from the socket.
-func decodeReply(_ line: String?) -> [String: Any]? {
-    guard let line, let data = line.data(using: .utf8) else { return nil }
-    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-}
+/// The daemon's answer to a request line, if one came.
+func reply(_ c: AlertSocketClient) -> FeedMessage? { c.readLine().flatMap(FeedMessage.init(line:)) }
 
 struct Alarms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show every alarm not in normal, most severe first.")
@@ -50,28 +48,25 @@ struct Alarms: ParsableCommand {
     func run() throws {
         let c = try target.connect()
         c.send(#"{"type":"snapshot"}"#)
-        guard let line = c.readLine(), let reply = decodeReply(line), reply["type"] as? String == "snapshot" else {
+        guard let line = c.readLine(), case .snapshot(let seq, let alarms)? = FeedMessage(line: line) else {
             printError("hazmon: no snapshot from the daemon")
             throw ExitCode(Exit.runtime)
         }
         if json { print(line); return }
-        let alarms = reply["alarms"] as? [[String: Any]] ?? []
-        if alarms.isEmpty { print("no alarms (seq \(reply["seq"] ?? 0))"); return }
+        if alarms.isEmpty { print("no alarms (seq \(seq))"); return }
         let colour = isatty(1) == 1
         for a in alarms {
-            let grade = a["grade"] as? Int ?? 3
-            let band = (a["color"] as? String ?? "").uppercased().padding(toLength: 6, withPad: " ", startingAt: 0)
             var flags: [String] = []
-            if a["active"] as? Bool == false { flags.append("returned") }
-            if a["latched"] as? Bool == true { flags.append("latched") }
-            if let until = a["shelved_until"] as? String { flags.append("shelved until \(until)") }
-            if a["suppressed"] as? Bool == true { flags.append("suppressed") }
-            let value = (a["value"] as? Double).map { JSONWriter.number($0) } ?? "-"
-            let limit = (a["limit"] as? Double).map { JSONWriter.number($0) } ?? "-"
-            let who = "\(a["tag"] ?? "")/\(a["condition"] ?? "")".padding(toLength: 16, withPad: " ", startingAt: 0)
-            let state = "\(a["state"] ?? "")".padding(toLength: 9, withPad: " ", startingAt: 0)
-            let shownBand = colour ? "\u{1B}[\(["1;97;41", "1;30;48;5;208", "30;43", "97;44"][max(0, min(3, grade - 1))])m\(band)\u{1B}[0m" : band
-            print("\(shownBand) \(who) \(state) \(value) \(a["unit"] ?? "") (limit \(limit)) since \(a["since"] ?? "-") \(a["name"] ?? "")\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
+            if !a.active { flags.append("returned") }
+            if a.latched == true { flags.append("latched") }
+            if let until = a.shelvedUntil { flags.append("shelved until \(until)") }
+            if a.suppressed == true { flags.append("suppressed") }
+            let value = a.value.map { JSONWriter.number($0) } ?? "-"
+            let limit = a.limit.map { JSONWriter.number($0) } ?? "-"
+            let who = "\(a.tag)/\(a.condition)".padding(toLength: 16, withPad: " ", startingAt: 0)
+            let state = a.state.padding(toLength: 9, withPad: " ", startingAt: 0)
+            let band = EventText.band(Grade(a.grade) ?? .yellow, colour: colour)
+            print("\(band) \(who) \(state) \(value) \(a.unit) (limit \(limit)) since \(a.since ?? "-") \(a.name)\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
         }
     }
 }
@@ -106,9 +101,10 @@ extension OperatorActionCommand {
         var condition = alarm.condition
         if condition == nil {
             c.send(#"{"type":"snapshot"}"#)
-            let alarms = (decodeReply(c.readLine())?["alarms"] as? [[String: Any]] ?? []).filter { $0["tag"] as? String == alarm.tag }
-            guard alarms.count == 1, let only = alarms.first?["condition"] as? String else {
-                printError("hazmon: name the alarm as \(alarm.tag)/CONDITION (\(alarms.isEmpty ? "it has no alarm not in normal" : "it has \(alarms.count): " + alarms.compactMap { $0["condition"] as? String }.joined(separator: ", ")))")
+            var alarms: [FeedAlarm] = []
+            if case .snapshot(_, let all)? = reply(c) { alarms = all.filter { $0.tag == alarm.tag } }
+            guard alarms.count == 1, let only = alarms.first?.condition else {
+                printError("hazmon: name the alarm as \(alarm.tag)/CONDITION (\(alarms.isEmpty ? "it has no alarm not in normal" : "it has \(alarms.count): " + alarms.map(\.condition).joined(separator: ", ")))")
                 throw ExitCode(Exit.usage)
             }
             condition = only
@@ -121,13 +117,16 @@ extension OperatorActionCommand {
         if let note { w.field("note", note) }
         for (k, v) in extraFields.sorted(by: { $0.key < $1.key }) { w.field(k, v) }
         c.send(w.finish())
-        let reply = decodeReply(c.readLine())
-        if reply?["type"] as? String == "ok" {
+        switch reply(c) {
+        case .ok?:
             print("\(requestType) \(alarm.tag)/\(condition!): ok")
-            return
+        case .error(let code, let message)?:
+            printError("hazmon: \(message) (\(code))")
+            throw ExitCode(Exit.runtime)
+        default:
+            printError("hazmon: no reply from the daemon")
+            throw ExitCode(Exit.runtime)
         }
-        printError("hazmon: \(reply?["message"] as? String ?? "no reply from the daemon") (\(reply?["code"] as? String ?? "error"))")
-        throw ExitCode(Exit.runtime)
     }
 }
 
@@ -185,16 +184,14 @@ struct Tail: ParsableCommand {
         let colour = isatty(1) == 1
         let out = LogOutput.stdoutOutput(format: .text)   // line-buffered writes, flushed per line
         while let line = c.readLine(timeout: nil) {
-            guard let o = decodeReply(line) else { continue }
-            if o["type"] as? String == "error" {
-                printError("hazmon: \(o["message"] as? String ?? line)")
+            switch FeedMessage(line: line) {
+            case .error(_, let message)?:
+                printError("hazmon: \(message)")
                 throw ExitCode(Exit.runtime)
-            }
-            guard o["type"] as? String == "event" else { continue }
-            if json {
-                out.write(line)
-            } else if let text = DemoDisplay.render(line, colour: colour) {
-                out.write(text)
+            case .event(let e)?:
+                out.write(json ? line : e.terminalLine(colour: colour))
+            default:
+                continue
             }
         }
     }

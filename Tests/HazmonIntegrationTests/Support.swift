@@ -1,5 +1,6 @@
 import Foundation
 @_exported import HazmonTestSupport
+@_exported import HazmonFeed
 import HazmonDaemon
 import HazmonMQTT
 import Logging

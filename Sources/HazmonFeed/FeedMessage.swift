@@ -1,0 +1,119 @@
+import Foundation
+import HazmonCore
+
+/// One line of the feed as a client reads it (spec §4, §5): the one reader of the wire format,
+/// shared by the CLI, the demo and the tests. The daemon writes these lines with `JSONWriter`
+/// (`AlarmEvent.jsonLine`, `ActiveAlarm.json`, `FeedReply`); this type reads them back.
+public enum FeedMessage: Sendable, Equatable {
+    case hello(site: String, seq: UInt64)
+    case event(FeedEvent)
+    case snapshot(seq: UInt64, alarms: [FeedAlarm])
+    case ok
+    case error(code: String, message: String)
+    case pong
+    case bye(reason: String)
+
+    /// The line's message, or nil for a line that is not one (or not JSON).
+    public init?(line: String) {
+        let data = Data(line.utf8)
+        guard let head = try? JSONDecoder().decode(Head.self, from: data) else { return nil }
+        switch head.type {
+        case "hello": self = .hello(site: head.site ?? "", seq: head.seq ?? 0)
+        case "event":
+            guard let e = try? JSONDecoder().decode(FeedEvent.self, from: data) else { return nil }
+            self = .event(e)
+        case "snapshot":
+            guard let s = try? JSONDecoder().decode(Snapshot.self, from: data) else { return nil }
+            self = .snapshot(seq: s.seq, alarms: s.alarms)
+        case "ok": self = .ok
+        case "error": self = .error(code: head.code ?? "error", message: head.message ?? "")
+        case "pong": self = .pong
+        case "bye": self = .bye(reason: head.reason ?? "")
+        default: return nil
+        }
+    }
+
+    private struct Head: Decodable {
+        var type: String
+        var site: String?
+        var seq: UInt64?
+        var code: String?
+        var message: String?
+        var reason: String?
+    }
+
+    private struct Snapshot: Decodable {
+        var seq: UInt64
+        var alarms: [FeedAlarm]
+    }
+}
+
+/// An alarm event as the feed carries it (spec §4).
+public struct FeedEvent: Sendable, Equatable, Decodable {
+    public var seq: UInt64
+    public var time: String
+    public var site: String
+    public var tag: String
+    public var condition: String
+    public var event: String
+    public var grade: Int
+    public var color: String
+    public var state: String
+    public var value: Double?
+    public var unit: String?
+    public var limit: Double?
+    public var quality: String?
+    public var source: String?
+    public var message: String
+    public var user: String?
+    public var note: String?
+    public var flags: [String]?
+
+    /// The event as a terminal line: time, coloured grade band, seq, tag/condition, event, state, message.
+    public func terminalLine(colour: Bool) -> String {
+        EventText.line(time: time, grade: Grade(grade) ?? .yellow, muted: event == "cleared" || event == "acknowledged",
+                       seq: seq, alarm: "\(tag)/\(condition)", event: event, state: state, message: message, colour: colour)
+    }
+}
+
+/// An alarm of a snapshot (`ActiveAlarm.json`).
+public struct FeedAlarm: Sendable, Equatable, Decodable {
+    public var tag: String
+    public var name: String
+    public var condition: String
+    public var grade: Int
+    public var color: String
+    public var state: String
+    public var active: Bool
+    public var latched: Bool?
+    public var shelvedUntil: String?
+    public var suppressed: Bool?
+    public var value: Double?
+    public var unit: String
+    public var limit: Double?
+    public var quality: String
+    public var since: String?
+
+    enum CodingKeys: String, CodingKey {
+        case tag, name, condition, grade, color, state, active, latched, suppressed, value, unit, limit, quality, since
+        case shelvedUntil = "shelved_until"
+    }
+}
+
+/// The one terminal rendering of an event line (the log's `text` format, `tail`, the demo).
+public enum EventText {
+    public static func line(time: String, grade: Grade, muted: Bool, seq: UInt64, alarm: String, event: String, state: String,
+                            message: String, colour: Bool) -> String {
+        let band = pad(grade.color.uppercased(), 6)
+        let painted = !colour ? band : muted ? "\u{1B}[2m\(band)\u{1B}[0m" : "\u{1B}[\(grade.ansi)m\(band)\u{1B}[0m"
+        return "\(time) \(painted) #\(seq) \(pad(alarm, 14)) \(pad(event, 11)) \(pad(state, 9)) \(message)"
+    }
+
+    /// A grade's band as the alarm table shows it, coloured on a terminal.
+    public static func band(_ grade: Grade, colour: Bool) -> String {
+        let band = pad(grade.color.uppercased(), 6)
+        return colour ? "\u{1B}[\(grade.ansi)m\(band)\u{1B}[0m" : band
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+}
