@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "HazmonCore", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
         .target(
             name: "HazmonConfig",
-            dependencies: ["HazmonCore", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["HazmonCore", "HazmonModbus", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "HazmonMQTT",
@@ -49,12 +49,12 @@ let package = Package(
         // threads that own them.
         .target(
             name: "HazmonModbus",
-            dependencies: ["HazmonCore", "HazmonConfig", "CModbus", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HazmonCore", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
         // The simulated plant: Modbus TCP slaves on libmodbus (and, later, scenario-driven MQTT).
         .target(
             name: "HazmonSimulator",
-            dependencies: ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HazmonCore", "HazmonConfig", "HazmonModbus", "HazmonMQTT", "CModbus", .product(name: "Logging", package: "swift-log")]
         ),
         // The one data path: the alarm pipeline (engine, seq numbers, reservation), the journal
         // writer (its state machine and the threads that carry it out) and the sink protocol.
@@ -99,7 +99,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
-        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore"]),
+        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
-            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator",
+            dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator", "HazmonModbus",
                            "HazmonFeed", "HazmonTestSupport", "HazmonPipeline"]
         ),
     ]

@@ -1,4 +1,5 @@
 import HazmonCore
+import HazmonModbus
 
 extension ConfigBuilder {
     func readTags(mqtt: MQTTSettings?, devices: [ModbusDeviceSettings], defaultStale: Duration?) -> [TagSettings] {

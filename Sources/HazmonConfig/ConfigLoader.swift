@@ -1,4 +1,5 @@
 import HazmonCore
+import HazmonModbus
 import TOMLKit
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import HazmonCore
+import HazmonModbus
 
 /// A plant scenario for `hazmon simulate`: Modbus devices, the signals they serve, and events
 /// on a script (a leak ramp, an overpressure, a loop fault, a stuck value, a device that drops

@@ -1,5 +1,6 @@
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 import HazmonFeed
 import HazmonJournal
 import HazmonPipeline

@@ -1,5 +1,6 @@
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 import HazmonPipeline
 import Logging
 import ServiceLifecycle

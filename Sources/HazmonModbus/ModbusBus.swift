@@ -1,5 +1,4 @@
 import Foundation
-import HazmonConfig
 import HazmonCore
 import Logging
 

@@ -1,5 +1,4 @@
 import CModbus
-import HazmonConfig
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,3 @@
-import HazmonConfig
 import HazmonCore
 
 extension ModbusTable {

@@ -1,4 +1,3 @@
-import HazmonConfig
 
 /// One request: a run of registers (or bits) of one table, and the points decoded from it.
 public struct ReadBlock: Sendable, Equatable {

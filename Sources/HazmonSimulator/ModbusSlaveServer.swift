@@ -1,6 +1,7 @@
 import CModbus
 import Foundation
 import HazmonCore
+import HazmonModbus
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 import HazmonDaemon
 import HazmonFeed
 import HazmonSimulator

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 import HazmonMQTT
 import HazmonSimulator
 import Logging

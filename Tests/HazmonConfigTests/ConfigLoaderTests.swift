@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonModbus
 import Testing
 
 /// The repository root, to reach Config/.

@@ -8,13 +8,13 @@ struct ModuleGraphTests {
     /// What each module may import besides the system (Glibc, Foundation, Synchronization).
     static let allowed: [String: Set<String>] = [
         "HazmonCore": [],
-        "HazmonConfig": ["HazmonCore", "TOMLKit"],
+        "HazmonConfig": ["HazmonCore", "HazmonModbus", "TOMLKit"],
         "HazmonJournal": ["HazmonCore", "GRDB"],
         "HazmonFeed": ["HazmonCore", "Logging", "NIOCore", "NIOPosix", "NIOSSL"],
         "HazmonMQTT": ["HazmonCore", "CMosquitto", "Logging"],
-        // Still reads its device settings from HazmonConfig (issue 12 moves them into HazmonModbus).
-        "HazmonModbus": ["HazmonCore", "HazmonConfig", "CModbus", "Logging"],
-        "HazmonSimulator": ["HazmonCore", "HazmonConfig", "HazmonMQTT", "CModbus", "Logging"],
+        // Owns its vocabulary (devices, tables, types, word orders); the config maps into it.
+        "HazmonModbus": ["HazmonCore", "CModbus", "Logging"],
+        "HazmonSimulator": ["HazmonCore", "HazmonConfig", "HazmonModbus", "HazmonMQTT", "CModbus", "Logging"],
         "HazmonTestSupport": [],
         "HazmonPipeline": ["HazmonCore", "HazmonJournal", "Logging"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
@@ -55,5 +55,6 @@ struct ModuleGraphTests {
         #expect(try Self.imports(of: "HazmonCore").subtracting(["Glibc"]).isEmpty)
         #expect(try !Self.imports(of: "HazmonDaemon").contains("HazmonSimulator"))
         #expect(try !Self.imports(of: "HazmonDaemon").contains("HazmonTestSupport"))
+        #expect(try !Self.imports(of: "HazmonModbus").contains("HazmonConfig"), "an input owns its vocabulary")
     }
 }
