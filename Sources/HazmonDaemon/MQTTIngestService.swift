@@ -164,52 +164,13 @@ public final class MQTTIngestService: Service, Sendable {
         client.stop()
     }
 
+    /// Decodes one message (`TopicRouter.decode`), then counts and logs what it dropped.
     func process(_ raw: Raw, router: TopicRouter, into samples: inout [Sample]) {
         let before = samples.count
-        var dropped: [(String, PayloadError)] = []
-        var unmapped: String?
-        switch router.route(raw.topic) {
-        case .none:
-            unmapped = "no tag or [[mqtt.map]] takes this topic"
-        case .bindings(let bindings):
-            do {
-                let doc = try PayloadDecoder.parse(raw.payload, limit: settings.maxPayload)
-                for b in bindings {
-                    do throws(PayloadError) {
-                        samples.append(sample(b.tag, try PayloadDecoder.point(in: doc, json: b.json), raw))
-                    } catch {
-                        dropped.append((raw.topic, error))
-                    }
-                }
-            } catch {
-                dropped.append((raw.topic, error))
-            }
-        case .map(let map, let levels):
-            do {
-                let doc = try PayloadDecoder.parse(raw.payload, limit: settings.maxPayload)
-                let points: [Result<DecodedPoint, PayloadError>]
-                if map.batch {
-                    points = PayloadDecoder.batch(in: doc, json: map.json)
-                } else {
-                    do throws(PayloadError) { points = [.success(try PayloadDecoder.point(in: doc, json: map.json))] } catch { points = [.failure(error)] }
-                }
-                for p in points {
-                    switch p {
-                    case .failure(let e): dropped.append((raw.topic, e))
-                    case .success(let point):
-                        guard let id = map.template.render(levels: levels, point: point.tag) else {
-                            unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
-                        }
-                        guard let h = map.tags[id] else {
-                            unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
-                        }
-                        samples.append(sample(h, point, raw))
-                    }
-                }
-            } catch {
-                dropped.append((raw.topic, error))
-            }
-        }
+        let drops = router.decode(topic: raw.topic, payload: raw.payload, received: raw.received,
+                                  maxPayload: settings.maxPayload, into: &samples)
+        let dropped = drops.payloadErrors.map { (raw.topic, $0) }
+        let unmapped = drops.unmapped
         let totals = counters.withLock { c -> [String: Int] in
             c.messages += 1
             c.samples += samples.count - before
@@ -228,9 +189,5 @@ public final class MQTTIngestService: Service, Sendable {
             problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: [
                 "topic": "\(raw.topic)", "reason": "\(unmapped)", "dropped_total": "\(totals["unmapped"] ?? 0)"])
         }
-    }
-
-    private func sample(_ h: TagHandle, _ p: DecodedPoint, _ raw: Raw) -> Sample {
-        Sample(tag: h, value: p.value, quality: p.quality, sourceTime: p.sourceTime, time: raw.received)
     }
 }

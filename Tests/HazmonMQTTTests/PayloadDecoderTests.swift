@@ -154,4 +154,25 @@ struct TopicRoutingTests {
         guard case .none = router.route("other") else { Issue.record("routed"); return }
         #expect(router.subscriptions == ["plant/t1/p", "plant/+/+"])
     }
+
+    /// A message into samples and counted drops, with no broker, counters or log.
+    @Test func messagesBecomeSamplesAndDrops() {
+        let router = TopicRouter(
+            exact: ["plant/t1/p": [.init(tag: TagHandle(0), json: nil), .init(tag: TagHandle(2), json: "x")]],
+            maps: [.init(id: "gw", filter: "gw/+", template: "{tag}", json: nil, batch: true, tags: ["A": TagHandle(1)])])
+        let at = Instant(seconds: 5)
+        var samples: [Sample] = []
+        var drops = router.decode(topic: "plant/t1/p", payload: Array(#"{"value":3.5}"#.utf8), received: at, maxPayload: 100, into: &samples)
+        #expect(samples.map(\.value) == [3.5] && samples[0].time == at && samples[0].tag == TagHandle(0))
+        #expect(drops.payloadErrors.map(\.reason) == ["missing_field"], "the second binding's field is missing; the first still counts")
+        samples = []
+        drops = router.decode(topic: "gw/1", payload: Array(#"[{"tag":"A","value":1},{"tag":"B","value":2},{"tag":"A"}]"#.utf8),
+                              received: at, maxPayload: 100, into: &samples)
+        #expect(samples.map(\.value) == [1])
+        #expect(drops.unmapped?.contains("\"B\"") == true && drops.payloadErrors.map(\.reason) == ["missing_field"])
+        drops = router.decode(topic: "nowhere", payload: [], received: at, maxPayload: 100, into: &samples)
+        #expect(drops.unmapped == "no tag or [[mqtt.map]] takes this topic")
+        drops = router.decode(topic: "plant/t1/p", payload: Array(repeating: 0x31, count: 101), received: at, maxPayload: 100, into: &samples)
+        #expect(drops.payloadErrors.map(\.reason) == ["oversized"])
+    }
 }

@@ -1,0 +1,67 @@
+import HazmonCore
+
+/// What of one MQTT message did not become a sample, and why.
+public struct MessageDrops: Sendable, Equatable {
+    /// Payloads (or points of a batch) that could not be read.
+    public var payloadErrors: [PayloadError] = []
+    /// Why the message, or a point of it, names no configured tag.
+    public var unmapped: String?
+
+    public var isEmpty: Bool { payloadErrors.isEmpty && unmapped == nil }
+}
+
+extension TopicRouter {
+    /// One MQTT message into samples: routes the topic, decodes the payload once, and appends a
+    /// sample per tag it feeds, stamped `received` (engine time). A pure function: what it
+    /// dropped comes back for the caller to count and log.
+    public func decode(topic: String, payload: [UInt8], received: Instant, maxPayload: Int,
+                       into samples: inout [Sample]) -> MessageDrops {
+        var drops = MessageDrops()
+        func sample(_ h: TagHandle, _ p: DecodedPoint) -> Sample {
+            Sample(tag: h, value: p.value, quality: p.quality, sourceTime: p.sourceTime, time: received)
+        }
+        switch route(topic) {
+        case .none:
+            drops.unmapped = "no tag or [[mqtt.map]] takes this topic"
+        case .bindings(let bindings):
+            do {
+                let doc = try PayloadDecoder.parse(payload, limit: maxPayload)
+                for b in bindings {
+                    do throws(PayloadError) {
+                        samples.append(sample(b.tag, try PayloadDecoder.point(in: doc, json: b.json)))
+                    } catch {
+                        drops.payloadErrors.append(error)
+                    }
+                }
+            } catch {
+                drops.payloadErrors.append(error)
+            }
+        case .map(let map, let levels):
+            do {
+                let doc = try PayloadDecoder.parse(payload, limit: maxPayload)
+                let points: [Result<DecodedPoint, PayloadError>]
+                if map.batch {
+                    points = PayloadDecoder.batch(in: doc, json: map.json)
+                } else {
+                    do throws(PayloadError) { points = [.success(try PayloadDecoder.point(in: doc, json: map.json))] } catch { points = [.failure(error)] }
+                }
+                for p in points {
+                    switch p {
+                    case .failure(let e): drops.payloadErrors.append(e)
+                    case .success(let point):
+                        guard let id = map.template.render(levels: levels, point: point.tag) else {
+                            drops.unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
+                        }
+                        guard let h = map.tags[id] else {
+                            drops.unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
+                        }
+                        samples.append(sample(h, point))
+                    }
+                }
+            } catch {
+                drops.payloadErrors.append(error)
+            }
+        }
+        return drops
+    }
+}
