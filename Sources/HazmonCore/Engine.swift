@@ -158,11 +158,11 @@ public struct Engine: Sendable {
 
     mutating func updateSuppression(_ t: Int, by value: Double, now: Instant, into events: inout [AlarmEvent]) {
         guard let rule = tags[t].definition.suppressIf else { return }
-        let now_ = rule.holds(value)
-        guard now_ != tags[t].suppressed else { return }
-        tags[t].suppressed = now_
+        let suppressedNow = rule.holds(value)
+        guard suppressedNow != tags[t].suppressed else { return }
+        tags[t].suppressed = suppressedNow
         for slot in [AlarmSlot.high, .low] where tags[t].isConfigured(slot) {
-            events.append(tags[t].event(now_ ? .suppressed : .unsuppressed, slot: slot, now: now, ctx: ctx))
+            events.append(tags[t].event(suppressedNow ? .suppressed : .unsuppressed, slot: slot, now: now, ctx: ctx))
         }
     }
 

@@ -107,7 +107,7 @@ public struct TagRuntime: Sendable {
         if slots.low.state == .acked, let after = lowSide.rule(at: slots.low.shownLevel)?.realarm, let at = slots.low.ackedAt {
             due = min(due, at + after)
         }
-        for i in 0..<6 { if let until = slots[i].shelvedUntil { due = min(due, until) } }
+        for i in SlotTable.indices { if let until = slots[i].shelvedUntil { due = min(due, until) } }
         return due
     }
 
@@ -242,7 +242,7 @@ public struct TagRuntime: Sendable {
         }
         if slots.high.state == .acked { realarm(.high, now: now, ctx: ctx, into: &events) }
         if slots.low.state == .acked { realarm(.low, now: now, ctx: ctx, into: &events) }
-        for i in 0..<6 where slots[i].shelvedUntil != nil {
+        for i in SlotTable.indices where slots[i].shelvedUntil != nil {
             if let until = slots[i].shelvedUntil, until <= now {
                 slots[i].unshelve()
                 events.append(event(.unshelved, slot: AlarmSlot.tagSlots[i], now: now, ctx: ctx, user: "hazmon", note: "shelve expired"))
@@ -263,6 +263,9 @@ public struct TagRuntime: Sendable {
 public struct SlotTable: Sendable {
     var high = AlarmSlotState(), low = AlarmSlotState(), rate = AlarmSlotState()
     var trend = AlarmSlotState(), stale = AlarmSlotState(), fault = AlarmSlotState()
+
+    /// The slots by index, in `AlarmSlot.tagSlots` order: high, low, rate, trend, stale, fault.
+    static let indices = 0..<6
 
     public subscript(i: Int) -> AlarmSlotState {
         get {

@@ -46,7 +46,7 @@ struct FeedService: Service {
         switch listener {
         case .unixSocket(let options):
             let server = try await AlertSocketServer.start(options: options, hub: hub, handler: handler, group: loop, logger: logger)
-            readiness.markReady("socket")
+            readiness.markReady(.socket)
             close = { await server.close() }
         case .remote(let settings, let site):
             guard let text = ConfigLoader.readFile(settings.tokenFile) else {
@@ -57,7 +57,7 @@ struct FeedService: Service {
                                             maxClients: settings.maxClients)
             options.authDeadline = .nanoseconds(settings.authTimeout.nanosecondsClamped)
             let server = try await RemoteFeedServer.start(options: options, hub: hub, handler: handler, group: loop, logger: logger)
-            readiness.markReady("remote_feed")
+            readiness.markReady(.remoteFeed)
             close = { await server.close() }
         }
         try? await gracefulShutdown()
@@ -80,7 +80,7 @@ struct JournalService: Service {
 
     func run() async throws {
         writer.start()
-        readiness.markReady("journal")
+        readiness.markReady(.journal)
         while !Task.isCancelledOrShuttingDown {
             await prune()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
@@ -149,7 +149,7 @@ struct EngineTimerService: Service {
 
     func run() async throws {
         pipeline.tick(at: .steadyNow)
-        readiness.markReady("engine")
+        readiness.markReady(.engine)
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: Self.interval)
             pipeline.tick(at: .steadyNow)
@@ -266,10 +266,9 @@ public struct Daemon: Sendable {
         let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loopGroup = loopGroup
         let loop = loopGroup.next()
-        var waitFor: Set<String> = ["journal", "socket", "engine"]
-        if config.mqtt != nil { waitFor.insert("mqtt") }
-        waitFor.insert("modbus")
-        if config.remoteFeed != nil { waitFor.insert("remote_feed") }
+        var waitFor: Set<ReadinessPart> = [.journal, .socket, .engine, .modbus]
+        if config.mqtt != nil { waitFor.insert(.mqtt) }
+        if config.remoteFeed != nil { waitFor.insert(.remoteFeed) }
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
         // First in, last out: the journal stops after every service that makes events.

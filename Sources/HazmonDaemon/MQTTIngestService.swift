@@ -145,7 +145,7 @@ public final class MQTTIngestService: Service, Sendable {
         try client.start()
         // The input is up once its network thread runs; a broker that is down is its own
         // (comm) alarm, not a reason to withhold readiness.
-        readiness.markReady("mqtt")
+        readiness.markReady(.mqtt)
         let deadline = ContinuousClock.now + Self.firstConnectGrace
         while !Task.isCancelledOrShuttingDown, !client.isConnected, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(100))

@@ -97,7 +97,7 @@ final class ModbusService: Service, Sendable {
         let first = makeBuses(initial)
         buses.withLock { $0 = first }
         for b in first { b.start() }
-        readiness.markReady("modbus")
+        readiness.markReady(.modbus)
         try? await gracefulShutdown()
         await Self.stopAll(buses.withLock { b in defer { b = [] }; return b })
     }

@@ -3,13 +3,18 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
+/// The parts of the daemon that must be up before it tells systemd it is ready.
+enum ReadinessPart: String, Sendable, CaseIterable {
+    case journal, socket, engine, mqtt, modbus, remoteFeed = "remote_feed"
+}
+
 /// What must be up before the daemon tells systemd it is ready.
 public final class Readiness: Sendable {
-    private let pending: Mutex<Set<String>>
+    private let pending: Mutex<Set<ReadinessPart>>
 
-    init(waitingFor parts: Set<String>) { pending = Mutex(parts) }
+    init(waitingFor parts: Set<ReadinessPart>) { pending = Mutex(parts) }
 
-    func markReady(_ part: String) { _ = pending.withLock { $0.remove(part) } }
+    func markReady(_ part: ReadinessPart) { _ = pending.withLock { $0.remove(part) } }
     var isReady: Bool { pending.withLock { $0.isEmpty } }
 }
 

@@ -11,7 +11,7 @@ final class ModbusDevice {
     let bindings: [ModbusBinding]
     let blocks: [ReadBlock]
     /// Per binding: its block and offset in it.
-    let where_: [(block: Int, offset: Int)]
+    let placement: [(block: Int, offset: Int)]
     /// The heartbeat's block and offset, if the device has one.
     let heartbeatAt: (block: Int, offset: Int)?
     /// Per binding: its fault bit's block and offset, if it has one (empty: none has).
@@ -52,7 +52,7 @@ final class ModbusDevice {
         self.blocks = blocks
         var at = Array(repeating: (block: 0, offset: 0), count: points.count)
         for (bi, b) in blocks.enumerated() { for p in b.points { at[p] = (bi, points[p].address - b.start) } }
-        where_ = Array(at.prefix(bindings.count))
+        placement = Array(at.prefix(bindings.count))
         heartbeatAt = s.heartbeat == nil ? nil : at[bindings.count]
         var faultAt: [(block: Int, offset: Int)?] = faultBits.isEmpty ? [] : Array(repeating: nil, count: bindings.count)
         let first = bindings.count + (s.heartbeat == nil ? 0 : 1)
@@ -78,8 +78,8 @@ final class ModbusDevice {
     /// from index 0.
     func accept(block bi: Int, registers: [UInt16], bits: [UInt8]) {
         let block = blocks[bi]
-        for (k, b) in bindings.enumerated() where where_[k].block == bi {
-            let offset = where_[k].offset
+        for (k, b) in bindings.enumerated() where placement[k].block == bi {
+            let offset = placement[k].offset
             let raw: Double
             if block.isBits {
                 raw = Double(bits[offset] & 1)
@@ -104,7 +104,7 @@ final class ModbusDevice {
         let block = blocks[bi]
         let fault = SensorFault.modbusException(code: code, table: block.table.modbusTableNumber,
                                                 address: block.start, count: block.count)
-        for (k, b) in bindings.enumerated() where where_[k].block == bi {
+        for (k, b) in bindings.enumerated() where placement[k].block == bi {
             samples.append(Sample(tag: b.tag, value: .nan, quality: .bad, time: now, fault: fault))
             if !faulted.isEmpty { owners.append(k) }
         }
