@@ -99,7 +99,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
-        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus"]),
+        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus", "HazmonSimulator"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),

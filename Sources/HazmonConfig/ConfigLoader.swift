@@ -34,7 +34,7 @@ public enum ConfigLoader {
 
     /// Parses TOML text and hands its top table to `build`; every error `build` reports (and
     /// every key it did not read) comes back as `ConfigErrors`, with file and line.
-    static func read<T>(text: String, file: String, _ build: (TableReader) -> T) throws(ConfigErrors) -> (T, [ConfigError]) {
+    package static func read<T>(text: String, file: String, _ build: (TableReader) -> T) throws(ConfigErrors) -> (T, [ConfigError]) {
         let root: TOMLTable
         switch parseTOML(text, file: file, headerExample: "[journal]") {
         case .success(let r): root = r

@@ -36,8 +36,8 @@ final class ConfigDiagnostics {
 
 /// Reads one TOML table with typed getters, remembering which keys were read so that any
 /// other key is reported as unknown: a typo in a safety config must not pass silently.
-final class TableReader {
-    let table: TOMLTable
+package final class TableReader {
+    package let table: TOMLTable
     let diagnostics: ConfigDiagnostics
     /// Path as the locator knows it: `tag[3]`, `alarms`, `hh`.
     let location: [String]
@@ -54,17 +54,17 @@ final class TableReader {
         self.context = context
     }
 
-    func has(_ key: String) -> Bool { table[key] != nil }
+    package func has(_ key: String) -> Bool { table[key] != nil }
 
     /// Marks a key as read by a caller that inspected the raw value itself.
-    func markSeen(_ key: String) { seen.insert(key) }
+    package func markSeen(_ key: String) { seen.insert(key) }
 
-    func error(_ key: String?, _ message: String) {
+    package func error(_ key: String?, _ message: String) {
         let k = key.map { [$0] } ?? []
         diagnostics.error(location + k, context: context, display: display + k, message)
     }
 
-    func warning(_ key: String?, _ message: String) {
+    package func warning(_ key: String?, _ message: String) {
         let k = key.map { [$0] } ?? []
         diagnostics.warning(location + k, context: context, display: display + k, message)
     }
@@ -74,16 +74,16 @@ final class TableReader {
         return table[key]
     }
 
-    func string(_ key: String) -> String? {
+    package func string(_ key: String) -> String? {
         guard let v = value(key) else { return nil }
         guard let s = v.string else { error(key, "expected a string, found \(v.type)"); return nil }
         return s
     }
 
-    func string(_ key: String, default d: String) -> String { string(key) ?? d }
+    package func string(_ key: String, default d: String) -> String { string(key) ?? d }
 
     /// A number: TOML integers and floats are both accepted; NaN and infinities are not.
-    func double(_ key: String) -> Double? {
+    package func double(_ key: String) -> Double? {
         guard let v = value(key) else { return nil }
         if let i = v.int { return Double(i) }
         if let d = v.double {
@@ -94,19 +94,19 @@ final class TableReader {
         return nil
     }
 
-    func int(_ key: String) -> Int? {
+    package func int(_ key: String) -> Int? {
         guard let v = value(key) else { return nil }
         guard let i = v.int else { error(key, "expected an integer, found \(v.type)"); return nil }
         return i
     }
 
-    func bool(_ key: String) -> Bool? {
+    package func bool(_ key: String) -> Bool? {
         guard let v = value(key) else { return nil }
         guard let b = v.bool else { error(key, "expected true or false, found \(v.type)"); return nil }
         return b
     }
 
-    func duration(_ key: String) -> Duration? {
+    package func duration(_ key: String) -> Duration? {
         guard let s = string(key) else { return nil }
         do {
             return try DurationParser.parse(s)
@@ -116,7 +116,7 @@ final class TableReader {
         }
     }
 
-    func stringArray(_ key: String) -> [String]? {
+    package func stringArray(_ key: String) -> [String]? {
         guard let v = value(key) else { return nil }
         guard let a = v.array else { error(key, "expected an array of strings, found \(v.type)"); return nil }
         var out: [String] = []
@@ -127,7 +127,7 @@ final class TableReader {
         return out
     }
 
-    func table(_ key: String, displayAs: String? = nil) -> TableReader? {
+    package func table(_ key: String, displayAs: String? = nil) -> TableReader? {
         guard let v = value(key) else { return nil }
         guard let t = v.table else { error(key, "expected a table, found \(v.type)"); return nil }
         return TableReader(t, diagnostics: diagnostics, location: location + [key],
@@ -135,7 +135,7 @@ final class TableReader {
     }
 
     /// `[[name]]` entries; each gets its index in the locator path.
-    func arrayOfTables(_ key: String, context: (Int, TOMLTable) -> String?) -> [TableReader] {
+    package func arrayOfTables(_ key: String, context: (Int, TOMLTable) -> String?) -> [TableReader] {
         guard let v = value(key) else { return [] }
         guard let a = v.array else { error(key, "expected an array of tables ([[\(key)]]), found \(v.type)"); return [] }
         var out: [TableReader] = []
@@ -149,7 +149,7 @@ final class TableReader {
     }
 
     /// Reports every key of this table that no getter asked for.
-    func rejectUnknownKeys() {
+    package func rejectUnknownKeys() {
         for k in table.keys where !seen.contains(k) {
             error(k, "unknown key (check its spelling; see Config/hazmon.example.toml)")
         }

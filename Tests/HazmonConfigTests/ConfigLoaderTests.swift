@@ -1,5 +1,6 @@
 import Foundation
 import HazmonConfig
+import HazmonSimulator
 import HazmonCore
 import HazmonModbus
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import HazmonConfig
+import HazmonSimulator
 import HazmonDaemon
 import Testing
 

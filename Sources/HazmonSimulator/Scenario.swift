@@ -1,3 +1,4 @@
+import HazmonConfig
 import HazmonCore
 import HazmonModbus
 
@@ -138,7 +139,7 @@ public enum ScenarioLoader {
         }
         if let m = top.table("mqtt") {
             if let u = m.string("url") {
-                if ConfigBuilder.parseBrokerURL(u) == nil { m.error("url", "\"\(u)\" is not mqtt://HOST[:PORT]") } else { s.mqttURL = u }
+                if BrokerURL.parse(u) == nil { m.error("url", "\"\(u)\" is not mqtt://HOST[:PORT]") } else { s.mqttURL = u }
             }
             if let e = m.duration("every") {
                 if e >= .milliseconds(10) { s.mqttEvery = e } else { m.error("every", "must be at least 10ms") }
