@@ -1,3 +1,14 @@
+/// Where in the engine an event comes from.
+public enum EventOrigin: Sendable, Hashable {
+    /// A tag's alarm: the tag's position in `Engine.tags`.
+    case tag(Int)
+    /// A vote's or connection's alarm: its position among them.
+    case vote(Int), connection(Int)
+    case flood
+    /// An alarm the engine no longer has (removed by a reload): the journal forgets it.
+    case none
+}
+
 /// One change of one alarm (spec §4). The engine fills everything but `seq`, which the
 /// pipeline assigns just before the event is journaled.
 public struct AlarmEvent: Sendable, Hashable {
@@ -21,14 +32,18 @@ public struct AlarmEvent: Sendable, Hashable {
     public var etaSeconds: Double?
     public var flags: EventFlags
     public var hazardSource: String?
+    /// Which of the engine's alarms made the event, by position: how the pipeline finds the
+    /// state to journal with it without looking the alarm up by name.
+    public internal(set) var origin: EventOrigin = .none
 
     public init(
         seq: UInt64 = 0, time: Instant, site: String, tag: String, condition: Condition,
         event: EventKind, grade: Grade, state: AlarmState, value: Double?, unit: String,
         limit: Double?, quality: Quality, source: String, sourceTime: Instant?, message: String,
         user: String? = nil, note: String? = nil, etaSeconds: Double? = nil, flags: EventFlags = [],
-        hazardSource: String? = nil
+        hazardSource: String? = nil, origin: EventOrigin = .none
     ) {
+        self.origin = origin
         self.seq = seq
         self.time = time
         self.site = site

@@ -34,6 +34,7 @@ public struct Engine: Sendable {
         self.site = site
         self.start = start
         self.tags = definitions.map(TagRuntime.init)
+        for i in tags.indices { tags[i].index = i }
         var handles: [String: TagHandle] = [:]
         for (i, d) in definitions.enumerated() { handles[d.id] = TagHandle(i) }
         self.handles = handles
@@ -45,8 +46,10 @@ public struct Engine: Sendable {
             let m = v.tags.compactMap { handles[$0]?.index }
             for t in m { tagVotes[t].append(vi) }
             members.append(m)
-            votes.append(GroupAlarm(id: v.id, name: v.name, condition: .vote, grade: v.grade,
-                                    source: "vote:\(v.k)oo\(v.tags.count)", limit: Double(v.k)))
+            var g = GroupAlarm(id: v.id, name: v.name, condition: .vote, grade: v.grade,
+                               source: "vote:\(v.k)oo\(v.tags.count)", limit: Double(v.k))
+            g.origin = .vote(vi)
+            votes.append(g)
             voteIndex[v.id] = vi
         }
         self.voteMembers = members
@@ -65,7 +68,9 @@ public struct Engine: Sendable {
         var connIndex: [String: Int] = [:]
         var connMembers: [[Int]] = []
         for (ci, c) in connectionDefs.enumerated() {
-            conns.append(GroupAlarm(id: c.id, name: c.name, condition: .comm, grade: c.grade, source: "connection:\(c.id)"))
+            var g = GroupAlarm(id: c.id, name: c.name, condition: .comm, grade: c.grade, source: "connection:\(c.id)")
+            g.origin = .connection(ci)
+            conns.append(g)
             connIndex[c.id] = ci
             connMembers.append(c.tags.compactMap { handles[$0]?.index })
         }
@@ -74,6 +79,7 @@ public struct Engine: Sendable {
         self.connectionMembers = connMembers
         self.flood = GroupAlarm(id: site, name: "site \(site)", condition: .flood, grade: .orange, source: "engine",
                                 limit: Double(settings.floodRaised))
+        self.flood.origin = .flood
         self.ctx = EngineContext(site: site, settings: settings)
         self.raiseTimes = RingOfTimes(capacity: max(64, settings.floodRaised * 4))
     }

@@ -6,6 +6,8 @@ public struct GroupAlarm: Sendable {
     public let condition: Condition
     public let grade: Grade
     public let source: String
+    /// Its events' origin (its position among the votes or connections, or the flood).
+    var origin: EventOrigin = .none
     public internal(set) var slot = AlarmSlotState()
     /// What the event shows as value and limit (votes: members in condition and k).
     var value: Double?
@@ -32,7 +34,7 @@ public struct GroupAlarm: Sendable {
         return AlarmEvent(
             time: now, site: ctx.site, tag: id, condition: condition, event: kind, grade: grade, state: slot.state,
             value: value, unit: "", limit: limit, quality: .good, source: source, sourceTime: nil,
-            message: message(kind, user: user), user: user, note: note, flags: flags)
+            message: message(kind, user: user), user: user, note: note, flags: flags, origin: origin)
     }
 
     func message(_ kind: EventKind, user: String?) -> String {

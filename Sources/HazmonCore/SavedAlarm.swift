@@ -94,6 +94,32 @@ extension Engine {
                             value: g.value)
     }
 
+    /// The durable state an event leaves its alarm in, found by the event's origin (by
+    /// position, no lookup by name): `nil` when it is back to normal or the engine no longer
+    /// has it. What the pipeline journals with each event.
+    public func savedState(after e: AlarmEvent) -> SavedAlarm? {
+        let g: GroupAlarm
+        switch e.origin {
+        case .none:
+            return nil
+        case .tag(let i):
+            let slot = e.condition.slot
+            guard let index = slot.tagIndex, tags.indices.contains(i) else { return nil }
+            let t = tags[i]
+            let s = t.slots[index]
+            guard s.needsSaving else { return nil }
+            let (cond, grade, _) = t.shown(slot)
+            return s.saved(tag: t.definition.id, slot: slot, condition: cond, grade: grade, name: t.definition.name,
+                           unit: t.definition.unit, value: t.lastValue)
+        case .vote(let i): g = votes[i]
+        case .connection(let i): g = connections[i]
+        case .flood: g = flood
+        }
+        guard g.slot.needsSaving else { return nil }
+        return g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name, unit: "",
+                            value: g.value)
+    }
+
     /// The durable state of every alarm not in normal: what a reload carries into the engine
     /// built from the new configuration (through `restore`).
     public func savedAlarms() -> [SavedAlarm] {

@@ -52,7 +52,7 @@ extension TagRuntime {
             source: definition.source, sourceTime: lastSourceTime,
             message: message(kind, slot: slot, condition: condition, limit: limit, now: now, user: user),
             user: user, note: note, etaSeconds: kind == .predicted ? trendETA.map { ($0 * 10).rounded() / 10 } : nil,
-            flags: flags, hazardSource: definition.hazardSource)
+            flags: flags, hazardSource: definition.hazardSource, origin: .tag(index))
     }
 
     func message(_ kind: EventKind, slot: AlarmSlot, condition: Condition, limit: Double?, now: Instant, user: String?) -> String {

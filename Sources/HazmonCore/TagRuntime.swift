@@ -8,6 +8,8 @@ struct EngineContext: Sendable {
 /// A tag's definition and live state inside the engine.
 public struct TagRuntime: Sendable {
     public let definition: TagDefinition
+    /// Its position in `Engine.tags` (its events' origin).
+    var index = 0
     let highSide: LimitSide
     let lowSide: LimitSide
     let highBands: LimitBands

@@ -171,8 +171,8 @@ public final class AlarmPipeline: Sendable {
         var states: [AlarmStateChange] = []
         var seen = Set<AlarmKey>()
         for e in s.buffer where seen.insert(AlarmKey(tag: e.tag, slot: e.condition.slot)).inserted {
-            // `.none`: the engine has no such alarm (any more); the journal forgets it.
-            let saved = s.engine.saved(tag: e.tag, condition: e.condition) ?? nil
+            // nil: back to normal, or an alarm the engine no longer has; the journal forgets it.
+            let saved = s.engine.savedState(after: e)
             states.append(AlarmStateChange(tag: e.tag, slot: e.condition.slot, saved: saved?.shifted(by: offset)))
         }
         outlet.submit(s.buffer, json: json, states: states)

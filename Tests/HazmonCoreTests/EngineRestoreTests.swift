@@ -94,4 +94,27 @@ struct EngineRestoreTests {
         #expect(e.saved(tag: "GT-101", condition: .h) == .some(nil), "known alarm, nothing to keep")
         #expect(e.saved(tag: "NOPE", condition: .h) == .none, "unknown alarm")
     }
+
+    /// The state found by an event's origin (by position) is the one found by its name, for
+    /// tag alarms, votes, connections and the flood, raised and cleared.
+    @Test func anEventsOriginFindsItsAlarmsState() {
+        var e = Engine(site: "s", tags: [
+            TagDefinition(id: "GT-1", unit: "%LEL", tagClass: .combustibleGas, h: LimitRule(at: 20, grade: .yellow)),
+            TagDefinition(id: "GT-2", unit: "%LEL", tagClass: .combustibleGas, h: LimitRule(at: 20, grade: .yellow)),
+        ], votes: [VoteDefinition(id: "dike", tags: ["GT-1", "GT-2"], k: 2, condition: .h)],
+            connections: [ConnectionDefinition(id: "panel", name: "panel", tags: ["GT-2"])])
+        var events: [AlarmEvent] = []
+        let h1 = e.handle(for: "GT-1")!, h2 = e.handle(for: "GT-2")!
+        for (i, (h, v)) in [(h1, 25.0), (h2, 30), (h1, 5), (h2, 2)].enumerated() {
+            e.evaluate(Sample(tag: h, value: v, time: Instant(seconds: Double(i))), into: &events)
+            for ev in events {
+                #expect(e.savedState(after: ev) == (e.saved(tag: ev.tag, condition: ev.condition) ?? nil), "\(ev.tag)/\(ev.condition)")
+            }
+            events.removeAll()
+        }
+        e.setConnection("panel", up: false, reason: "gone", at: Instant(seconds: 10), into: &events)
+        #expect(events.contains { $0.origin == .connection(0) })
+        for ev in events { #expect(e.savedState(after: ev) == (e.saved(tag: ev.tag, condition: ev.condition) ?? nil)) }
+        #expect(e.savedState(after: events.first { $0.condition == .comm }!)?.state == .unack)
+    }
 }
