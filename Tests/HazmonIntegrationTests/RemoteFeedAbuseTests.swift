@@ -54,20 +54,8 @@ struct RemoteFeedAbuseTests {
     @Test func idleAndCrawlingConnectionsAreBoundedAndClosed() throws {
         let dir = try TempDir(prefix: "hazmon-abuse")
         defer { dir.remove() }
-        try makeTestCertificates(in: dir.path)
-        let token = "correct-horse-battery-staple-42"
-        try "\(token)\n".write(toFile: dir.path + "/feed.token", atomically: true, encoding: .utf8)
-        chmod(dir.path + "/feed.token", 0o600)
-        chmod(dir.path + "/server.key", 0o600)
-        let port = try FreePort.find()
-        let rig = try Rig(extra: """
-            [remote_feed]
-            listen = "127.0.0.1:\(port)"
-            cert_file = "\(dir.path)/server.pem"
-            key_file = "\(dir.path)/server.key"
-            token_file = "\(dir.path)/feed.token"
-            auth_timeout = "2s"
-            """)
+        let token = RemoteFeedTests.token
+        let (rig, port) = try RemoteFeedTests.remoteRig(in: dir, extra: #"auth_timeout = "2s""#)
         defer { rig.close() }
         #expect(waitForPort(port))
 

@@ -18,11 +18,12 @@ struct RemoteFeedTests {
         return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    @Test func tokenThenTheSameProtocol() throws {
-        let dir = try TempDir(prefix: "hazmon-remote")
-        defer { dir.remove() }
+    static let token = "correct-horse-battery-staple-42"
+
+    /// A rig whose daemon also serves the remote feed on a free port, with test certificates
+    /// and a token file (owner-only, as the daemon requires) in `dir`.
+    static func remoteRig(in dir: TempDir, extra: String = "") throws -> (Rig, port: Int) {
         try makeTestCertificates(in: dir.path)
-        let token = "correct-horse-battery-staple-42"
         try "\(token)\n".write(toFile: dir.path + "/feed.token", atomically: true, encoding: .utf8)
         chmod(dir.path + "/feed.token", 0o600)
         chmod(dir.path + "/server.key", 0o600)
@@ -33,7 +34,16 @@ struct RemoteFeedTests {
             cert_file = "\(dir.path)/server.pem"
             key_file = "\(dir.path)/server.key"
             token_file = "\(dir.path)/feed.token"
+            \(extra)
             """)
+        return (rig, port)
+    }
+
+    @Test func tokenThenTheSameProtocol() throws {
+        let dir = try TempDir(prefix: "hazmon-remote")
+        defer { dir.remove() }
+        let token = Self.token
+        let (rig, port) = try Self.remoteRig(in: dir)
         defer { rig.close() }
         #expect(waitForPort(port), "the remote feed listens")
         rig.publisher.publish("plant/t101/gas", "45")
