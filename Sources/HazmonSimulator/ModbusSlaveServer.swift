@@ -1,5 +1,6 @@
 import CModbus
 import Foundation
+import Synchronization
 import HazmonCore
 import HazmonModbus
 
@@ -29,9 +30,8 @@ public final class ModbusSlaveServer: @unchecked Sendable {
     private let update: (_ inputRegisters: UnsafeMutableBufferPointer<UInt16>, _ holding: UnsafeMutableBufferPointer<UInt16>,
                          _ coils: UnsafeMutableBufferPointer<UInt8>, _ elapsed: Double) -> Void
     private let isOffline: @Sendable () -> Bool
-    private let lock = NSLock()
-    private var stopping = false
-    private var stats = Stats()
+    private let stopping = Atomic<Bool>(false)
+    private let stats = Mutex(Stats())
 
     /// Binds 127.0.0.1:`port` (0: a free port) with `registers` of each register table and
     /// `bits` of each bit table.
@@ -82,9 +82,9 @@ public final class ModbusSlaveServer: @unchecked Sendable {
         modbus_free(ctx)
     }
 
-    public var currentStats: Stats { lock.withLock { stats } }
+    public var currentStats: Stats { stats.withLock { $0 } }
 
-    public func stop() { lock.withLock { stopping = true } }
+    public func stop() { stopping.store(true, ordering: .relaxed) }
 
     /// Serves until `stop()`. Call on a thread of its own.
     public func serve() {
@@ -102,7 +102,7 @@ public final class ModbusSlaveServer: @unchecked Sendable {
                    (ContinuousClock.now - start).secondsDouble)
         }
         image()
-        while !lock.withLock({ stopping }) {
+        while !stopping.load(ordering: .relaxed) {
             let wait = max(0, Int32((nextTick - ContinuousClock.now).secondsDouble * 1000))
             let n = poll(&fds, nfds_t(fds.count), wait)
             if ContinuousClock.now >= nextTick {
@@ -126,7 +126,7 @@ public final class ModbusSlaveServer: @unchecked Sendable {
                         close(client)
                     } else if client >= 0 {
                         fds.append(pollfd(fd: client, events: Int16(POLLIN), revents: 0))
-                        lock.withLock { stats.connections += 1 }
+                        stats.withLock { $0.connections += 1 }
                     }
                     continue
                 }
@@ -137,7 +137,7 @@ public final class ModbusSlaveServer: @unchecked Sendable {
                     let now = (ContinuousClock.now - start).secondsDouble
                     if let last = lastRequest[fd] { gaps[fd, default: []].append(now - last) }
                     lastRequest[fd] = now
-                    lock.withLock { stats.requests += 1 }
+                    stats.withLock { $0.requests += 1 }
                 } else if rc == -1 {
                     closed.insert(fd)
                 }
@@ -145,14 +145,14 @@ public final class ModbusSlaveServer: @unchecked Sendable {
             if !closed.isEmpty {
                 for fd in closed {
                     close(fd)
-                    if let g = gaps.removeValue(forKey: fd) { lock.withLock { stats.gaps.append(g) } }
+                    if let g = gaps.removeValue(forKey: fd) { stats.withLock { $0.gaps.append(g) } }
                     lastRequest[fd] = nil
                 }
                 fds.removeAll { closed.contains($0.fd) }
             }
         }
         for f in fds where f.fd != listenFD { close(f.fd) }
-        lock.withLock { stats.gaps += gaps.values.map { $0 } }
+        stats.withLock { $0.gaps += gaps.values.map { $0 } }
     }
 }
 
