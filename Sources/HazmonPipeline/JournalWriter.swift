@@ -73,7 +73,8 @@ public final class JournalWriter: EventOutlet, Sendable {
         perform(machine.withLock { $0.stopRequested(now: .steadyNow) })
         let deadline = ContinuousClock.now + .seconds(5)
         while finished.withLock({ $0 }) == nil, ContinuousClock.now < deadline { usleep(5_000) }
-        let lost = finished.withLock { $0 } ?? [0...0]
+        // A commit still hanging on a sick disk: what it holds is in neither place.
+        let lost = finished.withLock { $0 } ?? machine.withLock { $0.unsavedRanges }
         inbox.lock()
         ending.store(true, ordering: .relaxed)
         inbox.broadcast()
@@ -101,13 +102,15 @@ public final class JournalWriter: EventOutlet, Sendable {
     // MARK: carrying out the machine's actions
 
     /// Carries out actions: blocking I/O goes to the journal thread; deliveries run here, or,
-    /// `underPipelineLock`, on the watch thread.
+    /// `underPipelineLock`, on the watch thread. A worklist, not recursion: a delivery's
+    /// follow-ups (more became due meanwhile) join the end of the list.
     private func perform(_ actions: [JournalWriterMachine.Action], underPipelineLock: Bool = false) {
-        for action in actions {
+        var work = actions[...]
+        while let action = work.popFirst() {
             switch action {
             case .commit, .spill, .commitSpill:
                 inbox.lock()
-                work.append(action)
+                self.work.append(action)
                 inbox.signal()
                 inbox.unlock()
             case .deliver where underPipelineLock:
@@ -117,7 +120,7 @@ public final class JournalWriter: EventOutlet, Sendable {
                 watch.unlock()
             case .deliver(let batches):
                 for b in batches { deliver(b.batch, journaled: b.journaled) }
-                perform(machine.withLock { $0.deliveryFinished(now: .steadyNow) })
+                work.append(contentsOf: machine.withLock { $0.deliveryFinished(now: .steadyNow) })
             case .health(let up, let reason):
                 if up {
                     logger.notice("alarm journal recovered; events it missed are now committed")

@@ -103,6 +103,13 @@ struct JournalWriterMachine {
         self.stillFailingEvery = stillFailingEvery
     }
 
+    /// What is neither committed nor spilled right now, with what was lost already: what a
+    /// stop that could not finish (a commit hanging past its wait) must report.
+    var unsavedRanges: [ClosedRange<UInt64>] {
+        let pending = (inFlight ?? []) + backlog + toCommit
+        return lost + pending.filter { $0.lastSeq > spilledThrough }.map { $0.firstSeq...$0.lastSeq }
+    }
+
     // MARK: events in
 
     mutating func submitted(_ b: JournalBatch, now: Instant) -> [Action] {

@@ -130,4 +130,13 @@ struct JournalWriterMachineTests {
         #expect(show(m.commitFinished(error: "ENOSPC", now: at(0.4))) == ["spill 2"])
         #expect(show(m.spillFinished(error: nil, now: at(0.5))) == ["finished lost="])
     }
+
+    /// A stop whose last commit hangs: what it holds is reported, not a made-up range.
+    @Test func aHangingCommitAtStopIsReportedUnsaved() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        _ = m.submitted(batch(1, 2), now: at(0))
+        _ = m.submitted(batch(3), now: at(0))
+        #expect(show(m.stopRequested(now: at(0.1))) == [])
+        #expect(m.unsavedRanges.map { "\($0.lowerBound)-\($0.upperBound)" } == ["1-2", "3-3"])
+    }
 }
