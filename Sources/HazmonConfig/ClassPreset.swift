@@ -1,3 +1,4 @@
+import Foundation
 import HazmonCore
 
 /// Defaults a tag class brings (domain.md): unit, limits, deadbands and grades. A tag's own
@@ -11,7 +12,7 @@ struct ClassPreset {
     /// Default deadband for limits the tag writes itself.
     var deadband: Double?
 
-    static func preset(for c: TagClass, oel: Double?) -> ClassPreset {
+    static func preset(for c: TagClass, limit: ToxicLimit?) -> ClassPreset {
         switch c {
         case .combustibleGas:
             // GB/T 50493-2019 §5.5.2: first level <= 25 %LEL, second <= 50 %LEL. The common
@@ -19,11 +20,12 @@ struct ClassPreset {
             return ClassPreset(unit: "%LEL", h: LimitRule(at: 20, grade: .yellow, deadband: 2),
                                hh: LimitRule(at: 40, grade: .orange, deadband: 2), deadband: 2)
         case .toxicGas:
-            guard let oel else { return ClassPreset(unit: "ppm") }
-            // First level at 100 % OEL, second at 200 % OEL.
-            return ClassPreset(unit: "ppm", h: LimitRule(at: oel, grade: .yellow, deadband: oel * 0.05),
-                               hh: LimitRule(at: 2 * oel, grade: .orange, deadband: oel * 0.05),
-                               deadband: oel * 0.05)
+            guard let limit else { return ClassPreset(unit: "ppm") }
+            // GB/T 50493: first level at 100 % OEL, second at 200 %; or 5 % / 10 % of IDLH.
+            let (first, second) = limit.maxima
+            return ClassPreset(unit: "ppm", h: LimitRule(at: first, grade: .yellow, deadband: first * 0.05),
+                               hh: LimitRule(at: second, grade: .orange, deadband: first * 0.05),
+                               deadband: first * 0.05)
         case .oxygen:
             return ClassPreset(unit: "%VOL", h: LimitRule(at: 23.5, grade: .yellow, deadband: 0.2),
                                l: LimitRule(at: 19.5, grade: .yellow, deadband: 0.2), deadband: 0.2)
@@ -41,7 +43,7 @@ enum Compliance {
     static let oxygenHigh = 23.5
 
     /// Each broken rule as (limit key, message).
-    static func violations(tagClass: TagClass, unit: String, oel: Double?, h: LimitRule?, hh: LimitRule?,
+    static func violations(tagClass: TagClass, unit: String, limit: ToxicLimit?, h: LimitRule?, hh: LimitRule?,
                            l: LimitRule?, ll: LimitRule?) -> [(String, String)] {
         var out: [(String, String)] = []
         switch tagClass {
@@ -56,12 +58,14 @@ enum Compliance {
                 out.append(("alarms", "a combustible gas tag needs at least one high limit (GB/T 50493)"))
             }
         case .toxicGas:
-            guard let oel else { break }
-            if let h, h.at > oel {
-                out.append(("alarms.h.at", "\(fmt(h.at)) exceeds the GB/T 50493 first-level maximum of 100 % OEL (\(fmt(oel)) \(unit))"))
+            guard let limit else { break }
+            let (first, second) = limit.maxima
+            let (p1, p2) = limit.kind == .oel ? ("100 % OEL", "200 % OEL") : ("5 % IDLH", "10 % IDLH")
+            if let h, h.at > first {
+                out.append(("alarms.h.at", "\(fmt(h.at)) exceeds the GB/T 50493 first-level maximum of \(p1) (\(fmt(first)) \(unit))"))
             }
-            if let hh, hh.at > 2 * oel {
-                out.append(("alarms.hh.at", "\(fmt(hh.at)) exceeds the GB/T 50493 second-level maximum of 200 % OEL (\(fmt(2 * oel)) \(unit))"))
+            if let hh, hh.at > second {
+                out.append(("alarms.hh.at", "\(fmt(hh.at)) exceeds the GB/T 50493 second-level maximum of \(p2) (\(fmt(second)) \(unit))"))
             }
         case .oxygen:
             if let l, l.at < oxygenLow {
@@ -77,4 +81,29 @@ enum Compliance {
     }
 
     static func fmt(_ v: Double) -> String { JSONWriter.number(v) }
+}
+
+/// A toxic gas detector's exposure limit, in the tag's unit.
+struct ToxicLimit: Equatable {
+    enum Kind: Equatable { case oel, idlh }
+    var kind: Kind
+    /// In the tag's unit (converted from mg/m3 if it was written so).
+    var value: Double
+    var written: ExposureLimit
+
+    /// GB/T 50493's highest first- and second-level set points: 100 % / 200 % of the OEL, or
+    /// 5 % / 10 % of IDLH where no OEL applies. Rounded to 4 significant digits (a converted
+    /// limit such as 7.174 ppm is not meant to more).
+    var maxima: (first: Double, second: Double) {
+        switch kind {
+        case .oel: return (Self.round4(value), Self.round4(2 * value))
+        case .idlh: return (Self.round4(0.05 * value), Self.round4(0.10 * value))
+        }
+    }
+
+    static func round4(_ v: Double) -> Double {
+        guard v > 0 else { return v }
+        let scale = Foundation.pow(10, 3 - Foundation.floor(Foundation.log10(v)))
+        return (v * scale).rounded() / scale
+    }
 }

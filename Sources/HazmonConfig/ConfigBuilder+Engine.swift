@@ -70,9 +70,14 @@ extension ConfigBuilder {
             if let g = v.int("grade") {
                 if let gg = Grade(g) { grade = gg } else { v.error("grade", "\(g) is not a grade 1 (red) ... 4 (blue)") }
             }
+            var onBad = VoteOnBad.degrade
+            if let b = v.string("on_bad") {
+                if let bb = VoteOnBad(rawValue: b) { onBad = bb }
+                else { v.error("on_bad", "\"\(b)\" is not one of degrade (k - bad of the healthy members, at least one) or trip (a bad member counts as in alarm)") }
+            }
             let name = v.string("name")
             v.rejectUnknownKeys()
-            out.append(VoteDefinition(id: id, name: name, tags: members, k: k, condition: condition, grade: grade))
+            out.append(VoteDefinition(id: id, name: name, tags: members, k: k, condition: condition, grade: grade, onBad: onBad))
         }
         return out
     }

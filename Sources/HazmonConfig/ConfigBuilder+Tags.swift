@@ -16,8 +16,7 @@ extension ConfigBuilder {
             } else {
                 first[id] = t
             }
-            if var tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID) {
-                if tag.definition.staleAfter == nil { tag.definition.staleAfter = defaultStale }
+            if let tag = readTag(t, id: id, mqtt: mqtt, devices: deviceByID, defaultStale: defaultStale) {
                 tags.append(tag)
                 readers.append(t)
             }
@@ -57,20 +56,17 @@ extension ConfigBuilder {
         }
     }
 
-    private func readTag(_ t: TableReader, id: String, mqtt: MQTTSettings?, devices: [String: ModbusDeviceSettings]) -> TagSettings? {
+    private func readTag(_ t: TableReader, id: String, mqtt: MQTTSettings?, devices: [String: ModbusDeviceSettings],
+                         defaultStale: Duration?) -> TagSettings? {
         var tagClass = TagClass.none
         if let c = t.string("class") {
             if let v = TagClass(rawValue: c) { tagClass = v } else {
                 t.error("class", "\"\(c)\" is not one of \(TagClass.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        let oel = t.double("oel")
-        if let oel, oel <= 0 { t.error("oel", "must be above 0") }
-        if tagClass == .toxicGas && oel == nil {
-            t.error("oel", "a toxic_gas tag needs its occupational exposure limit (oel) in the tag's unit: GB/T 50493 sets its alarm points from it")
-        }
-        let preset = ClassPreset.preset(for: tagClass, oel: oel)
-        let unit = t.string("unit") ?? preset.unit ?? ""
+        let unit = t.string("unit") ?? ClassPreset.preset(for: tagClass, limit: nil).unit ?? ""
+        let exposure = readExposure(t, tagClass: tagClass, unit: unit)
+        let preset = ClassPreset.preset(for: tagClass, limit: exposure)
         if tagClass == .combustibleGas && unit != "%LEL" {
             t.error("unit", "a combustible_gas point detector reads in %LEL (GB/T 50493 set points are %LEL)")
         }
@@ -118,7 +114,7 @@ extension ConfigBuilder {
         if let lowest, let highest, lowest <= highest {
             t.error("alarms", "the high limits (from \(Compliance.fmt(lowest))) must lie above the low limits (up to \(Compliance.fmt(highest)))")
         }
-        for (key, message) in Compliance.violations(tagClass: tagClass, unit: unit, oel: oel, h: h, hh: hh, l: l, ll: ll) {
+        for (key, message) in Compliance.violations(tagClass: tagClass, unit: unit, limit: exposure, h: h, hh: hh, l: l, ll: ll) {
             let path = key.split(separator: ".").map(String.init)
             if let override, !override.trimmingSpaces.isEmpty {
                 t.diagnostics.warning(t.location + path, context: t.context, display: path,
@@ -161,10 +157,7 @@ extension ConfigBuilder {
             s.error(nil, "names no input: use mqtt, mqtt_map or modbus")
             return nil
         }
-        var stale: Duration?
-        if let d = t.duration("stale_after") {
-            if d >= .milliseconds(100) { stale = d } else { t.error("stale_after", "must be at least 100ms") }
-        }
+        let stale = readStale(t, tagClass: tagClass, source: source, devices: devices, defaultStale: defaultStale, override: override)
         var frozen: FrozenRule?
         if let fr = t.table("frozen") {
             let after = fr.duration("after")
@@ -198,6 +191,86 @@ extension ConfigBuilder {
             }
             g.rejectUnknownKeys()
         }
-        return TagSettings(definition: def, source: source, complianceOverride: override, oel: oel)
+        return TagSettings(definition: def, source: source, complianceOverride: override, oel: exposure?.kind == .oel ? exposure?.value : nil)
+    }
+
+    /// A toxic tag's exposure limit in its own unit: `oel` (GB/T 50493: alarms at 100 % and
+    /// 200 % of it) or, where no OEL applies, `idlh` (at most 5 % and 10 % of it). Either is a
+    /// number in the tag's unit or a string with its unit ("10 mg/m3", "5 ppm"); mg/m3 on a ppm
+    /// detector needs `gas` for the molar mass.
+    private func readExposure(_ t: TableReader, tagClass: TagClass, unit: String) -> ToxicLimit? {
+        var gas: (name: String, molarMass: Double)?
+        if let g = t.string("gas") {
+            if let known = ToxicGas.table[g.lowercased()] { gas = known }
+            else { t.error("gas", "\"\(g)\" is not a gas hazmon knows the molar mass of (\(ToxicGas.knownNames))") }
+        }
+        var found: ToxicLimit?
+        for (key, kind) in [("oel", ToxicLimit.Kind.oel), ("idlh", .idlh)] {
+            guard let v = t.table[key] else { continue }
+            t.markSeen(key)
+            if tagClass != .toxicGas { t.error(key, "only a toxic_gas tag has an exposure limit"); continue }
+            let written: ExposureLimit
+            if let s = v.string {
+                switch ExposureLimit.parse(s) {
+                case .success(let e): written = e
+                case .failure(let why): t.error(key, why.description); continue
+                }
+            } else if let n = t.double(key) {
+                guard n > 0 else { t.error(key, "must be above 0"); continue }
+                written = ExposureLimit(amount: n, unit: .tagUnit)
+            } else {
+                continue
+            }
+            switch written.inTagUnit(unit, gas: gas) {
+            case .success(let value):
+                if found != nil { t.error(key, "give oel or idlh, not both: the alarm points come from one of them") }
+                else { found = ToxicLimit(kind: kind, value: value, written: written) }
+            case .failure(let why):
+                t.error(key, why.description)
+            }
+        }
+        if tagClass == .toxicGas, found == nil, t.table["oel"] == nil, t.table["idlh"] == nil {
+            t.error("oel", "a toxic_gas tag needs its occupational exposure limit (oel, e.g. \"10 mg/m3\" with gas, or a number in the tag's unit), or idlh where no OEL applies: GB/T 50493 sets its alarm points from it")
+        }
+        return found
+    }
+
+    /// The tag's `stale_after`: its own, else `[engine] stale_after`, else for a gas detector
+    /// `GasStale.default` (no gas detector may go silent: a dead gateway behind a live broker
+    /// would freeze its readings without an alarm). `"off"` turns the check off, which a gas
+    /// detector may only do with a `compliance_override` that says why.
+    private func readStale(_ t: TableReader, tagClass: TagClass, source: TagSource, devices: [String: ModbusDeviceSettings],
+                           defaultStale: Duration?, override: String?) -> Duration? {
+        if t.table["stale_after"]?.string?.lowercased() == "off" {
+            t.markSeen("stale_after")
+            if tagClass.isGas {
+                let message = "a \(tagClass.rawValue) detector must not go silent: with stale detection off, a dead gateway or device freezes its last reading without an alarm"
+                if let override, !override.trimmingSpaces.isEmpty {
+                    t.warning("stale_after", message + " (accepted by compliance_override: \(override))")
+                } else {
+                    t.error("stale_after", message + "; give compliance_override with the reason to turn it off")
+                }
+            }
+            return nil
+        }
+        if let d = t.duration("stale_after") {
+            if d >= .milliseconds(100) { return d }
+            t.error("stale_after", "must be at least 100ms (or \"off\")")
+            return nil
+        }
+        if let defaultStale { return defaultStale }
+        guard tagClass.isGas else { return nil }
+        if case .modbus(let m) = source, let device = devices[m.device] { return GasStale.default(poll: device.poll) }
+        return GasStale.default(poll: nil)
+    }
+}
+
+/// The stale-data default of a gas detector that sets none (issue 18, item 4).
+enum GasStale {
+    /// Three expected periods (a Modbus device's poll), at least 10 s so one slow poll is not
+    /// stale data, at most 60 s; 60 s where the period is not known (MQTT).
+    static func `default`(poll: Duration?) -> Duration {
+        guard let poll else { return .seconds(60) }
+        return min(max(poll * 3, .seconds(10)), .seconds(60))
     }
 }

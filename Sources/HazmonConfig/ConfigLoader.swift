@@ -1,3 +1,4 @@
+import Foundation
 import HazmonCore
 import HazmonModbus
 import TOMLKit
@@ -119,7 +120,8 @@ struct ConfigBuilder {
         let metrics = readMetrics()
         let mqtt = readMQTT(siteID: site.id)
         let devices = readModbus()
-        let (engine, defaultStale) = readEngine()
+        var (engine, defaultStale) = readEngine()
+        engine.language = site.language
         let tags = readTags(mqtt: mqtt, devices: devices, defaultStale: defaultStale)
         let votes = readVotes(tags: tags)
         return HazmonConfiguration(
@@ -134,6 +136,13 @@ struct ConfigBuilder {
                 if Self.isIdentifier(id) { s.id = id } else { t.error("id", "\"\(id)\" must be letters, digits, '-', '_' or '.' (it appears in every event and MQTT topic)") }
             }
             s.name = t.string("name", default: "")
+            if let l = t.string("language") {
+                if let v = Language(rawValue: l) { s.language = v } else { t.error("language", "\"\(l)\" is not one of zh-CN, en") }
+            }
+            if let z = t.string("timezone") {
+                if TimeZone(identifier: z) != nil, z.contains("/") || z == "UTC" { s.timezone = z }
+                else { t.error("timezone", "\"\(z)\" is not an IANA time zone such as Asia/Shanghai or UTC (see /usr/share/zoneinfo)") }
+            }
             t.rejectUnknownKeys()
         }
         if s.name.isEmpty { s.name = s.id }

@@ -1,3 +1,4 @@
+import Foundation
 import HazmonCore
 import HazmonModbus
 
@@ -26,6 +27,20 @@ public struct HazmonConfiguration: Sendable {
 public struct SiteSettings: Sendable, Equatable {
     public var id: String
     public var name: String
+    /// The language of messages, the CLI and reports: `[site] language`, else the locale's
+    /// (`LANG` starting with zh is zh-CN), else English.
+    public var language: Language = Language.fromLocale(ProcessInfo.processInfo.environment)
+    /// `[site] timezone` (IANA); nil: the host's. Where people read times (spec §12); events
+    /// keep UTC.
+    public var timezone: String?
+
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
+
+    /// The zone people read times in.
+    public var timeZone: TimeZone { timezone.flatMap(TimeZone.init(identifier:)) ?? .current }
 }
 
 public enum LogFormat: String, Sendable, CaseIterable {

@@ -16,6 +16,8 @@ public struct ActiveAlarm: Sendable, Hashable {
     public var quality: Quality
     public var since: Instant?
     public var tagClass: TagClass
+    /// GB/T 50493's level of a gas alarm (spec §12).
+    public var gbLevel: Int? = nil
 
     /// Most severe first; at equal grade toxic gas before combustible gas; then oldest first.
     public static func displayOrder(_ a: ActiveAlarm, _ b: ActiveAlarm) -> Bool {
@@ -31,6 +33,8 @@ public struct ActiveAlarm: Sendable, Hashable {
         w.field("tag", tag)
         w.field("name", name)
         w.field("condition", condition.rawValue)
+        w.field("alarm_type", condition.alarmType.rawValue)
+        if let gbLevel { w.field("gb_level", gbLevel) }
         w.field("grade", grade.rawValue)
         w.field("color", grade.color)
         w.field("state", state.rawValue)
@@ -61,16 +65,17 @@ extension Engine {
                     tag: t.definition.id, name: t.definition.name, condition: condition, grade: grade, state: s.state,
                     active: s.level != .none && !s.latched, latched: s.latched, shelvedUntil: s.shelvedUntil,
                     suppressed: t.suppressed, value: t.lastValue, unit: t.definition.unit, limit: limit,
-                    quality: t.lastQuality, since: s.since, tagClass: t.definition.tagClass))
+                    quality: t.lastQuality, since: s.since, tagClass: t.definition.tagClass,
+                    gbLevel: condition.gbLevel(for: t.definition.tagClass)))
             }
         }
-        for g in votes + connections + [flood] {
+        for g in votes + voteFaults + connections + [flood] {
             let s = g.slot
             guard s.state != .normal || s.isShelved || s.level != .none else { continue }
             out.append(ActiveAlarm(
                 tag: g.id, name: g.name, condition: g.condition, grade: g.grade, state: s.state, active: s.level != .none,
                 latched: false, shelvedUntil: s.shelvedUntil, suppressed: false, value: g.value, unit: "", limit: g.limit,
-                quality: .good, since: s.since, tagClass: g.condition == .vote ? .combustibleGas : .none))
+                quality: .good, since: s.since, tagClass: g.condition == .vote ? .combustibleGas : .none, gbLevel: g.gbLevel))
         }
         return out.sorted(by: ActiveAlarm.displayOrder)
     }

@@ -4,6 +4,8 @@ public enum EventOrigin: Sendable, Hashable {
     case tag(Int)
     /// A vote's or connection's alarm: its position among them.
     case vote(Int), connection(Int)
+    /// A vote's own `fault` alarm (a member is bad): the vote's position.
+    case voteFault(Int)
     case flood
     /// An alarm the engine no longer has (removed by a reload): the journal forgets it.
     case none
@@ -32,6 +34,8 @@ public struct AlarmEvent: Sendable, Hashable {
     public var etaSeconds: Double?
     public var flags: EventFlags
     public var hazardSource: String?
+    /// GB/T 50493's level (1 一级, 2 二级) of a gas detector's limit alarm; nil otherwise.
+    public var gbLevel: Int?
     /// Which of the engine's alarms made the event, by position: how the pipeline finds the
     /// state to journal with it without looking the alarm up by name.
     public internal(set) var origin: EventOrigin = .none
@@ -41,8 +45,9 @@ public struct AlarmEvent: Sendable, Hashable {
         event: EventKind, grade: Grade, state: AlarmState, value: Double?, unit: String,
         limit: Double?, quality: Quality, source: String, sourceTime: Instant?, message: String,
         user: String? = nil, note: String? = nil, etaSeconds: Double? = nil, flags: EventFlags = [],
-        hazardSource: String? = nil, origin: EventOrigin = .none
+        hazardSource: String? = nil, gbLevel: Int? = nil, origin: EventOrigin = .none
     ) {
+        self.gbLevel = gbLevel
         self.origin = origin
         self.seq = seq
         self.time = time
@@ -68,6 +73,9 @@ public struct AlarmEvent: Sendable, Hashable {
 }
 
 extension AlarmEvent {
+    /// The platforms' name for the kind of alarm (spec §12).
+    public var alarmType: AlarmType { condition.alarmType }
+
     /// The event as one line of JSON (no trailing newline), field order as in spec §4.
     public var jsonLine: String {
         var w = JSONWriter()
@@ -78,6 +86,8 @@ extension AlarmEvent {
         w.field("site", site)
         w.field("tag", tag)
         w.field("condition", condition.rawValue)
+        w.field("alarm_type", alarmType.rawValue)
+        if let gbLevel { w.field("gb_level", Int64(gbLevel)) }
         w.field("event", event.rawValue)
         w.field("grade", Int64(grade.rawValue))
         w.field("color", grade.color)

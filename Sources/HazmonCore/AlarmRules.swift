@@ -99,6 +99,17 @@ public struct SuppressionRule: Sendable, Hashable {
 
 /// A voting group: `k` of the member tags in `condition` (h, hh, l or ll) raise the group's
 /// `vote` alarm, e.g. 2oo3 gas detectors in one dike confirm a leak.
+/// What a vote does with a member that is bad (a sensor fault, stale data or a lost
+/// connection, spec §12). Either way the vote raises its own `fault` while any member is bad:
+/// a vote never silently shrinks.
+public enum VoteOnBad: String, Sendable, Hashable {
+    /// k-of-n with b bad members trips on max(1, k − b) healthy members in alarm (2oo3 with one
+    /// bad member becomes 1oo2).
+    case degrade
+    /// A bad member counts as in alarm (the fail-safe choice where a trip is cheap).
+    case trip
+}
+
 public struct VoteDefinition: Sendable, Hashable {
     public var id: String
     public var name: String
@@ -106,8 +117,11 @@ public struct VoteDefinition: Sendable, Hashable {
     public var k: Int
     public var condition: Condition
     public var grade: Grade
+    public var onBad: VoteOnBad
 
-    public init(id: String, name: String? = nil, tags: [String], k: Int, condition: Condition, grade: Grade = .red) {
+    public init(id: String, name: String? = nil, tags: [String], k: Int, condition: Condition, grade: Grade = .red,
+                onBad: VoteOnBad = .degrade) {
+        self.onBad = onBad
         self.id = id
         self.name = name ?? id
         self.tags = tags
@@ -143,6 +157,8 @@ public struct EngineSettings: Sendable, Hashable {
     public var floodRaised: Int = 10
     public var floodPer: Duration = .seconds(600)
     public var floodEndBelow: Int = 5
+    /// The language of event messages (`[site] language`).
+    public var language: Language = .en
 
     public init() {}
 }

@@ -53,3 +53,44 @@ public enum AlarmState: String, Sendable, Hashable, CaseIterable {
     case rtnUnack = "rtn_unack"
     case normal
 }
+
+/// What kind of alarm an event is about, as park and regulator platforms name it (报警类型,
+/// spec §12). `flood` is hazmon's own: the site's alarm flood, not a process alarm.
+public enum AlarmType: String, Sendable, Hashable, CaseIterable {
+    case high
+    case highHigh = "high_high"
+    case low
+    case lowLow = "low_low"
+    case rate, trend, stale, fault, comm, vote, flood
+}
+
+extension Condition {
+    /// The platforms' name for the alarm: `hh` is `high_high`, `l` is `low`, and so on.
+    public var alarmType: AlarmType {
+        switch self {
+        case .h: return .high
+        case .hh: return .highHigh
+        case .l: return .low
+        case .ll: return .lowLow
+        // The others are named alike (checked for every case by a test).
+        default: return AlarmType(rawValue: rawValue)!
+        }
+    }
+
+    /// An instrument or communication fault (sensor fault, stale data, lost connection), not a
+    /// process alarm. GB 16808 shows faults apart from gas alarms (fault indicators yellow,
+    /// alarm indicators red), so every display labels these as faults whatever their grade.
+    public var isFault: Bool { self == .fault || self == .stale || self == .comm }
+
+    /// GB/T 50493's alarm level of a gas detector's limit alarm: 1 (一级, the first and lower
+    /// set point) for `h` / `l`, 2 (二级) for `hh` / `ll`; nil for other conditions and for
+    /// tags that are not gas detectors. Not the grade: grade 1 is the most severe.
+    public func gbLevel(for tagClass: TagClass) -> Int? {
+        guard tagClass.isGas else { return nil }
+        switch self {
+        case .h, .l: return 1
+        case .hh, .ll: return 2
+        default: return nil
+        }
+    }
+}

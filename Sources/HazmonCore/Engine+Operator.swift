@@ -67,9 +67,16 @@ extension Engine {
             return tags[h.index].event(kind, slot: slot, now: now, ctx: ctx, user: user, note: note)
         }
         if let v = voteIndex[id] {
-            guard condition == .vote else { throw .unknownCondition(tag: id, condition: condition) }
-            let kind = try Self.perform(action, on: &votes[v].slot, id: id, slot: .vote, now: now, settings: ctx.settings)
-            return votes[v].event(kind, now: now, ctx: ctx, user: user, note: note)
+            switch condition {
+            case .vote:
+                let kind = try Self.perform(action, on: &votes[v].slot, id: id, slot: .vote, now: now, settings: ctx.settings)
+                return votes[v].event(kind, now: now, ctx: ctx, user: user, note: note)
+            case .fault:
+                let kind = try Self.perform(action, on: &voteFaults[v].slot, id: id, slot: .fault, now: now, settings: ctx.settings)
+                return voteFaults[v].event(kind, now: now, ctx: ctx, user: user, note: note)
+            default:
+                throw .unknownCondition(tag: id, condition: condition)
+            }
         }
         if let c = connectionIndex[id] {
             guard condition == .comm else { throw .unknownCondition(tag: id, condition: condition) }

@@ -7,6 +7,9 @@ public struct Engine: Sendable {
     public let site: String
     public internal(set) var tags: [TagRuntime]
     public internal(set) var votes: [GroupAlarm]
+    /// Per vote, its own `fault` alarm: raised while any member is bad (spec §12), so a vote
+    /// never shrinks without a word.
+    public internal(set) var voteFaults: [GroupAlarm]
     public internal(set) var connections: [GroupAlarm]
     public internal(set) var flood: GroupAlarm
     let handles: [String: TagHandle]
@@ -41,6 +44,7 @@ public struct Engine: Sendable {
         var tagVotes = Array(repeating: [Int](), count: definitions.count)
         var members: [[Int]] = []
         var votes: [GroupAlarm] = []
+        var voteFaults: [GroupAlarm] = []
         var voteIndex: [String: Int] = [:]
         for (vi, v) in voteDefs.enumerated() {
             let m = v.tags.compactMap { handles[$0]?.index }
@@ -49,7 +53,13 @@ public struct Engine: Sendable {
             var g = GroupAlarm(id: v.id, name: v.name, condition: .vote, grade: v.grade,
                                source: "vote:\(v.k)oo\(v.tags.count)", limit: Double(v.k))
             g.origin = .vote(vi)
+            // A vote of gas detectors confirms a gas alarm: it carries its condition's GB level.
+            let classes = m.map { definitions[$0].tagClass }
+            if let c = classes.first, classes.allSatisfy({ $0 == c }) { g.gbLevel = v.condition.gbLevel(for: c) }
             votes.append(g)
+            var f = GroupAlarm(id: v.id, name: v.name, condition: .fault, grade: .yellow, source: g.source)
+            f.origin = .voteFault(vi)
+            voteFaults.append(f)
             voteIndex[v.id] = vi
         }
         self.voteMembers = members
@@ -57,6 +67,7 @@ public struct Engine: Sendable {
         self.tagVotes = tagVotes
         for (i, v) in tagVotes.enumerated() where !v.isEmpty { tags[i].inVote = true }
         self.votes = votes
+        self.voteFaults = voteFaults
         self.voteIndex = voteIndex
         var suppressedBy = Array(repeating: [Int](), count: definitions.count)
         for (i, d) in definitions.enumerated() {
@@ -101,7 +112,7 @@ public struct Engine: Sendable {
         if outcome.suppressesOthers, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
             for d in suppressedBy[i] { updateSuppression(d, by: sample.value, now: sample.time, into: &events) }
         }
-        if outcome.inVote, outcome.limitLevelChanged {
+        if outcome.inVote, outcome.limitLevelChanged || outcome.healthChanged {
             for v in tagVotes[i] { evaluateVote(v, now: sample.time, into: &events) }
         }
         if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }
@@ -118,10 +129,16 @@ public struct Engine: Sendable {
             for i in tags.indices {
                 tags[i].tick(now: now, start: start, ctx: ctx, into: &events)
                 due = min(due, tags[i].nextDue(start: start))
+                // Stale data raised or a fault timed out: the tag's votes count it again.
+                if tags[i].inVote, tags[i].voteHealthChanged() {
+                    for v in tagVotes[i] { evaluateVote(v, now: now, into: &events) }
+                }
             }
             for i in votes.indices {
                 Self.expireShelf(&votes[i], now: now, ctx: ctx, into: &events)
                 if let until = votes[i].slot.shelvedUntil { due = min(due, until) }
+                Self.expireShelf(&voteFaults[i], now: now, ctx: ctx, into: &events)
+                if let until = voteFaults[i].slot.shelvedUntil { due = min(due, until) }
             }
             for i in connections.indices {
                 Self.expireShelf(&connections[i], now: now, ctx: ctx, into: &events)
@@ -152,6 +169,8 @@ public struct Engine: Sendable {
         let wasDown = connections[ci].slot.level != .none
         guard wasDown == up else { return }
         connections[ci].reason = reason
+        // The members' stale timers are held while it is down and count again when it is back.
+        nextDue = .distantPast
         for m in connectionMembers[ci] {
             tags[m].connectionsDown += up ? -1 : 1
             if !up { tags[m].lastQuality = .bad }
@@ -159,6 +178,10 @@ public struct Engine: Sendable {
         let change = connections[ci].slot.step(target: up ? .none : .first, now: now, delay: .zero, latch: false)
         let first = events.count
         Self.emit(change, &connections[ci], now: now, ctx: ctx, into: &events)
+        // After the comm event: the votes' fault says why they degraded.
+        for m in connectionMembers[ci] where tags[m].inVote && tags[m].voteHealthChanged() {
+            for v in tagVotes[m] { evaluateVote(v, now: now, into: &events) }
+        }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
     }
 
@@ -172,16 +195,44 @@ public struct Engine: Sendable {
         }
     }
 
+    /// Counts a vote's members again (spec §12). A bad member (fault, stale, comm) never
+    /// silently leaves the vote: `degrade` trips on max(1, k − b) of the healthy members with b
+    /// bad, `trip` counts a bad member as in alarm; either way the vote's own `fault` alarm is
+    /// up while any member is bad, raised before the vote's own change.
     mutating func evaluateVote(_ v: Int, now: Instant, into events: inout [AlarmEvent]) {
         let rule = voteRules[v]
-        var count = 0
+        var inAlarm = 0
+        var bad: [VoteMember] = []
+        let needed: LimitLevel = rule.condition == .hh || rule.condition == .ll ? .second : .first
         for m in voteMembers[v] {
-            let side = rule.condition == .h || rule.condition == .hh ? tags[m].slots[0] : tags[m].slots[1]
-            let needed: LimitLevel = rule.condition == .hh || rule.condition == .ll ? .second : .first
-            if side.level >= needed { count += 1 }
+            if let why = tags[m].badness {
+                bad.append(VoteMember(tag: tags[m].definition.id, why: why))
+                continue
+            }
+            let side = rule.condition == .h || rule.condition == .hh ? tags[m].slots.high : tags[m].slots.low
+            if side.level >= needed { inAlarm += 1 }
         }
-        votes[v].value = Double(count)
-        let change = votes[v].slot.step(target: count >= rule.k ? .first : .none, now: now, delay: .zero, latch: false)
+        let required: Int
+        switch rule.onBad {
+        case .degrade:
+            required = max(1, rule.k - bad.count)
+            votes[v].value = Double(inAlarm)
+        case .trip:
+            required = rule.k
+            votes[v].value = Double(inAlarm + bad.count)
+        }
+        votes[v].limit = Double(required)
+        votes[v].voteNote = bad.isEmpty ? nil : rule.onBad == .degrade
+            ? .degraded(required: required, healthy: voteMembers[v].count - bad.count) : .badCountsAsAlarm
+        if !bad.isEmpty {
+            voteFaults[v].badMembers = bad
+            voteFaults[v].onBad = rule.onBad
+        }
+        voteFaults[v].value = Double(bad.count)
+        let faultChange = voteFaults[v].slot.step(target: bad.isEmpty ? .none : .first, now: now, delay: .zero, latch: false)
+        Self.emit(faultChange, &voteFaults[v], now: now, ctx: ctx, into: &events)
+        let trips = Int(votes[v].value ?? 0) >= required
+        let change = votes[v].slot.step(target: trips ? .first : .none, now: now, delay: .zero, latch: false)
         Self.emit(change, &votes[v], now: now, ctx: ctx, into: &events)
     }
 

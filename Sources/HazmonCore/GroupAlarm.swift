@@ -14,6 +14,12 @@ public struct GroupAlarm: Sendable {
     var limit: Double?
     /// The reason of the last change (a connection's error), for messages.
     var reason: String?
+    /// A vote counted otherwise than written, and its bad members (spec §12).
+    var voteNote: VoteNote?
+    var badMembers: [VoteMember] = []
+    var onBad = VoteOnBad.degrade
+    /// A vote of gas detectors: its condition's GB/T 50493 level.
+    var gbLevel: Int?
 
     init(id: String, name: String, condition: Condition, grade: Grade, source: String, limit: Double? = nil) {
         self.id = id
@@ -34,25 +40,26 @@ public struct GroupAlarm: Sendable {
         return AlarmEvent(
             time: now, site: ctx.site, tag: id, condition: condition, event: kind, grade: grade, state: slot.state,
             value: value, unit: "", limit: limit, quality: .good, source: source, sourceTime: nil,
-            message: message(kind, user: user), user: user, note: note, flags: flags, origin: origin)
+            message: message(kind, user: user, language: ctx.settings.language), user: user, note: note, flags: flags, gbLevel: gbLevel, origin: origin)
     }
 
-    func message(_ kind: EventKind, user: String?) -> String {
-        let by = user.map { " by \($0)" } ?? ""
+    /// The event's message, in the site's language (`Language.text` holds the wording).
+    func message(_ kind: EventKind, user: String?, language: Language) -> String {
         let v = value.map { JSONWriter.number($0) } ?? "?"
         let k = limit.map { JSONWriter.number($0) } ?? "?"
+        let p: Phrase
         switch (condition, kind) {
-        case (_, .acknowledged): return "\(name) alarm acknowledged\(by)"
-        case (_, .shelved): return "\(name) alarm shelved\(by)"
-        case (_, .unshelved): return "\(name) alarm unshelved\(by)"
-        case (_, .reset): return "\(name) alarm reset\(by)"
-        case (.vote, .cleared): return "\(name): \(v) of the group in alarm, below \(k): vote cleared"
-        case (.vote, _): return "\(name): \(v) of the group in alarm (\(k) required): confirmed"
-        case (.comm, .cleared): return "\(name) communication restored"
-        case (.comm, _): return "\(name) communication lost: \(reason ?? "unreachable")"
-        case (.flood, .floodStart): return "alarm flood: \(v) alarms raised within the flood window"
-        case (.flood, _): return "alarm flood over: \(v) alarms raised within the flood window"
-        default: return "\(name) \(kind.rawValue)"
+        case (_, .acknowledged), (_, .shelved), (_, .unshelved), (_, .reset): p = .groupAction(name: name, action: kind, user: user)
+        case (.vote, .cleared): p = .voteCleared(name: name, inAlarm: v, required: k, note: voteNote)
+        case (.vote, _): p = .vote(name: name, inAlarm: v, required: k, note: voteNote)
+        case (.fault, .cleared): p = .voteFaultCleared(name: name)
+        case (.fault, _): p = .voteFault(name: name, onBad: onBad, members: badMembers)
+        case (.comm, .cleared): p = .commCleared(name: name)
+        case (.comm, _): p = .comm(name: name, reason: reason ?? "unreachable")
+        case (.flood, .floodStart): p = .flood(count: v)
+        case (.flood, _): p = .floodEnd(count: v)
+        default: p = .other(name: name, event: kind)
         }
+        return language.text(p)
     }
 }

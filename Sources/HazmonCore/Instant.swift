@@ -107,6 +107,17 @@ extension Instant {
         return out
     }
 
+    /// RFC 3339 at a UTC offset, for people reading local time: `2026-11-23T16:15:02.123+08:00`
+    /// (`offsetSeconds` east of UTC, as `TimeZone.secondsFromGMT` gives it).
+    public func iso8601(offsetSeconds: Int) -> String {
+        var out = String(Instant(nanoseconds: nanoseconds &+ Int64(offsetSeconds) * 1_000_000_000).iso8601.dropLast())
+        let a = abs(offsetSeconds)
+        out += offsetSeconds < 0 ? "-" : "+"
+        Instant.pad(&out, a / 3600, 2); out += ":"
+        Instant.pad(&out, a % 3600 / 60, 2)
+        return out
+    }
+
     /// Parses RFC 3339 timestamps (`2026-11-23T08:15:02.123Z`, `...+08:00`, fractional seconds
     /// optional), years 1900...2200 (what nanoseconds in an Int64 can hold, with margin).
     /// Returns nil for anything else.

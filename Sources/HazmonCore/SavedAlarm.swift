@@ -78,8 +78,7 @@ extension Engine {
     /// journal then forgets it), or when the engine has no such alarm.
     public func saved(tag: String, condition: Condition) -> SavedAlarm?? {
         let slot = condition.slot
-        if let index = slot.tagIndex {
-            guard let h = handles[tag] else { return .none }
+        if let index = slot.tagIndex, let h = handles[tag] {
             let t = tags[h.index]
             guard t.isConfigured(slot) else { return .none }
             let s = t.slots[index]
@@ -112,6 +111,7 @@ extension Engine {
             return s.saved(tag: t.definition.id, slot: slot, condition: cond, grade: grade, name: t.definition.name,
                            unit: t.definition.unit, value: t.lastValue)
         case .vote(let i): g = votes[i]
+        case .voteFault(let i): g = voteFaults[i]
         case .connection(let i): g = connections[i]
         case .flood: g = flood
         }
@@ -131,7 +131,7 @@ extension Engine {
                                                           name: t.definition.name, unit: t.definition.unit, value: t.lastValue))
             }
         }
-        for g in votes + connections + [flood] where g.slot.needsSaving {
+        for g in votes + voteFaults + connections + [flood] where g.slot.needsSaving {
             out.append(g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name,
                                     unit: "", value: g.value))
         }
@@ -141,6 +141,7 @@ extension Engine {
     private func group(_ id: String, _ slot: AlarmSlot) -> GroupAlarm? {
         switch slot {
         case .vote: return voteIndex[id].map { votes[$0] }
+        case .fault: return voteIndex[id].map { voteFaults[$0] }
         case .comm: return connectionIndex[id].map { connections[$0] }
         case .flood: return id == flood.id ? flood : nil
         default: return nil
@@ -166,6 +167,12 @@ extension Engine {
                     votes[v].value = a.value
                     continue
                 }
+            case .fault:
+                if let v = voteIndex[a.tag] {
+                    voteFaults[v].slot = AlarmSlotState(restoring: a)
+                    voteFaults[v].value = a.value
+                    continue
+                }
             case .comm:
                 if let c = connectionIndex[a.tag] {
                     connections[c].slot = AlarmSlotState(restoring: a)
@@ -188,7 +195,7 @@ extension Engine {
             events.append(AlarmEvent(
                 time: now, site: site, tag: a.tag, condition: a.condition, event: .cleared, grade: a.grade,
                 state: .normal, value: a.value, unit: a.unit, limit: nil, quality: .bad, source: "engine",
-                sourceTime: nil, message: "\(a.name) \(a.condition.rawValue) alarm removed: no longer in the configuration"))
+                sourceTime: nil, message: ctx.settings.language.text(.removed(name: a.name, condition: a.condition))))
         }
     }
 }

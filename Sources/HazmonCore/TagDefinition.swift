@@ -5,6 +5,10 @@ public enum TagClass: String, Sendable, Hashable, CaseIterable {
     case oxygen, pressure, level, temperature, flow
     case none
 
+    /// A gas detector (combustible, toxic or oxygen): its limits are GB/T 50493 alarm levels
+    /// and it must never go silent (a default `stale_after`).
+    public var isGas: Bool { self == .combustibleGas || self == .toxicGas || self == .oxygen }
+
     /// At equal grade, alarms sort by this rank (lower first): toxic gas before combustible gas
     /// (GB/T 50493), gases before process values.
     public var priorityRank: Int {

@@ -50,62 +50,54 @@ extension TagRuntime {
             time: now, site: ctx.site, tag: definition.id, condition: condition, event: kind, grade: grade,
             state: st.state, value: lastValue, unit: definition.unit, limit: limit, quality: lastQuality,
             source: definition.source, sourceTime: lastSourceTime,
-            message: message(kind, slot: slot, condition: condition, limit: limit, now: now, user: user),
+            message: message(kind, slot: slot, condition: condition, limit: limit, now: now, user: user,
+                             language: ctx.settings.language),
             user: user, note: note, etaSeconds: kind == .predicted ? trendETA.map { ($0 * 10).rounded() / 10 } : nil,
-            flags: flags, hazardSource: definition.hazardSource, origin: .tag(index))
+            flags: flags, hazardSource: definition.hazardSource, gbLevel: condition.gbLevel(for: definition.tagClass),
+            origin: .tag(index))
     }
 
-    func message(_ kind: EventKind, slot: AlarmSlot, condition: Condition, limit: Double?, now: Instant, user: String?) -> String {
+    /// The event's message, in the site's language (`Language.text` holds the wording).
+    func message(_ kind: EventKind, slot: AlarmSlot, condition: Condition, limit: Double?, now: Instant, user: String?,
+                 language: Language) -> String {
+        language.text(phrase(kind, slot: slot, condition: condition, limit: limit, now: now, user: user))
+    }
+
+    func phrase(_ kind: EventKind, slot: AlarmSlot, condition: Condition, limit: Double?, now: Instant, user: String?) -> Phrase {
         let name = definition.name
         let u = definition.unit.isEmpty ? "" : " " + definition.unit
         // Messages are for people: three decimals at most (the event's `value` stays exact).
         let value = lastValue.map { JSONWriter.number(($0 * 1000).rounded() / 1000) + u } ?? "no value"
         let lim = limit.map { JSONWriter.number($0) } ?? ""
-        let by = user.map { " by \($0)" } ?? ""
         switch kind {
-        case .acknowledged: return "\(name) \(condition.rawValue) alarm acknowledged\(by)"
-        case .shelved: return "\(name) \(condition.rawValue) alarm shelved\(by)"
-        case .unshelved: return "\(name) \(condition.rawValue) alarm unshelved\(by)"
-        case .reset: return "\(name) \(condition.rawValue) alarm reset\(by)"
-        case .suppressed: return "\(name) alarms suppressed by design (\(definition.suppressIf?.tag ?? "") condition)"
-        case .unsuppressed: return "\(name) alarms no longer suppressed"
+        case .acknowledged, .shelved, .unshelved, .reset:
+            return .action(name: name, condition: condition, action: kind, user: user)
+        case .suppressed: return .suppressed(name: name, by: definition.suppressIf?.tag ?? "")
+        case .unsuppressed: return .unsuppressed(name: name)
         case .cleared:
             switch slot {
-            case .stale: return "\(name) data fresh again: \(value)"
-            case .fault: return "\(name) sensor fault cleared: \(value)"
-            case .trend: return "\(name) no longer forecast to reach \(definition.trend!.toward.rawValue) \(lim)"
-            case .rate: return "\(name) rate of change back within \(lim)\(u) per \(definition.rate.map { Self.seconds($0.per) } ?? "")"
-            default: return "\(name) \(value) back within limits (\(condition.rawValue) \(lim) cleared)"
+            case .stale: return .staleCleared(name: name, value: value)
+            case .fault: return .faultCleared(name: name, value: value)
+            case .trend: return .trendCleared(name: name, toward: definition.trend!.toward, limit: lim)
+            case .rate: return .rateCleared(name: name, limit: lim, unit: u, per: definition.rate?.per ?? .zero)
+            default: return .limitCleared(name: name, value: value, condition: condition, limit: lim)
             }
         default:
             switch slot {
             case .stale:
-                let age = now - (lastGoodTime ?? now)
-                return lastGoodTime == nil ? "\(name) no good data received" : "\(name) no good data for \(Self.seconds(age)) (last \(value))"
-            case .fault: return "\(name) sensor fault: \(faultReason ?? "fault"); last good value \(value)"
+                guard let last = lastGoodTime else { return .noData(name: name) }
+                return .stale(name: name, age: now - last, last: value)
+            case .fault: return .fault(name: name, reason: faultReason ?? "fault", last: value)
             case .trend:
-                let eta = trendETA.map { Self.seconds(.milliseconds(Int64($0 * 1000))) } ?? "?"
-                return "\(name) \(value) forecast to reach \(definition.trend!.toward.rawValue) \(lim) in \(eta)"
+                return .trend(name: name, value: value, toward: definition.trend!.toward, limit: lim,
+                              eta: trendETA.map { .milliseconds(Int64($0 * 1000)) })
             case .rate:
-                let r = definition.rate!
-                return "\(name) \(value) changing faster than \(lim)\(u) per \(Self.seconds(r.per))"
+                return .rate(name: name, value: value, limit: lim, unit: u, per: definition.rate!.per)
             default:
-                let which: String
-                switch condition {
-                case .hh: which = "above second-level limit"
-                case .h: which = "above first-level limit"
-                case .ll: which = "below second-level low limit"
-                default: which = "below first-level low limit"
-                }
-                return "\(name) \(value) \(which) \(lim)"
+                return .limit(name: name, value: value, condition: condition, limit: lim)
             }
         }
     }
 
-    static func seconds(_ d: Duration) -> String {
-        let s = d.secondsDouble
-        if s >= 3600, s.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(s) / 3600)h\(Int(s) % 3600 / 60 == 0 ? "" : "\(Int(s) % 3600 / 60)m")" }
-        if s >= 60 { return "\(Int(s) / 60)m\(Int(s) % 60 == 0 ? "" : "\(Int(s) % 60)s")" }
-        return "\(JSONWriter.number((s * 10).rounded() / 10))s"
-    }
+    static func seconds(_ d: Duration) -> String { Language.en.duration(d) }
 }

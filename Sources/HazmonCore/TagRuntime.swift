@@ -28,6 +28,8 @@ public struct TagRuntime: Sendable {
     var connectionsDown = 0
     /// Whether votes or suppressed tags depend on this one (checked per sample, kept inline).
     var inVote = false
+    /// Whether this tag was bad when its votes last counted it (`voteHealthChanged`).
+    var votedBad = false
     var suppressesOthers = false
     var faultReason: String?
     /// A step of this evaluation started a timer (a delay, or stale data counting again).
@@ -60,6 +62,28 @@ public struct TagRuntime: Sendable {
 
     public func slot(_ s: AlarmSlot) -> AlarmSlotState? { s.tagIndex.map { slots[$0] } }
 
+    /// Missing data with a cause already alarmed: the tag's connection is down (`comm`) or it is
+    /// in `fault`. Stale data is then not raised as well: one alarm per cause, not a consequential
+    /// alarm per tag (ISA-18.2). It counts again once the cause clears.
+    var staleExplained: Bool { connectionsDown > 0 || slots.fault.level != .none }
+
+    /// Why a vote cannot count this tag now (`comm`, `fault` or `stale`), or nil while it is
+    /// healthy (spec §12).
+    var badness: Condition? {
+        if connectionsDown > 0 { return .comm }
+        if slots.fault.level != .none { return .fault }
+        if slots.stale.level != .none { return .stale }
+        return nil
+    }
+
+    /// Whether the tag turned bad or healthy since its votes last counted it; remembers the
+    /// answer. Called only for tags in a vote.
+    mutating func voteHealthChanged() -> Bool {
+        let bad = badness != nil
+        defer { votedBad = bad }
+        return bad != votedBad
+    }
+
     func isConfigured(_ s: AlarmSlot) -> Bool {
         switch s {
         case .high: return highSide.isConfigured
@@ -79,6 +103,8 @@ public struct TagRuntime: Sendable {
     struct Outcome {
         var limitLevelChanged = false
         var inVote = false
+        /// In a vote, and turned bad or healthy (a fault raised or cleared, fresh data).
+        var healthChanged = false
         var suppressesOthers = false
         /// A timer may now fire sooner than the engine planned: an on- or off-delay runs, or
         /// fresh data cleared a stale alarm (its timer starts again).
@@ -92,7 +118,8 @@ public struct TagRuntime: Sendable {
         let started = timerStarted
         if started { timerStarted = false }
         return Outcome(limitLevelChanged: before != (slots.high.level, slots.low.level),
-                       inVote: inVote, suppressesOthers: suppressesOthers, timerStarted: started)
+                       inVote: inVote, healthChanged: inVote && voteHealthChanged(),
+                       suppressesOthers: suppressesOthers, timerStarted: started)
     }
 
     /// The earliest time a timer of this tag can fire: a running delay (now), stale data, a
@@ -101,7 +128,9 @@ public struct TagRuntime: Sendable {
         guard definition.outOfService == nil else { return .distantFuture }
         if slots.high.pending != nil || slots.low.pending != nil { return .distantPast }
         var due = Instant.distantFuture
-        if let after = definition.staleAfter, slots.stale.level == .none { due = min(due, (lastGoodTime ?? start) + after) }
+        if let after = definition.staleAfter, slots.stale.level == .none, !staleExplained {
+            due = min(due, (lastGoodTime ?? start) + after)
+        }
         // Written out for both sides: this runs per tag on every full timer pass (no array).
         if slots.high.state == .acked, let after = highSide.rule(at: slots.high.shownLevel)?.realarm, let at = slots.high.ackedAt {
             due = min(due, at + after)
@@ -118,7 +147,7 @@ public struct TagRuntime: Sendable {
         lastTime = s.time
         if let fault = s.fault {
             lastQuality = .bad
-            faultReason = fault.description
+            faultReason = ctx.settings.language.text(.sensor(fault))
             step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
             return
         }
@@ -126,7 +155,7 @@ public struct TagRuntime: Sendable {
         switch s.quality {
         case .bad:
             lastQuality = .bad
-            faultReason = "the source reports bad quality"
+            faultReason = ctx.settings.language.text(.badQuality)
             step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
             return
         case .uncertain:
@@ -141,7 +170,7 @@ public struct TagRuntime: Sendable {
             lastGoodTime = s.time   // data keeps arriving: a frozen tag is not also stale
             if slots.fault.level == .none && slots.fault.pending == nil {
                 // Worded once, when raised: a frozen tag's samples keep coming.
-                faultReason = "value unchanged at \(JSONWriter.number(frozenValue)) \(definition.unit) for \(DurationParser.format(rule.after)) or more (frozen: a stuck sensor or channel)"
+                faultReason = ctx.settings.language.text(.frozen(value: JSONWriter.number(frozenValue), unit: definition.unit, after: rule.after))
                 step(.fault, to: .first, now: s.time, ctx: ctx, into: &events)
             }
             return
@@ -228,7 +257,8 @@ public struct TagRuntime: Sendable {
             }
         }
         let change = slots[i].step(target: target, now: now, delay: delay, latch: latch)
-        if slots[i].pending != nil || (slot == .stale && change != .none) { timerStarted = true }
+        // Stale data counting again, or a fault cleared (stale may count again): replan.
+        if slots[i].pending != nil || ((slot == .stale || slot == .fault) && change != .none) { timerStarted = true }
         record(change, slot: slot, now: now, ctx: ctx, into: &events)
     }
 
@@ -239,7 +269,7 @@ public struct TagRuntime: Sendable {
         // retained unless a timer is actually due.
         if slots.high.pending != nil { step(.high, to: slots.high.target, now: now, ctx: ctx, into: &events) }
         if slots.low.pending != nil { step(.low, to: slots.low.target, now: now, ctx: ctx, into: &events) }
-        if let after = definition.staleAfter, slots.stale.level == .none, now - (lastGoodTime ?? start) >= after {
+        if let after = definition.staleAfter, slots.stale.level == .none, !staleExplained, now - (lastGoodTime ?? start) >= after {
             step(.stale, to: .first, now: now, ctx: ctx, into: &events)
         }
         if slots.high.state == .acked { realarm(.high, now: now, ctx: ctx, into: &events) }

@@ -22,7 +22,7 @@ public struct EventLogSink: EventSink {
         case .json:
             return e.jsonLine
         case .journal:
-            return "<\(LogLevels.syslogPriority(e))>alarm \(e.tag)/\(e.condition.rawValue) \(e.event.rawValue) grade=\(e.grade.rawValue) color=\(e.grade.color) state=\(e.state.rawValue) seq=\(e.seq): \(e.message)"
+            return "<\(LogLevels.syslogPriority(e))>alarm \(e.tag)/\(e.condition.rawValue) \(e.event.rawValue) grade=\(e.grade.rawValue) color=\(e.grade.color) type=\(e.alarmType.rawValue)\(e.gbLevel.map { " gb_level=\($0)" } ?? "") state=\(e.state.rawValue) seq=\(e.seq): \(e.message)"
         case .text:
             return text(e, colour: colour)
         }
@@ -30,7 +30,7 @@ public struct EventLogSink: EventSink {
 
     /// A terminal line: time, colour band, tag/condition, event, message.
     public static func text(_ e: AlarmEvent, colour: Bool) -> String {
-        EventText.line(time: e.time.iso8601, grade: e.grade, muted: e.event == .cleared || e.event == .acknowledged, seq: e.seq,
+        EventText.line(time: e.time.iso8601, grade: e.grade, fault: e.condition.isFault, muted: e.event == .cleared || e.event == .acknowledged, seq: e.seq,
                        alarm: "\(e.tag)/\(e.condition.rawValue)", event: e.event.rawValue, state: e.state.rawValue,
                        message: e.message, colour: colour)
     }

@@ -55,6 +55,10 @@ public struct FeedEvent: Sendable, Equatable, Decodable {
     public var site: String
     public var tag: String
     public var condition: String
+    /// The platforms' kind of alarm (`high_high`, `fault`, …, spec §12).
+    public var alarmType: String?
+    /// GB/T 50493's level (1 一级, 2 二级) of a gas alarm.
+    public var gbLevel: Int?
     public var event: String
     public var grade: Int
     public var color: String
@@ -69,9 +73,21 @@ public struct FeedEvent: Sendable, Equatable, Decodable {
     public var note: String?
     public var flags: [String]?
 
-    /// The event as a terminal line: time, coloured grade band, seq, tag/condition, event, state, message.
-    public func terminalLine(colour: Bool) -> String {
-        EventText.line(time: time, grade: Grade(grade) ?? .yellow, muted: event == "cleared" || event == "acknowledged",
+    enum CodingKeys: String, CodingKey {
+        case seq, time, site, tag, condition, event, grade, color, state, value, unit, limit, quality, source, message
+        case user, note, flags
+        case alarmType = "alarm_type"
+        case gbLevel = "gb_level"
+    }
+
+    /// An instrument or communication fault rather than a process alarm.
+    public var isFault: Bool { Condition(rawValue: condition)?.isFault ?? false }
+
+    /// The event as a terminal line: time (local to `zone` with its offset; UTC as sent when
+    /// nil), coloured grade band (or FAULT), seq, tag/condition, event, state, message.
+    public func terminalLine(colour: Bool, zone: TimeZone? = nil) -> String {
+        EventText.line(time: zone.map { EventText.localTime(time, in: $0) } ?? time, grade: Grade(grade) ?? .yellow, fault: isFault,
+                       muted: event == "cleared" || event == "acknowledged",
                        seq: seq, alarm: "\(tag)/\(condition)", event: event, state: state, message: message, colour: colour)
     }
 }
@@ -102,18 +118,37 @@ public struct FeedAlarm: Sendable, Equatable, Decodable {
 
 /// The one terminal rendering of an event line (the log's `text` format, `tail`, the demo).
 public enum EventText {
-    public static func line(time: String, grade: Grade, muted: Bool, seq: UInt64, alarm: String, event: String, state: String,
-                            message: String, colour: Bool) -> String {
-        let band = pad(grade.color.uppercased(), 6)
-        let painted = !colour ? band : muted ? "\u{1B}[2m\(band)\u{1B}[0m" : "\u{1B}[\(grade.ansi)m\(band)\u{1B}[0m"
+    public static func line(time: String, grade: Grade, fault: Bool, muted: Bool, seq: UInt64, alarm: String, event: String,
+                            state: String, message: String, colour: Bool) -> String {
+        let band = pad(fault ? faultLabel : grade.color.uppercased(), 6)
+        let painted = !colour ? band : muted ? "\u{1B}[2m\(band)\u{1B}[0m" : "\u{1B}[\(fault ? faultANSI : grade.ansi)m\(band)\u{1B}[0m"
         return "\(time) \(painted) #\(seq) \(pad(alarm, 14)) \(pad(event, 11)) \(pad(state, 9)) \(message)"
     }
 
-    /// A grade's band as the alarm table shows it, coloured on a terminal.
-    public static func band(_ grade: Grade, colour: Bool) -> String {
-        let band = pad(grade.color.uppercased(), 6)
-        return colour ? "\u{1B}[\(grade.ansi)m\(band)\u{1B}[0m" : band
+    /// A grade's band as the alarm table shows it (FAULT for a fault), coloured on a terminal.
+    public static func band(_ grade: Grade, fault: Bool, colour: Bool) -> String {
+        let band = pad(fault ? faultLabel : grade.color.uppercased(), 6)
+        return colour ? "\u{1B}[\(fault ? faultANSI : grade.ansi)m\(band)\u{1B}[0m" : band
     }
+
+    /// Faults (sensor fault, stale data, lost connection) are labelled as faults whatever
+    /// their grade, in yellow letters on the terminal's own background (GB 16808: fault
+    /// indicators yellow), never as a filled colour band like a gas alarm of either level.
+    public static let faultLabel = "FAULT"
+
+    /// An RFC 3339 time as people at the site read it: local time with its UTC offset
+    /// (`2026-11-23T16:15:02.123+08:00` in Asia/Shanghai), daylight saving included. Text that
+    /// is not a time comes back unchanged.
+    public static func localTime(_ iso: String, in zone: TimeZone) -> String {
+        guard let t = Instant(iso8601: Substring(iso)) else { return iso }
+        return localTime(t, in: zone)
+    }
+
+    public static func localTime(_ t: Instant, in zone: TimeZone) -> String {
+        let date = Date(timeIntervalSince1970: Double(t.nanoseconds / 1_000_000) / 1000)
+        return t.iso8601(offsetSeconds: zone.secondsFromGMT(for: date))
+    }
+    public static let faultANSI = "1;33"
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 }

@@ -90,7 +90,7 @@ public struct DemoSession {
         screen.write("hazmon demo: \(config.site.name) (\(farmDir)): \(config.tags.count) tags, \(config.votes.count) votes")
         screen.write("simulated plant: Modbus \(devices) and an MQTT gateway; broker 127.0.0.1:\(port)")
         screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes \(dir.path).\n")
-        var extra: [Service & Sendable] = [DemoDisplay(socket: config.alertSocket.path, colour: colour)]
+        var extra: [Service & Sendable] = [DemoDisplay(socket: config.alertSocket.path, colour: colour, zone: config.site.timeZone)]
         if let duration { extra.append(StopAfter(duration: duration)) }
         try await daemon.run(extraServices: extra)
     }
@@ -100,13 +100,15 @@ public struct DemoSession {
 public struct DemoDisplay: Service {
     let socket: String
     let colour: Bool
+    /// The site's time zone: the demo shows local times, as an operator would read them.
+    let zone: TimeZone
 
     public func run() async throws {
         var client: FeedClient?
         let screen = LogOutput.stdoutOutput(format: .text)
         for _ in 0..<50 where client == nil {
             client = try? await FeedClient.connect(path: socket, onLine: { line in
-                if let text = DemoDisplay.render(line, colour: colour) { screen.write(text) }
+                if let text = DemoDisplay.render(line, colour: colour, zone: zone) { screen.write(text) }
             })
             if client == nil { try? await Task.sleep(for: .milliseconds(100)) }
         }
@@ -117,9 +119,9 @@ public struct DemoDisplay: Service {
     }
 
     /// One event line from the socket as a coloured terminal line (nil for other lines).
-    public static func render(_ line: String, colour: Bool) -> String? {
+    public static func render(_ line: String, colour: Bool, zone: TimeZone? = nil) -> String? {
         guard case .event(let e)? = FeedMessage(line: line) else { return nil }
-        return e.terminalLine(colour: colour)
+        return e.terminalLine(colour: colour, zone: zone)
     }
 }
 

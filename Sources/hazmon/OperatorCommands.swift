@@ -36,6 +36,20 @@ struct SocketOption: ParsableArguments {
     }
 }
 
+/// Where people read times (spec §12): `--timezone`, else `[site] timezone` of the config,
+/// else the host's zone.
+func displayZone(_ name: String?, config: String?) throws -> TimeZone {
+    if let name {
+        guard let z = TimeZone(identifier: name) else { throw ValidationError("--timezone: \"\(name)\" is not an IANA time zone (Asia/Shanghai, UTC, ...)") }
+        return z
+    }
+    guard let config else { return .current }
+    do { return try ConfigLoader.load(path: config).site.timeZone } catch {
+        for e in error.errors { printError(e.description) }
+        throw ExitCode(Exit.config)
+    }
+}
+
 /// The daemon's answer to a request line, if one came.
 func reply(_ c: AlertSocketClient) -> FeedMessage? { c.readLine().flatMap(FeedMessage.init(line:)) }
 
@@ -44,6 +58,8 @@ struct Alarms: ParsableCommand {
 
     @OptionGroup var target: SocketOption
     @Flag(help: "Print the snapshot as JSON.") var json = false
+    @Option(help: "Show times in this IANA zone (default: [site] timezone of --config, or the host's).")
+    var timezone: String?
 
     func run() throws {
         let c = try target.connect()
@@ -55,18 +71,20 @@ struct Alarms: ParsableCommand {
         if json { print(line); return }
         if alarms.isEmpty { print("no alarms (seq \(seq))"); return }
         let colour = isatty(1) == 1
+        let zone = try displayZone(timezone, config: target.config)
+        let local = { (t: String?) in t.map { EventText.localTime($0, in: zone) } }
         for a in alarms {
             var flags: [String] = []
             if !a.active { flags.append("returned") }
             if a.latched == true { flags.append("latched") }
-            if let until = a.shelvedUntil { flags.append("shelved until \(until)") }
+            if let until = local(a.shelvedUntil) { flags.append("shelved until \(until)") }
             if a.suppressed == true { flags.append("suppressed") }
             let value = a.value.map { JSONWriter.number($0) } ?? "-"
             let limit = a.limit.map { JSONWriter.number($0) } ?? "-"
             let who = "\(a.tag)/\(a.condition)".padding(toLength: 16, withPad: " ", startingAt: 0)
             let state = a.state.padding(toLength: 9, withPad: " ", startingAt: 0)
-            let band = EventText.band(Grade(a.grade) ?? .yellow, colour: colour)
-            print("\(band) \(who) \(state) \(value) \(a.unit) (limit \(limit)) since \(a.since ?? "-") \(a.name)\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
+            let band = EventText.band(Grade(a.grade) ?? .yellow, fault: Condition(rawValue: a.condition)?.isFault ?? false, colour: colour)
+            print("\(band) \(who) \(state) \(value) \(a.unit) (limit \(limit)) since \(local(a.since) ?? "-") \(a.name)\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
         }
     }
 }
@@ -177,8 +195,11 @@ struct Tail: ParsableCommand {
     @OptionGroup var target: SocketOption
     @Option(help: "Replay every event after this seq first.") var since: UInt64?
     @Flag(help: "Print events as NDJSON.") var json = false
+    @Option(help: "Show times in this IANA zone (default: [site] timezone of --config, or the host's).")
+    var timezone: String?
 
     func run() throws {
+        let zone = try displayZone(timezone, config: target.config)
         let c = try target.connect()
         c.send(since.map { #"{"type":"subscribe","since":\#($0)}"# } ?? #"{"type":"subscribe"}"#)
         let colour = isatty(1) == 1
@@ -189,7 +210,7 @@ struct Tail: ParsableCommand {
                 printError("hazmon: \(message)")
                 throw ExitCode(Exit.runtime)
             case .event(let e)?:
-                out.write(json ? line : e.terminalLine(colour: colour))
+                out.write(json ? line : e.terminalLine(colour: colour, zone: zone))
             default:
                 continue
             }
@@ -213,14 +234,17 @@ struct History: ParsableCommand {
     @Option(help: "Events before TIME.") var until: String?
     @Option(help: "At most this many events (the oldest first).") var limit: Int?
     @Flag(help: "Print events as NDJSON, exactly as journaled.") var json = false
+    @Option(help: "Read and show local times in this IANA zone (default: [site] timezone of --config, or the host's).")
+    var timezone: String?
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {
-        let from = try since.map { try Self.parseTime($0, option: "--since") }
-        let to = try until.map { try Self.parseTime($0, option: "--until") }
+        let zone = try displayZone(timezone, config: config)
+        let from = try since.map { try Self.parseTime($0, option: "--since", zone: zone) }
+        let to = try until.map { try Self.parseTime($0, option: "--until", zone: zone) }
         var path = journal ?? "/var/lib/hazmon/journal.db"
         if journal == nil, let config {
             do { path = try ConfigLoader.load(path: config).journal.path } catch {
@@ -245,32 +269,30 @@ struct History: ParsableCommand {
             if json {
                 out.write(e.json)
             } else {
-                out.write(DemoDisplay.render(e.json, colour: colour) ?? e.json)
+                out.write(DemoDisplay.render(e.json, colour: colour, zone: zone) ?? e.json)
             }
         }
         if !json, entries.isEmpty { printError("hazmon: no events match") }
     }
 
-    /// An RFC 3339 time, a local date or date-time, or an age before now.
-    static func parseTime(_ s: String, option: String) throws -> Instant {
+    /// An RFC 3339 time, a local date or date-time in `zone`, or an age before now.
+    static func parseTime(_ s: String, option: String, zone: TimeZone) throws -> Instant {
         if let d = try? DurationParser.parse(s) {
             return Instant(nanoseconds: Instant.now.nanoseconds - d.nanosecondsClamped)
         }
         if let i = Instant(iso8601: Substring(s)) { return i }
-        // Local time: YYYY-MM-DD, optionally with [T ]HH:MM[:SS].
-        let parts = s.split(whereSeparator: { "-T :".contains($0) }).map { Int32($0) }
+        // Local time: YYYY-MM-DD, optionally with [T ]HH:MM[:SS], at the zone's offset then.
+        let parts = s.split(whereSeparator: { "-T :".contains($0) }).map { Int($0) }
         if [3, 5, 6].contains(parts.count), !parts.contains(nil), s.count >= 10 {
             let p = parts.map { $0! }
-            var t = tm()
-            t.tm_year = p[0] - 1900
-            t.tm_mon = p[1] - 1
-            t.tm_mday = p[2]
-            if p.count >= 5 { t.tm_hour = p[3]; t.tm_min = p[4] }
-            if p.count == 6 { t.tm_sec = p[5] }
-            t.tm_isdst = -1
-            let secs = mktime(&t)
-            if secs != -1, (1...12).contains(p[1]), (1...31).contains(p[2]) {
-                return Instant(nanoseconds: Int64(secs) * 1_000_000_000)
+            var c = DateComponents()
+            c.year = p[0]; c.month = p[1]; c.day = p[2]
+            if p.count >= 5 { c.hour = p[3]; c.minute = p[4] }
+            if p.count == 6 { c.second = p[5] }
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = zone
+            if (1...12).contains(p[1]), (1...31).contains(p[2]), c.isValidDate(in: calendar), let date = calendar.date(from: c) {
+                return Instant(nanoseconds: Int64(date.timeIntervalSince1970) * 1_000_000_000)
             }
         }
         throw ValidationError("\(option): \"\(s)\" is not a time (2026-11-23T08:15:00Z, 2026-11-23 16:15, or an age like 2h)")

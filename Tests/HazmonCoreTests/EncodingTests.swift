@@ -22,8 +22,8 @@ struct EncodingTests {
                            condition: .hh, event: .escalated, grade: .orange, state: .unack, value: 41.7, unit: "%LEL",
                            limit: 40, quality: .good, source: "modbus:gas-panel-1",
                            sourceTime: Instant(iso8601: "2026-11-23T08:15:02.101Z"),
-                           message: "T101 dike combustible gas 41.7 %LEL above second-level limit 40")
-        #expect(e.jsonLine == #"{"type":"event","v":1,"seq":1042,"time":"2026-11-23T08:15:02.123Z","site":"yx-tankfarm","tag":"GT-101","condition":"hh","event":"escalated","grade":2,"color":"orange","state":"unack","value":41.7,"unit":"%LEL","limit":40,"quality":"good","source":"modbus:gas-panel-1","source_time":"2026-11-23T08:15:02.101Z","message":"T101 dike combustible gas 41.7 %LEL above second-level limit 40"}"#)
+                           message: "T101 dike combustible gas 41.7 %LEL above second-level limit 40", gbLevel: 2)
+        #expect(e.jsonLine == #"{"type":"event","v":1,"seq":1042,"time":"2026-11-23T08:15:02.123Z","site":"yx-tankfarm","tag":"GT-101","condition":"hh","alarm_type":"high_high","gb_level":2,"event":"escalated","grade":2,"color":"orange","state":"unack","value":41.7,"unit":"%LEL","limit":40,"quality":"good","source":"modbus:gas-panel-1","source_time":"2026-11-23T08:15:02.101Z","message":"T101 dike combustible gas 41.7 %LEL above second-level limit 40"}"#)
     }
 
     @Test func stringsAreEscaped() {

@@ -1,3 +1,4 @@
+import Foundation
 @testable import HazmonCore
 import HazmonFeed
 import Testing
@@ -30,5 +31,48 @@ struct FeedMessageTests {
         #expect(FeedMessage(line: #"{"type":"hello","v":1,"site":"yx","seq":9}"#) == .hello(site: "yx", seq: 9))
         #expect(FeedMessage(line: #"{"type":"bye","reason":"shutdown"}"#) == .bye(reason: "shutdown"))
         #expect(FeedMessage(line: "garbage") == nil && FeedMessage(line: #"{"type":"event"}"#) == nil)
+    }
+
+    /// Spec §12: the new fields read back, and a fault is never drawn like a gas alarm.
+    @Test func faultsAreLabelledAsFaultsAndGasAlarmsKeepTheirLevel() throws {
+        let t = Instant(iso8601: "2026-11-23T08:15:02.123Z")!
+        let gas = AlarmEvent(seq: 1, time: t, site: "yx", tag: "GT-101", condition: .h, event: .raised, grade: .yellow, state: .unack,
+                             value: 22, unit: "%LEL", limit: 20, quality: .good, source: "s", sourceTime: nil, message: "m", gbLevel: 1)
+        let fault = AlarmEvent(seq: 2, time: t, site: "yx", tag: "GT-101", condition: .fault, event: .raised, grade: .yellow,
+                               state: .unack, value: 22, unit: "%LEL", limit: nil, quality: .bad, source: "s", sourceTime: nil, message: "m")
+        guard case .event(let g)? = FeedMessage(line: gas.jsonLine), case .event(let f)? = FeedMessage(line: fault.jsonLine) else {
+            Issue.record("not read as events"); return
+        }
+        #expect(g.alarmType == "high" && g.gbLevel == 1 && !g.isFault)
+        #expect(f.alarmType == "fault" && f.gbLevel == nil && f.isFault)
+        // Same grade, different look: the gas alarm as a yellow band, the fault as FAULT in yellow letters.
+        #expect(g.terminalLine(colour: false).contains(" YELLOW #1 ") && f.terminalLine(colour: false).contains(" FAULT  #2 "))
+        let gasPainted = g.terminalLine(colour: true), faultPainted = f.terminalLine(colour: true)
+        #expect(gasPainted.contains("\u{1B}[30;43mYELLOW") && faultPainted.contains("\u{1B}[1;33mFAULT "))
+        for c in [Condition.stale, .comm] {
+            #expect(EventText.band(.orange, fault: c.isFault, colour: false) == "FAULT ")
+        }
+        #expect(EventText.band(.orange, fault: Condition.hh.isFault, colour: false) == "ORANGE")
+    }
+
+    /// Local time with its offset, in a zone without daylight saving and in one with it.
+    @Test func localTimesCarryTheirOffsetAcrossDaylightSaving() throws {
+        let shanghai = try #require(TimeZone(identifier: "Asia/Shanghai"))
+        let berlin = try #require(TimeZone(identifier: "Europe/Berlin"))
+        #expect(EventText.localTime("2026-07-01T08:15:02.123Z", in: shanghai) == "2026-07-01T16:15:02.123+08:00")
+        #expect(EventText.localTime("2026-12-01T08:15:02.123Z", in: shanghai) == "2026-12-01T16:15:02.123+08:00")
+        #expect(EventText.localTime("2026-07-01T08:15:02.123Z", in: berlin) == "2026-07-01T10:15:02.123+02:00")
+        #expect(EventText.localTime("2026-12-01T08:15:02.123Z", in: berlin) == "2026-12-01T09:15:02.123+01:00")
+        // The night the clocks go back (2026-10-25, 03:00 CEST → 02:00 CET): an hour apart in
+        // UTC, the same wall clock, told apart by the offset.
+        #expect(EventText.localTime("2026-10-25T00:30:00.000Z", in: berlin) == "2026-10-25T02:30:00.000+02:00")
+        #expect(EventText.localTime("2026-10-25T01:30:00.000Z", in: berlin) == "2026-10-25T02:30:00.000+01:00")
+        #expect(EventText.localTime("not a time", in: berlin) == "not a time")
+        let e = AlarmEvent(seq: 3, time: Instant(iso8601: "2026-11-23T08:15:02.123Z")!, site: "yx", tag: "GT", condition: .h, event: .raised,
+                           grade: .yellow, state: .unack, value: 22, unit: "%LEL", limit: 20, quality: .good, source: "s",
+                           sourceTime: nil, message: "m")
+        guard case .event(let read)? = FeedMessage(line: e.jsonLine) else { Issue.record("not an event"); return }
+        #expect(read.terminalLine(colour: false, zone: shanghai).hasPrefix("2026-11-23T16:15:02.123+08:00 YELLOW #3"))
+        #expect(read.time == "2026-11-23T08:15:02.123Z")   // the event itself stays UTC
     }
 }
