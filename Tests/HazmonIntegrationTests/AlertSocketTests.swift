@@ -236,7 +236,7 @@ struct DemoTests {
         let code = child.wait()
         let out = (try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? ""
         #expect(code == 0, "\(out)")
-        #expect(out.contains("38 tags, 4 votes"), "\(out)")
+        #expect(out.contains("41 tags, 4 votes"), "\(out)")
         // "TIME GRADE #SEQ TAG/CONDITION EVENT STATE MESSAGE"
         var byTag: [String: [String]] = [:]
         var lastSeq = 0
@@ -254,10 +254,18 @@ struct DemoTests {
             "GT-S02": leak,
             "S10x-dike": ["vote red raised", "vote red cleared"],
             "PT-S101": ["trend orange predicted", "h yellow raised", "trend orange cleared", "h yellow cleared"],
-            "LT-V201": ["fault yellow raised", "fault yellow cleared"],
-            "AT-V03": ["fault yellow raised", "fault yellow cleared"],
-            "gc-2": ["comm yellow raised", "comm yellow cleared"],
+            // Faults are labelled FAULT, never a gas alarm's colour band (GB 16808).
+            "LT-V201": ["fault fault raised", "fault fault cleared"],
+            "AT-V03": ["fault fault raised", "fault fault cleared"],
+            "gc-2": ["comm fault raised", "comm fault cleared"],
             "LT-T402": ["h yellow raised", "h yellow cleared"],
+            // Votes with bad members say so (spec §12): AT-V03's fault degrades the ammonia
+            // area's vote; gc-2's outage takes every member of the methanol and benzene votes.
+            "V20x-area": ["fault fault raised", "fault fault cleared"],
+            "T30x-dike": ["fault fault raised", "fault fault cleared"],
+            "T40x-dike": ["fault fault raised", "fault fault cleared"],
+            // Twelve raises within the first minute: more than ten in ten minutes is a flood.
+            "demo-tankfarm": ["flood orange flood_start"],
         ]
         #expect(byTag == expected, "\(out)")
         #expect(out.contains("forecast to reach hh 1.6 in "), "the prediction carries its ETA")
@@ -272,7 +280,7 @@ struct DemoTests {
     /// The demo farm as a site would check it, and its scenario as the simulator reads it.
     @Test func demoFarmFilesAreValid() throws {
         let config = try ConfigLoader.load(path: repoRoot + "/Config/demo/hazmon.toml")
-        #expect(config.tags.count == 38 && config.votes.count == 4 && config.modbusDevices.count == 3)
+        #expect(config.tags.count == 41 && config.votes.count == 4 && config.modbusDevices.count == 3)
         #expect(config.includedFiles.count == 4, "one point table per device and the gateway")
         let scenario = try ScenarioLoader.load(path: repoRoot + "/Config/demo/scenario.toml")
         #expect(Set(scenario.devices.map(\.id)) == Set(config.modbusDevices.map(\.id)), "the demo wires devices by id")

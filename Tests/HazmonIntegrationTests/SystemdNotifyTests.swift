@@ -159,7 +159,7 @@ struct DeployTests {
         #expect(checked == 0 && summary.contains("/etc/hazmon/hazmon.toml: OK"), "\(summary)")
         // The packaged demo, run away from any clone, finds its farm under /usr/share.
         let (demo, shown) = try run("/bin/sh", ["-c", "cd / && exec /usr/bin/hazmon demo --duration 3s"])
-        #expect(demo == 0 && shown.contains("(/usr/share/hazmon/demo): 38 tags"), "\(shown)")
+        #expect(demo == 0 && shown.contains("(/usr/share/hazmon/demo): 41 tags"), "\(shown)")
         let (verified, why) = try run("/usr/bin/systemd-analyze", ["verify", "/usr/lib/systemd/system/hazmon.service"])
         #expect(verified == 0 && why.isEmpty, "\(why)")
         let (purged, _) = try run("/usr/bin/dpkg", ["--purge", "hazmon"])
