@@ -45,6 +45,12 @@ let package = Package(
             name: "HazmonJournal",
             dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The process history: every sample of every tag, compressed in chunks (SQLite, WAL),
+        // written by a thread of its own; read by `hazmon trend` and the console.
+        .target(
+            name: "HazmonHistory",
+            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+        ),
         // Modbus acquisition: decoding and read plans (pure), libmodbus connections and the
         // threads that own them.
         .target(
@@ -78,6 +84,7 @@ let package = Package(
             name: "HazmonDaemon",
             dependencies: [
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
+                "HazmonHistory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -92,7 +99,7 @@ let package = Package(
             name: "hazmon",
             dependencies: [
                 "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator", "HazmonMQTT",
-                "HazmonFeed", "HazmonTestSupport",
+                "HazmonFeed", "HazmonTestSupport", "HazmonHistory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,13 +109,14 @@ let package = Package(
         .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus", "HazmonSimulator"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
             dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator", "HazmonModbus",
-                           "HazmonFeed", "HazmonTestSupport", "HazmonPipeline"]
+                           "HazmonFeed", "HazmonTestSupport", "HazmonPipeline", "HazmonHistory"]
         ),
     ]
 )

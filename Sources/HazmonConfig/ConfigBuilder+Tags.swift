@@ -191,7 +191,24 @@ extension ConfigBuilder {
             }
             g.rejectUnknownKeys()
         }
-        return TagSettings(definition: def, source: source, complianceOverride: override, oel: exposure?.kind == .oel ? exposure?.value : nil)
+        var history = TagHistorySettings()
+        if let h = t.table("history") {
+            if let d = h.double("deadband") {
+                if d >= 0 && d.isFinite { history.deadband = d } else { h.error("deadband", "must be 0 or more (in the tag's unit; 0 stores every change)") }
+            }
+            if let p = h.string("precision") {
+                switch p {
+                case "float32": history.float64 = false
+                case "float64": history.float64 = true
+                default: h.error("precision", "\"\(p)\" is not one of float32 (about 7 digits, the default), float64 (totalisers, counters)")
+                }
+            }
+            h.rejectUnknownKeys()
+        }
+        var settings = TagSettings(definition: def, source: source, complianceOverride: override,
+                                   oel: exposure?.kind == .oel ? exposure?.value : nil)
+        settings.history = history
+        return settings
     }
 
     /// A toxic tag's exposure limit in its own unit: `oel` (GB/T 50493: alarms at 100 % and

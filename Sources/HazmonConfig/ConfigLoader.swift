@@ -115,6 +115,7 @@ struct ConfigBuilder {
         let site = readSite()
         let log = readLog()
         let journal = readJournal()
+        let history = readHistory(journal: journal)
         let socket = readAlertSocket()
         let remote = readRemoteFeed()
         let metrics = readMetrics()
@@ -125,7 +126,7 @@ struct ConfigBuilder {
         let tags = readTags(mqtt: mqtt, devices: devices, defaultStale: defaultStale)
         let votes = readVotes(tags: tags)
         return HazmonConfiguration(
-            file: top.diagnostics.file, site: site, log: log, journal: journal, alertSocket: socket,
+            file: top.diagnostics.file, site: site, log: log, journal: journal, history: history, alertSocket: socket,
             remoteFeed: remote, metrics: metrics, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
     }
 
@@ -197,6 +198,37 @@ struct ConfigBuilder {
         }
         t.rejectUnknownKeys()
         return s
+    }
+
+    /// `[history]`: on unless `enabled = false`; its file beside the journal unless `path` says.
+    func readHistory(journal: JournalSettings) -> HistorySettings? {
+        let dir = journal.path.lastIndex(of: "/").map { String(journal.path[..<$0]) } ?? "."
+        var s = HistorySettings(path: (dir.isEmpty ? "" : dir) + "/history.db")
+        let t = top.table("history")
+        var enabled = true
+        defer { if checkPaths && enabled { checkDirectory(of: s.path, t, "history", "path", what: "the process history") } }
+        guard let t else { return s }
+        if let e = t.bool("enabled") { enabled = e }
+        if let p = t.string("path") {
+            if p.isEmpty { t.error("path", "must be a file path") }
+            else if p == journal.path { t.error("path", "must not be the journal's file") }
+            else { s.path = p }
+        }
+        if let r = t.duration("retention") {
+            if r < .seconds(30 * 86_400) {
+                t.error("retention", "\(DurationParser.format(r)) is below the legal minimum of 30 days of records (安监总局令第40号 Art. 13)")
+            } else {
+                s.retention = r
+            }
+        }
+        if let g = t.duration("max_gap") {
+            if g < .seconds(1) || g > .seconds(3600) { t.error("max_gap", "\(DurationParser.format(g)) is outside 1s ... 1h") } else { s.maxGap = g }
+        }
+        if let b = t.duration("batch") {
+            if b < .milliseconds(100) || b > .seconds(10) { t.error("batch", "\(DurationParser.format(b)) is outside 100ms ... 10s") } else { s.batch = b }
+        }
+        t.rejectUnknownKeys()
+        return enabled ? s : nil
     }
 
     /// The directory `path` is in must exist and be writable by this user; the error goes to

@@ -9,6 +9,8 @@ public struct HazmonConfiguration: Sendable {
     public var site: SiteSettings
     public var log: LogSettings
     public var journal: JournalSettings
+    /// `[history]`: every sample of every tag (spec §8); nil when `enabled = false`.
+    public var history: HistorySettings?
     public var alertSocket: AlertSocketSettings
     public var remoteFeed: RemoteFeedSettings?
     public var metrics: MetricsSettings?
@@ -71,6 +73,29 @@ public struct JournalSettings: Sendable, Equatable {
     /// Where events the journal cannot take are spilled (another filesystem than the journal's);
     /// nil: the alert socket's directory, the runtime directory under systemd.
     public var spillDir: String?
+}
+
+/// `[history]` (spec §8): the embedded process history, on by default.
+public struct HistorySettings: Sendable, Equatable {
+    /// Default: `history.db` beside the journal.
+    public var path: String
+    /// At least 30 days (安监总局令第40号 Art. 13); default 90 days.
+    public var retention: Duration = .seconds(90 * 86_400)
+    /// A value is stored at least this often, even if it did not move.
+    public var maxGap: Duration = .seconds(60)
+    /// How often queued samples reach the file: a crash loses at most this much.
+    public var batch: Duration = .seconds(1)
+
+    public init(path: String) { self.path = path }
+}
+
+/// A tag's `history = { deadband, precision }`.
+public struct TagHistorySettings: Sendable, Equatable {
+    /// In the tag's unit; 0: every change is stored.
+    public var deadband: Double = 0
+    /// 64-bit values (totalisers, counters) instead of the default 32-bit float.
+    public var float64 = false
+    public init() {}
 }
 
 public enum JournalSyncSetting: String, Sendable, Equatable, CaseIterable {
@@ -173,6 +198,8 @@ public struct TagSettings: Sendable {
     public var complianceOverride: String?
     /// Toxic gas: the occupational exposure limit in the tag's unit.
     public var oel: Double?
+    /// How the history records it.
+    public var history = TagHistorySettings()
 }
 
 extension HazmonConfiguration {

@@ -2,8 +2,10 @@ import HazmonConfig
 import HazmonCore
 import HazmonModbus
 import HazmonFeed
+import HazmonHistory
 import HazmonJournal
 import HazmonPipeline
+import Synchronization
 import Foundation
 import Logging
 import Metrics
@@ -165,6 +167,8 @@ public struct Daemon: Sendable {
     public let pipeline: AlarmPipeline
     public let hub: FeedHub
     public let journal: Journal
+    /// The process history's writer; nil with `[history] enabled = false`.
+    let history: HistoryWriter?
     /// The lock, high-water mark and id that make this daemon the journal's only writer.
     let owned: OwnedJournal
     let services: [Service & Sendable]
@@ -182,6 +186,9 @@ public struct Daemon: Sendable {
             if case .mqtt = t.source { return t.definition.id } else { return nil }
         }
         var connections = [ConnectionDefinition(id: journalConnectionID, name: "alarm journal \(config.journal.path)", tags: [])]
+        if let h = config.history {
+            connections.append(ConnectionDefinition(id: HistoryWiring.connectionID, name: "process history \(h.path)", tags: []))
+        }
         if let mqtt = config.mqtt {
             connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
                                                     tags: mqttTags))
@@ -244,7 +251,17 @@ public struct Daemon: Sendable {
                                    onCommit: onCommit, logger: logger)
         let highWater = owned.highWater, journalID = owned.journalID
         let reserveProblems = RateLimitedLog(logger: logger)
-        let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer) { through in
+        // The history reports its health into the pipeline made just below.
+        let pipelineForHistory = Mutex<AlarmPipeline?>(nil)
+        let history = config.history.map { h in
+            HistoryWriter(settings: HistoryWiring.writerSettings(h), logger: logger) { up, reason in
+                pipelineForHistory.withLock { $0 }?.setConnection(HistoryWiring.connectionID, up: up, reason: reason, at: .steadyNow)
+            }
+        }
+        self.history = history
+        if let history { history.setTags(HistoryWiring.table(engine: engine, generation: 0, config: config)) }
+        let pipeline = AlarmPipeline(engine: engine, lastSeq: lastSeq, outlet: writer,
+                                     recorder: history.map { HistoryRecorder(writer: $0) }) { through in
             do {
                 try highWater.write(.init(journalID: journalID, seq: through))
             } catch {
@@ -252,6 +269,7 @@ public struct Daemon: Sendable {
                                     metadata: ["reason": "\(error)"])
             }
         }
+        pipelineForHistory.withLock { $0 = pipeline }
         writer.onHealth { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .steadyNow)
         }
@@ -274,6 +292,8 @@ public struct Daemon: Sendable {
         // First in, last out: the journal stops after every service that makes events.
         services.append(JournalService(writer: writer, owned: owned, pipeline: pipeline, retention: config.journal.retention,
                                        readiness: readiness, logger: logger))
+        // Next in, next to last out: the history writes the inputs' last samples.
+        if let history { services.append(HistoryService(writer: history)) }
         let socketOptions = AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode,
                                                site: config.site.id, maxClients: config.alertSocket.maxClients)
         services.append(FeedService(listener: .unixSocket(socketOptions), hub: hub, handler: PipelineFeedHandler(pipeline: pipeline),
@@ -298,8 +318,8 @@ public struct Daemon: Sendable {
             services.append(MetricsService(settings: m, registry: registry, readiness: readiness, pipeline: pipeline, hub: hub,
                                            mqtt: ingest, loop: loop, logger: logger))
         }
-        services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, notifier: notifier,
-                                 logger: logger))
+        services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, history: history,
+                                 notifier: notifier, logger: logger))
         services.append(NotifyService(notifier: notifier, readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services
     }

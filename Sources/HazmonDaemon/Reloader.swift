@@ -1,4 +1,5 @@
 import HazmonConfig
+import HazmonHistory
 import HazmonCore
 import HazmonModbus
 import HazmonPipeline
@@ -26,11 +27,13 @@ final class Reloader: Service, Sendable {
     let pipeline: AlarmPipeline
     let mqtt: MQTTIngestService?
     let modbus: ModbusService
+    let history: HistoryWriter?
     let notifier: SystemdNotifier
     let logger: Logger
 
     init(config: HazmonConfiguration, pipeline: AlarmPipeline, mqtt: MQTTIngestService?, modbus: ModbusService,
-         notifier: SystemdNotifier, logger: Logger) {
+         history: HistoryWriter?, notifier: SystemdNotifier, logger: Logger) {
+        self.history = history
         current = Mutex(config)
         self.pipeline = pipeline
         self.mqtt = mqtt
@@ -68,7 +71,10 @@ final class Reloader: Service, Sendable {
             logger.warning("reload: these changes take effect at the next restart: \(later.joined(separator: ", "))")
         }
         for w in new.warnings { logger.warning("configuration deviation accepted: \(w)") }
-        pipeline.replaceEngine(with: Daemon.makeEngine(new), at: .steadyNow)
+        let engine = Daemon.makeEngine(new)
+        // The history learns the new handles before the first sample that carries them.
+        history?.setTags(HistoryWiring.table(engine: engine, generation: pipeline.handles().generation + 1, config: new))
+        pipeline.replaceEngine(with: engine, at: .steadyNow)
         if let mqtt, let settings = new.mqtt ?? old.mqtt { mqtt.reconfigure(settings: settings, tags: new.tags) }
         await modbus.replace(with: new)
         current.withLock { $0 = new }
@@ -85,6 +91,7 @@ final class Reloader: Service, Sendable {
         if a.site != b.site { out.append("[site]") }
         if a.log != b.log { out.append("[log]") }
         if a.journal != b.journal { out.append("[journal]") }
+        if a.history != b.history { out.append("[history]") }
         if a.alertSocket != b.alertSocket { out.append("[alert_socket]") }
         if a.remoteFeed != b.remoteFeed { out.append("[remote_feed]") }
         switch (a.mqtt, b.mqtt) {

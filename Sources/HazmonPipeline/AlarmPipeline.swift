@@ -17,6 +17,14 @@ public protocol EventSink: Sendable {
     func deliver(_ events: [AlarmEvent], json: [String])
 }
 
+/// Receives every sample the engine evaluated (the process history). Called outside the
+/// pipeline's lock, after evaluation: must only queue.
+public protocol SampleRecorder: Sendable {
+    /// `generation` says which engine's handles the samples carry; `wallOffset` turns their
+    /// engine times into wall time.
+    func record(_ samples: [Sample], generation: Int, wallOffset: Duration)
+}
+
 /// The one place events are made and numbered: samples and operator actions go in, the engine
 /// decides, each event gets the next `seq` and goes to the journal writer, which commits it
 /// and then hands it to the sinks (log, socket) in order.
@@ -52,11 +60,14 @@ public final class AlarmPipeline: Sendable {
     private let clock: TimeSource
     /// Persists a new high-water mark (under the lock, once per block); nil: no durable reservation.
     private let reserve: (@Sendable (UInt64) -> Void)?
+    /// Where evaluated samples go next (the history); nil: nowhere.
+    private let recorder: SampleRecorder?
     private let tickCount = Atomic<Int>(0)
     public var tagCount: Int { state.withLock { $0.engine.tags.count } }
 
     public init(engine: Engine, lastSeq: UInt64, outlet: EventOutlet, clock: TimeSource = SystemTime(),
-                reserve: (@Sendable (UInt64) -> Void)? = nil) {
+                recorder: SampleRecorder? = nil, reserve: (@Sendable (UInt64) -> Void)? = nil) {
+        self.recorder = recorder
         var s = State(engine: engine, seq: lastSeq, reserved: reserve == nil ? .max : lastSeq)
         s.buffer.reserveCapacity(64)
         self.state = Mutex(s)
@@ -100,14 +111,17 @@ public final class AlarmPipeline: Sendable {
     }
 
     /// Evaluates samples whose handles belong to `generation`; after a reload, samples of an
-    /// older generation are dropped (their handles index the old engine's tags).
-    public func ingest(_ samples: some Sequence<Sample>, generation: Int) {
-        state.withLock { s in
-            guard s.generation == generation else { return }
+    /// older generation are dropped (their handles index the old engine's tags). Then hands
+    /// them to the recorder, outside the lock.
+    public func ingest(_ samples: [Sample], generation: Int) {
+        let current = state.withLock { s in
+            guard s.generation == generation else { return false }
             s.buffer.removeAll(keepingCapacity: true)
             for sample in samples { s.engine.evaluate(sample, into: &s.buffer) }
             deliver(&s)
+            return true
         }
+        if current, let recorder { recorder.record(samples, generation: generation, wallOffset: clock.wallOffset) }
     }
 
     public var lastSeq: UInt64 { state.withLock { $0.seq } }

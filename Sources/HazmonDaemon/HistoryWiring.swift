@@ -1,0 +1,48 @@
+import HazmonConfig
+import HazmonCore
+import HazmonHistory
+import HazmonPipeline
+import Logging
+import ServiceLifecycle
+
+/// The history writer as the pipeline's sample recorder: every evaluated sample is queued.
+struct HistoryRecorder: SampleRecorder {
+    let writer: HistoryWriter
+    func record(_ samples: [Sample], generation: Int, wallOffset: Duration) {
+        writer.record(samples, generation: generation, offset: wallOffset)
+    }
+}
+
+/// Runs the history's thread from start to shutdown; on shutdown it writes what is queued.
+struct HistoryService: Service {
+    let writer: HistoryWriter
+
+    func run() async throws {
+        writer.start()
+        try? await gracefulShutdown()
+        await NamedThread.run("hazmon-hstop") { writer.stop() }
+    }
+}
+
+enum HistoryWiring {
+    /// The `comm` alarm raised while the history cannot be written.
+    static let connectionID = "history"
+
+    static func writerSettings(_ h: HistorySettings) -> HistoryWriterSettings {
+        HistoryWriterSettings(path: h.path, retention: h.retention, maxGap: h.maxGap, batch: h.batch)
+    }
+
+    /// An engine's tags by handle index, with each tag's recording policy.
+    static func table(engine: Engine, generation: Int, config: HazmonConfiguration) -> HistoryTagTable {
+        let handles = engine.tagHandles
+        var names = [String](repeating: "", count: (handles.values.map(\.index).max() ?? -1) + 1)
+        for (name, h) in handles { names[h.index] = name }
+        let byID = Dictionary(config.tags.map { ($0.definition.id, $0.history) }, uniquingKeysWith: { a, _ in a })
+        let gap = (config.history?.maxGap ?? .seconds(60)).nanosecondsClamped / 1_000_000
+        let policies = names.map { n in
+            let h = byID[n] ?? TagHistorySettings()
+            return HistoryPolicy(deadband: h.deadband, maxGapMillis: gap, float64: h.float64)
+        }
+        return HistoryTagTable(generation: generation, names: names, policies: policies)
+    }
+}

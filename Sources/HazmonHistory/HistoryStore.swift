@@ -1,0 +1,326 @@
+import Foundation
+import GRDB
+import HazmonCore
+
+/// A failure of the history file, with SQLite's words for it.
+public struct HistoryError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    /// The file is not a sound history (damaged, or some other file): set it aside, never reuse it.
+    public let damaged: Bool
+
+    public init(_ description: String, damaged: Bool = false) {
+        self.description = description
+        self.damaged = damaged
+    }
+
+    init(_ error: any Error, doing what: String) {
+        if let db = error as? DatabaseError {
+            description = "\(what): \(db.message ?? "SQLite error") (SQLite code \(db.resultCode.rawValue))"
+            damaged = [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(db.resultCode.primaryResultCode)
+        } else if let h = error as? HistoryError {
+            self = h
+        } else {
+            description = "\(what): \(error)"
+            damaged = false
+        }
+    }
+}
+
+/// The process history on disk (spec §8): SQLite in WAL mode, one writer (the history thread),
+/// any number of readers (`hazmon trend`, the console).
+///
+/// Tables: `tag` (id ↔ name); `chunk` (one tag's points between two compactions, compressed by
+/// `ChunkCodec`, with its one-minute aggregates); `recent` (points not yet compacted, one row
+/// each, written every batch so a crash loses at most one batch); `meta` (schema facts).
+public final class HistoryStore {
+    let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) the history at `path`, checks it (`quick_check`) and brings its
+    /// schema up to date. A damaged file or another kind of file throws with `damaged` set.
+    public init(path: String) throws(HistoryError) {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.label = "hazmon-history"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            // A crash of hazmon loses nothing committed; a power cut at most the last commits.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            let check = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(3)") }
+            guard check == ["ok"] else {
+                throw HistoryError("the history \(path) is damaged: \(check.joined(separator: "; "))", damaged: true)
+            }
+            let foreign = try queue.read { db in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                return !tables.isEmpty && !tables.contains("chunk")
+            }
+            if foreign { throw HistoryError("\(path) is not a hazmon history (it has tables but no chunk table)", damaged: true) }
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw HistoryError(error, doing: "cannot open the history \(path)")
+        }
+    }
+
+    /// The schema, versioned like the journal's: each step runs once per database, in order.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE tag (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                CREATE TABLE chunk (
+                    id INTEGER PRIMARY KEY,
+                    tag INTEGER NOT NULL REFERENCES tag(id),
+                    first_ms INTEGER NOT NULL,
+                    last_ms INTEGER NOT NULL,
+                    -- Where the chunk's aggregates stop (the compaction): the next chunk's start from here.
+                    until_ms INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    points BLOB NOT NULL,
+                    minutes BLOB NOT NULL
+                );
+                CREATE INDEX chunk_by_tag ON chunk(tag, last_ms);
+                CREATE TABLE recent (
+                    tag INTEGER NOT NULL,
+                    n INTEGER NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    value REAL,
+                    quality INTEGER NOT NULL,
+                    source_ms INTEGER,
+                    float64 INTEGER NOT NULL,
+                    PRIMARY KEY (tag, n)
+                ) WITHOUT ROWID;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+
+    /// The database ids of these tag names, created where new.
+    public func tagIDs(for names: [String]) throws(HistoryError) -> [String: Int64] {
+        do {
+            return try queue.write { db in
+                var ids: [String: Int64] = [:]
+                for (id, name) in try Row.fetchAll(db, sql: "SELECT id, name FROM tag").map({ ($0[0] as Int64, $0[1] as String) }) {
+                    ids[name] = id
+                }
+                for name in names where ids[name] == nil {
+                    try db.execute(sql: "INSERT INTO tag (name) VALUES (?)", arguments: [name])
+                    ids[name] = db.lastInsertedRowID
+                }
+                return ids
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot register tags in the history")
+        }
+    }
+
+    /// One point of `recent`: the tag, its number within the open chunk, the point.
+    public struct RecentRow: Sendable {
+        public var tag: Int64
+        public var n: Int
+        public var point: HistoryPoint
+        public var float64: Bool
+        public init(tag: Int64, n: Int, point: HistoryPoint, float64: Bool) {
+            self.tag = tag
+            self.n = n
+            self.point = point
+            self.float64 = float64
+        }
+    }
+
+    /// Writes a batch of new points, in one transaction.
+    public func append(_ rows: [RecentRow]) throws(HistoryError) {
+        guard !rows.isEmpty else { return }
+        do {
+            try queue.write { db in
+                let insert = try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO recent (tag, n, time_ms, value, quality, source_ms, float64) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for r in rows {
+                    let v: Double? = r.point.value.isNaN ? nil : r.point.value
+                    try insert.execute(arguments: [r.tag, r.n, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime,
+                                                   r.float64])
+                }
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot write to the history")
+        }
+    }
+
+    /// Every point not yet compacted, by tag, in order (what a crash left behind).
+    public func recentPoints() throws(HistoryError) -> [Int64: (points: [HistoryPoint], float64: Bool)] {
+        do {
+            return try queue.read { db in
+                var out: [Int64: (points: [HistoryPoint], float64: Bool)] = [:]
+                let rows = try Row.fetchCursor(db, sql: "SELECT tag, time_ms, value, quality, source_ms, float64 FROM recent ORDER BY tag, n")
+                while let r = try rows.next() {
+                    let float64: Bool = r[5]
+                    out[r[0], default: ([], float64)].points.append(Self.point(r, at: 1, float64: float64))
+                }
+                return out
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot read the history's recent points")
+        }
+    }
+
+    /// A `recent` row's point, its columns from `at`: time_ms, value, quality, source_ms.
+    static func point(_ r: Row, at i: Int, float64: Bool) -> HistoryPoint {
+        let v: Double? = r[i + 1]
+        return HistoryPoint(time: r[i], value: v ?? .nan, quality: Quality(code: UInt64(r[i + 2] as Int)), sourceTime: r[i + 3],
+                            float32: !float64)
+    }
+
+    /// One tag's compacted points and their one-minute aggregates.
+    public struct Chunk: Sendable {
+        public var tag: Int64
+        public var points: [HistoryPoint]
+        public var float64: Bool
+        public var minutes: [Aggregate]
+        /// Where the aggregates stop: the moment of the compaction.
+        public var until: Int64
+        public init(tag: Int64, points: [HistoryPoint], float64: Bool, minutes: [Aggregate], until: Int64) {
+            self.tag = tag
+            self.points = points
+            self.float64 = float64
+            self.minutes = minutes
+            self.until = until
+        }
+    }
+
+    /// One tag's points not yet compacted, in order.
+    public func recentPoints(tag: Int64) throws(HistoryError) -> [HistoryPoint] {
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT time_ms, value, quality, source_ms, float64 FROM recent WHERE tag = ? ORDER BY n",
+                                 arguments: [tag]).map { Self.point($0, at: 0, float64: $0[4]) }
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot read the history's recent points")
+        }
+    }
+
+    /// Stores the chunks and removes their tags' `recent` points, in one transaction: every
+    /// point is in exactly one of the two at every moment.
+    public func compact(_ chunks: [Chunk]) throws(HistoryError) {
+        do {
+            try queue.write { db in
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO chunk (tag, first_ms, last_ms, until_ms, count, points, minutes) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let delete = try db.cachedStatement(sql: "DELETE FROM recent WHERE tag = ?")
+                for c in chunks {
+                    try delete.execute(arguments: [c.tag])
+                    guard !c.points.isEmpty else { continue }
+                    let times = c.points.map(\.time)
+                    try insert.execute(arguments: [c.tag, times.min()!, times.max()!, c.until, c.points.count,
+                                                   Data(ChunkCodec.encode(c.points, float64: c.float64)),
+                                                   Data(MinuteCodec.encode(c.minutes))])
+                }
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot compact the history")
+        }
+    }
+
+    /// Each tag's last compacted point and where its aggregates stopped: where the next chunk
+    /// carries on from after a restart.
+    public func lastCompacted() throws(HistoryError) -> [Int64: (point: HistoryPoint, until: Int64)] {
+        do {
+            return try queue.read { db in
+                var out: [Int64: (point: HistoryPoint, until: Int64)] = [:]
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT tag, points, until_ms FROM chunk WHERE id IN (SELECT max(id) FROM chunk GROUP BY tag)
+                    """)
+                while let r = try rows.next() {
+                    let data: Data = r[1]
+                    if let last = ChunkCodec.decode([UInt8](data))?.last { out[r[0]] = (last, r[2]) }
+                }
+                return out
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot read the history")
+        }
+    }
+
+    /// Removes whole chunks whose newest point is older than `cutoff` (ms since 1970).
+    @discardableResult
+    public func prune(before cutoff: Int64) throws(HistoryError) -> Int {
+        do {
+            return try queue.write { db in
+                try db.execute(sql: "DELETE FROM chunk WHERE last_ms < ?", arguments: [cutoff])
+                return db.changesCount
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot prune the history")
+        }
+    }
+
+    /// Records `[history] max_gap` for readers (how long a value holds in aggregates).
+    public func setMaxGap(_ millis: Int64) throws(HistoryError) {
+        do {
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('max_gap_ms', ?)", arguments: [millis])
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot write to the history")
+        }
+    }
+
+    /// Copies the write-ahead log back into the file (the writer does it after compactions).
+    public func checkpoint() {
+        _ = try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Moves a damaged history (and its -wal and -shm) aside to `<path>.damaged-<UTC time>`, so
+    /// a new one can start without losing what the old one holds. Returns the new name.
+    public static func setAside(path: String, now: Instant = .now) throws(HistoryError) -> String {
+        let stamp = String(now.iso8601.prefix(19)).replacingOccurrences(of: ":", with: "")
+        let target = "\(path).damaged-\(stamp)Z"
+        for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) == 0 {
+            guard rename(path + suffix, target + suffix) == 0 else {
+                throw HistoryError("cannot move \(path + suffix) aside: \(String(cString: strerror(errno)))")
+            }
+        }
+        return target
+    }
+}
+
+/// One-minute aggregates as a chunk keeps them: per minute its start (minutes after the first),
+/// min, max, mean and last as 32-bit floats, the point count and the covered milliseconds.
+enum MinuteCodec {
+    static let entrySize = 4 + 16 + 4 + 4
+
+    static func encode(_ minutes: [Aggregate]) -> [UInt8] {
+        guard let first = minutes.first else { return [] }
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + minutes.count * entrySize)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(first.start)
+        for m in minutes {
+            put(UInt32(clamping: (m.start - first.start) / 60_000))
+            for v in [m.min, m.max, m.mean, m.last] { put(Float(v).bitPattern) }
+            put(UInt32(clamping: m.count))
+            put(UInt32(clamping: m.covered))
+        }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [Aggregate]? {
+        if bytes.isEmpty { return [] }
+        guard bytes.count >= 8, (bytes.count - 8) % entrySize == 0 else { return nil }
+        return bytes.withUnsafeBytes { raw -> [Aggregate] in
+            func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+            func f(_ o: Int) -> Double { Double(Float(bitPattern: u32(o))) }
+            let base = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self))
+            return stride(from: 8, to: bytes.count, by: entrySize).map { o in
+                Aggregate(start: base + Int64(u32(o)) * 60_000, min: f(o + 4), max: f(o + 8), mean: f(o + 12), last: f(o + 16),
+                          count: Int(u32(o + 20)), covered: Int64(u32(o + 24)))
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+import Foundation
+import HazmonCore
+import Logging
+import Synchronization
+
+/// What the history writer needs from `[history]`.
+public struct HistoryWriterSettings: Sendable {
+    public var path: String
+    public var retention: Duration
+    public var maxGap: Duration
+    /// How often queued samples are written: a crash loses at most this much (plus the write).
+    public var batch: Duration
+    /// How long a tag's points stay in `recent` before they are compressed into a chunk.
+    public var chunkSpan: Duration = .seconds(600)
+    /// Samples queued at most (while the disk is slow or failing); past it new ones are counted and dropped.
+    public var queueLimit = 1_000_000
+    /// Points kept in memory while writes fail; past it the oldest are counted and dropped.
+    public var unwrittenLimit = 2_000_000
+
+    public init(path: String, retention: Duration, maxGap: Duration, batch: Duration) {
+        self.path = path
+        self.retention = retention
+        self.maxGap = maxGap
+        self.batch = batch
+    }
+}
+
+/// The tags of one engine generation, by handle index: names and how each is recorded.
+public struct HistoryTagTable: Sendable {
+    public var generation: Int
+    public var names: [String]
+    public var policies: [HistoryPolicy]
+    public init(generation: Int, names: [String], policies: [HistoryPolicy]) {
+        self.generation = generation
+        self.names = names
+        self.policies = policies
+    }
+}
+
+/// Records every sample of every tag (spec §8), on a thread of its own, never on the
+/// evaluation path: `record` only appends to a bounded queue; every `batch` the thread decides
+/// what to store (deadband, max_gap, quality changes), writes it to `recent` in one
+/// transaction, compresses tags whose `recent` points are older than `chunkSpan` into chunks (a
+/// few tags per round, so no round stalls), and prunes chunks past `retention` hourly.
+///
+/// If the file cannot be written (a full disk, a missing directory), points stay in memory
+/// (bounded), `onHealth(false, reason)` raises the `history` comm alarm, and every round
+/// retries; the first success clears it. A damaged file is set aside, never written over.
+public final class HistoryWriter: Sendable {
+    struct Queue {
+        var batches: [(generation: Int, offset: Duration, samples: [Sample])] = []
+        var count = 0
+        var dropped = 0
+        var tables: [HistoryTagTable] = []
+        var stopping = false
+        var stopped = false
+    }
+
+    let settings: HistoryWriterSettings
+    let logger: Logger
+    let onHealth: @Sendable (Bool, String?) -> Void
+    /// Wall time now, milliseconds since 1970 (injected by tests that run through a month).
+    let clock: @Sendable () -> Int64
+    private let queue = Mutex(Queue())
+    private let wake = NSCondition()
+    /// The thread's own state: touched only by the history thread.
+    private let thread: ThreadState
+
+    public init(settings: HistoryWriterSettings, logger: Logger, clock: @escaping @Sendable () -> Int64 = { Instant.now.milliseconds },
+                onHealth: @escaping @Sendable (Bool, String?) -> Void) {
+        self.clock = clock
+        self.settings = settings
+        self.logger = logger
+        self.onHealth = onHealth
+        self.thread = ThreadState(settings: settings)
+    }
+
+    /// The current engine's tags (at start and after every reload).
+    public func setTags(_ table: HistoryTagTable) {
+        queue.withLock { q in
+            q.tables.append(table)
+            if q.tables.count > 2 { q.tables.removeFirst(q.tables.count - 2) }
+        }
+    }
+
+    /// Queues samples of engine generation `generation`; `offset` turns their engine times
+    /// into wall time. Never blocks: past `queueLimit` the samples are counted and dropped.
+    public func record(_ samples: [Sample], generation: Int, offset: Duration) {
+        queue.withLock { q in
+            guard q.count + samples.count <= settings.queueLimit, !q.stopped else { q.dropped += samples.count; return }
+            q.batches.append((generation, offset, samples))
+            q.count += samples.count
+        }
+    }
+
+    public func start() {
+        let t = Thread { [self] in run() }
+        t.name = "hazmon-history"
+        t.start()
+    }
+
+    /// Writes what is queued and returns once the thread has ended.
+    public func stop() {
+        wake.lock()
+        queue.withLock { $0.stopping = true }
+        wake.broadcast()
+        while !queue.withLock({ $0.stopped }) { wake.wait(until: Date().addingTimeInterval(0.05)) }
+        wake.unlock()
+    }
+
+    /// Statistics for tests and `/metrics`.
+    public var droppedSamples: Int { queue.withLock { $0.dropped } }
+
+    private func run() {
+        let batch = settings.batch.secondsDouble
+        var nextPrune = Int64.min
+        var lastDropped = 0
+        while true {
+            wake.lock()
+            let stopping = queue.withLock { $0.stopping }
+            if !stopping { wake.wait(until: Date().addingTimeInterval(batch)) }
+            wake.unlock()
+            let (batches, tables, dropped, ending) = queue.withLock { q in
+                defer { q.batches.removeAll(keepingCapacity: true); q.count = 0 }
+                return (q.batches, q.tables, q.dropped, q.stopping)
+            }
+            if dropped > lastDropped {
+                logger.error("history: samples dropped, the writer is behind", metadata: ["dropped_total": "\(dropped)"])
+                lastDropped = dropped
+            }
+            let now = clock()
+            thread.round(batches: batches, tables: tables, now: now, compact: !ending, writer: self)
+            if !ending, now >= nextPrune, thread.store != nil {
+                thread.prune(now: now, writer: self)
+                nextPrune = now + 3_600_000
+            }
+            if ending { break }
+        }
+        thread.close()
+        wake.lock()
+        queue.withLock { $0.stopped = true }
+        wake.broadcast()
+        wake.unlock()
+    }
+}
+
+/// The history thread's state. Only that thread touches it.
+final class ThreadState: @unchecked Sendable {
+    // @unchecked: every field is read and written by the history thread alone (HistoryWriter.run).
+    struct Tag {
+        var filter: HistoryFilter
+        /// The next row number in `recent`.
+        var n = 0
+        /// When its oldest point in `recent` came (nil: none there).
+        var openedAt: Int64?
+        var lastCompacted: HistoryPoint?
+        var coveredUntil: Int64?
+    }
+
+    let settings: HistoryWriterSettings
+    var store: HistoryStore?
+    var ids: [String: Int64] = [:]
+    var tags: [Int64: Tag] = [:]
+    var unwritten: [HistoryStore.RecentRow] = []
+    /// Samples that came while the file could not be opened.
+    var held: [(generation: Int, offset: Duration, samples: [Sample])] = []
+    var heldCount = 0
+    var lostWhileFailing = 0
+    var healthy = true
+    var lastComplaint: String?
+    var nextOpenAttempt: Int64 = .min
+    var registeredGenerations = Set<Int>()
+
+    init(settings: HistoryWriterSettings) { self.settings = settings }
+
+    var maxGapMillis: Int64 { settings.maxGap.nanosecondsClamped / 1_000_000 }
+
+    func report(_ up: Bool, _ reason: String?, writer: HistoryWriter) {
+        if up {
+            if !healthy { writer.logger.notice("history: writing again", metadata: ["path": "\(settings.path)"]) }
+            if !healthy || lastComplaint != nil { writer.onHealth(true, nil) }
+            healthy = true
+            lastComplaint = nil
+            return
+        }
+        if reason != lastComplaint {
+            writer.logger.error("history: \(reason ?? "failing"); values are kept in memory and written when it works again",
+                                metadata: ["path": "\(settings.path)", "unwritten": "\(unwritten.count + heldCount)",
+                                           "lost_total": "\(lostWhileFailing)"])
+            writer.onHealth(false, reason)
+        }
+        healthy = false
+        lastComplaint = reason
+    }
+
+    /// Opens the file if it is not open; a damaged one is set aside first.
+    func open(now: Int64, writer: HistoryWriter) -> Bool {
+        if store != nil { return true }
+        guard now >= nextOpenAttempt else { return false }
+        nextOpenAttempt = now + 5_000
+        do {
+            let s: HistoryStore
+            do {
+                s = try HistoryStore(path: settings.path)
+            } catch let e where e.damaged {
+                let aside = try HistoryStore.setAside(path: settings.path)
+                writer.logger.critical("history: \(e.description); moved aside to \(aside) (kept for reading with hazmon trend --history) and a new history started; the journal is not affected")
+                s = try HistoryStore(path: settings.path)
+            }
+            try s.setMaxGap(maxGapMillis)
+            let last = try s.lastCompacted()
+            let recent = try s.recentPoints()
+            let names = try s.tagIDs(for: [])
+            store = s
+            ids = names
+            for (id, c) in last {
+                tags[id] = Tag(filter: HistoryFilter(policy: HistoryPolicy(maxGapMillis: maxGapMillis), lastStored: c.point),
+                               lastCompacted: c.point, coveredUntil: c.until)
+            }
+            // What a crash left in `recent` stays there and is compacted with what follows.
+            for (id, r) in recent {
+                var t = tags[id] ?? Tag(filter: HistoryFilter(policy: HistoryPolicy(maxGapMillis: maxGapMillis)))
+                t.filter = HistoryFilter(policy: t.filter.policy, lastStored: r.points.last)
+                t.n = r.points.count
+                t.openedAt = r.points.map(\.time).min()
+                tags[id] = t
+            }
+            registeredGenerations = []
+            return true
+        } catch {
+            report(false, error.description, writer: writer)
+            return false
+        }
+    }
+
+    func round(batches: [(generation: Int, offset: Duration, samples: [Sample])], tables: [HistoryTagTable], now: Int64,
+               compact: Bool, writer: HistoryWriter) {
+        // Until the file opens, samples wait as they came (tag ids come from the file).
+        held += batches
+        heldCount += batches.reduce(0) { $0 + $1.samples.count }
+        while heldCount > settings.unwrittenLimit, !held.isEmpty {
+            heldCount -= held[0].samples.count
+            lostWhileFailing += held.removeFirst().samples.count
+        }
+        guard open(now: now, writer: writer), let store else { return }
+        for t in tables where !registeredGenerations.contains(t.generation) {
+            do {
+                ids = try store.tagIDs(for: t.names)
+                registeredGenerations.insert(t.generation)
+            } catch {
+                report(false, error.description, writer: writer)
+                return
+            }
+        }
+        var rows = unwritten
+        unwritten = []
+        for b in held {
+            guard let table = tables.last(where: { $0.generation == b.generation }) else { continue }
+            for s in b.samples {
+                let i = s.tag.index
+                guard i < table.names.count, let id = ids[table.names[i]] else { continue }
+                let policy = table.policies[i]
+                let p = HistoryPoint(time: (s.time + b.offset).milliseconds, value: s.value,
+                                     quality: s.fault != nil ? .bad : s.quality, sourceTime: s.sourceTime?.milliseconds,
+                                     float32: !policy.float64)
+                var tag = tags[id] ?? Tag(filter: HistoryFilter(policy: policy))
+                if tag.filter.policy != policy { tag.filter.policy = policy }
+                if tag.filter.admit(p) {
+                    rows.append(.init(tag: id, n: tag.n, point: p, float64: policy.float64))
+                    tag.n += 1
+                    if tag.openedAt == nil { tag.openedAt = p.time }
+                }
+                tags[id] = tag
+            }
+        }
+        held = []
+        heldCount = 0
+        do {
+            try store.append(rows)
+            report(true, nil, writer: writer)
+        } catch {
+            keepUnwritten(rows)
+            report(false, error.description, writer: writer)
+            return
+        }
+        if compact { compactDue(now: now, writer: writer) }
+    }
+
+    private func keepUnwritten(_ rows: [HistoryStore.RecentRow]) {
+        unwritten = rows
+        if unwritten.count > settings.unwrittenLimit {
+            let excess = unwritten.count - settings.unwrittenLimit
+            lostWhileFailing += excess
+            unwritten.removeFirst(excess)
+        }
+    }
+
+    /// Compresses the tags whose oldest recent point is older than the chunk span: at most a
+    /// slice of the tags per round, so the work spreads over the span.
+    private func compactDue(now: Int64, writer: HistoryWriter) {
+        let span = settings.chunkSpan.nanosecondsClamped / 1_000_000
+        let budget = max(16, tags.count * Int(settings.batch.nanosecondsClamped / 1_000_000) / Int(max(span, 1)) * 2)
+        let due = tags.filter { ($0.value.openedAt ?? .max) <= now - span }.keys.sorted().prefix(budget)
+        guard !due.isEmpty, let store else { return }
+        let hold = maxGapMillis + maxGapMillis / 2
+        do {
+            var chunks: [HistoryStore.Chunk] = []
+            for id in due {
+                let t = tags[id]!
+                let points = try store.recentPoints(tag: id)
+                let minutes = Aggregator.aggregate(points, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
+                                                   maxHold: hold)
+                chunks.append(.init(tag: id, points: points, float64: !(points.first?.float32 ?? true), minutes: minutes, until: now))
+            }
+            try store.compact(chunks)
+            for c in chunks {
+                tags[c.tag]!.n = 0
+                tags[c.tag]!.openedAt = nil
+                if let last = c.points.last {
+                    tags[c.tag]!.lastCompacted = last
+                    tags[c.tag]!.coveredUntil = now
+                }
+            }
+        } catch {
+            report(false, error.description, writer: writer)
+        }
+    }
+
+    func prune(now: Int64, writer: HistoryWriter) {
+        let cutoff = now - settings.retention.nanosecondsClamped / 1_000_000
+        do {
+            let n = try store?.prune(before: cutoff) ?? 0
+            if n > 0 { writer.logger.info("history pruned", metadata: ["chunks": "\(n)"]) }
+        } catch {
+            report(false, error.description, writer: writer)
+        }
+    }
+
+    func close() {
+        store?.checkpoint()
+        store = nil
+    }
+}
