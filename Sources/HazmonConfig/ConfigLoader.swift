@@ -58,9 +58,15 @@ public enum ConfigLoader {
     /// A file's TOML, or its syntax error with file and line. `headerExample` is a header the
     /// file may hold, for the message about a header that does not start with a key.
     static func parseTOML(_ text: String, file: String, headerExample: String) -> Result<TOMLTable, ConfigError> {
-        if let line = TOMLHeaderGuard.firstBadHeader(in: text) {
+        switch TOMLHeaderGuard.firstProblem(in: text) {
+        case (let line, .header)?:
             return .failure(ConfigError(file: file, line: line, keyPath: "",
                                         message: "TOML syntax: a table header must start with a key, e.g. \(headerExample)"))
+        case (let line, .braceInArray)?:
+            return .failure(ConfigError(file: file, line: line, keyPath: "",
+                                        message: "TOML syntax: '}' inside an array (a value, ',' or ']' was expected)"))
+        case nil:
+            break
         }
         if let line = TOMLHeaderGuard.firstDeepKey(in: text) {
             return .failure(ConfigError(file: file, line: line, keyPath: "",

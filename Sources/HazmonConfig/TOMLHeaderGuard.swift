@@ -3,11 +3,25 @@
 /// toml++ 3.x asserts, and in release builds assumes, that a table header's first character
 /// starts a key; `[#journal]` (a commented-out header typed by hand) then aborts the process in
 /// debug builds and is undefined behaviour in release ones. A config typo must get an error,
-/// so such headers are caught here, before the text reaches the parser.
+/// so such headers are caught here, before the text reaches the parser. Likewise a `}` where an
+/// array's next value should start (`eu = [0,}100]`): toml++ asserts that no value starts with
+/// a terminator.
 enum TOMLHeaderGuard {
+    enum Problem: Equatable {
+        /// A table header that does not start with a key.
+        case header
+        /// A `}` inside an array.
+        case braceInArray
+    }
+
     /// The 1-based line of the first bad header, if any.
     static func firstBadHeader(in text: String) -> Int? {
-        var depth = 0                  // open [ / { of a value spanning lines
+        firstProblem(in: text).flatMap { $0.problem == .header ? $0.line : nil }
+    }
+
+    /// The first construct toml++ cannot survive, with its 1-based line.
+    static func firstProblem(in text: String) -> (line: Int, problem: Problem)? {
+        var open: [Unicode.Scalar] = []  // open [ / { of values, possibly spanning lines
         var multiline: String? = nil   // inside """ or ''' strings
         var lineNo = 0
         for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -20,11 +34,11 @@ enum TOMLHeaderGuard {
             }
             var i = 0
             while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 }
-            if depth == 0, i < chars.count, chars[i] == "[" {
+            if open.isEmpty, i < chars.count, chars[i] == "[" {
                 var j = i + 1
                 if j < chars.count, chars[j] == "[" { j += 1 }
                 while j < chars.count, chars[j] == " " || chars[j] == "\t" { j += 1 }
-                if j >= chars.count || (!isKeyStart(chars[j]) && chars[j] != "]") { return lineNo }
+                if j >= chars.count || (!isKeyStart(chars[j]) && chars[j] != "]") { return (lineNo, .header) }
                 continue
             }
             // Track brackets of values that continue onto later lines, outside strings.
@@ -49,9 +63,11 @@ enum TOMLHeaderGuard {
                     }
                     quote = c
                 } else if c == "[" || c == "{" {
-                    depth += 1
+                    open.append(c)
+                } else if c == "}", open.last == "[" {
+                    return (lineNo, .braceInArray)
                 } else if c == "]" || c == "}" {
-                    depth = max(0, depth - 1)
+                    _ = open.popLast()
                 }
                 i += 1
             }

@@ -55,6 +55,13 @@ struct ConfigSummary {
         if let r = c.remoteFeed { outputs += ", remote feed TLS \(r.host):\(r.port) (token)" }
         lines.append(outputs)
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
+        if let h = c.history {
+            let banded = c.tags.filter { $0.history.deadband > 0 }.count
+            lines.append("history: \(h.path), retention \(DurationParser.format(h.retention)), max gap \(DurationParser.format(h.maxGap)), "
+                + "batch \(DurationParser.format(h.batch)); \(c.tags.count) tags recorded, \(banded) with a deadband")
+        } else {
+            lines.append("history: off ([history] enabled = false): values are not recorded")
+        }
         for w in c.warnings { lines.append("warning: \(w)") }
         return lines.joined(separator: "\n")
     }

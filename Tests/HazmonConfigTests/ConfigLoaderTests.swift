@@ -564,6 +564,15 @@ struct BadConfigTests {
         #expect(e.count == 1 && e[0].contains("TOML syntax: a table header must start with a key"))
     }
 
+    /// toml++ asserts that no array value starts with '}' (found by the fuzzer below):
+    /// refused with its line before parsing; a '}' in a string or a comment is fine.
+    @Test("a brace inside an array", arguments: [("[site]\nid = \"x\"\na = [0,}100]", 3), ("[site]\nid = \"x\"\na = [\n  }", 4)])
+    func aBraceInsideAnArray(_ text: String, line: Int) {
+        let e = errors(text)
+        #expect(e.count == 1 && e[0].hasPrefix("hazmon.toml:\(line): TOML syntax: '}' inside an array"), "\(e)")
+        #expect(errors("[site]\nid = \"x\"\nname = \"[}\" # [}\n").isEmpty)
+    }
+
     /// toml++ takes time quadratic in a dotted key's parts: a key of 100,000 parts took over a
     /// minute. Refused with its line before parsing, in a header, a key or an inline table.
     @Test("dotted keys too deep to be hazmon's", arguments: ["[site]\nid = \"x\"\n[" + Array(repeating: "a", count: 100_000).joined(separator: ".") + "]",

@@ -17,7 +17,10 @@ struct ModuleGraphTests {
         "HazmonSimulator": ["HazmonCore", "HazmonConfig", "HazmonModbus", "HazmonMQTT", "CModbus", "Logging"],
         "HazmonTestSupport": [],
         "HazmonPipeline": ["HazmonCore", "HazmonJournal", "Logging"],
+        // A consumer of samples: knows the engine's vocabulary and SQLite, not the pipeline or the config.
+        "HazmonHistory": ["HazmonCore", "GRDB", "Logging"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
+                         "HazmonHistory",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]
