@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "hazmon", targets: ["hazmon"]),
         .library(name: "HazmonCore", targets: ["HazmonCore"]),
+        .library(name: "HazmonHistory", targets: ["HazmonHistory"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -24,6 +24,11 @@ let package = Package(
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The process history: bytes per point, codec speed, a month's file and its queries.
+        .executableTarget(
+            name: "HistoryBench",
+            dependencies: [.product(name: "HazmonHistory", package: "hazmon"), .product(name: "HazmonCore", package: "hazmon")]
+        ),
         .executableTarget(
             name: "EngineProfile",
             dependencies: [.product(name: "HazmonCore", package: "hazmon"), "EngineScenarios"]

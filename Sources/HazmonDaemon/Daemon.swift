@@ -159,6 +159,11 @@ struct EngineTimerService: Service {
     }
 }
 
+/// A pipeline held weakly (by whoever the pipeline itself holds).
+struct WeakPipeline {
+    weak var pipeline: AlarmPipeline?
+}
+
 /// Wires config → engine → pipeline → sinks and inputs, and runs until SIGTERM / SIGINT.
 public struct Daemon: Sendable {
     public let config: HazmonConfiguration
@@ -251,11 +256,14 @@ public struct Daemon: Sendable {
                                    onCommit: onCommit, logger: logger)
         let highWater = owned.highWater, journalID = owned.journalID
         let reserveProblems = RateLimitedLog(logger: logger)
-        // The history reports its health into the pipeline made just below.
-        let pipelineForHistory = Mutex<AlarmPipeline?>(nil)
+        // The history reports its health into the pipeline made just below, held weakly: the
+        // pipeline holds the history (its recorder), and a cycle would keep the journal open
+        // past the end of the run (its WAL never checkpointed and removed at exit).
+        let pipelineForHistory = Mutex(WeakPipeline())
         let history = config.history.map { h in
             HistoryWriter(settings: HistoryWiring.writerSettings(h), logger: logger) { up, reason in
-                pipelineForHistory.withLock { $0 }?.setConnection(HistoryWiring.connectionID, up: up, reason: reason, at: .steadyNow)
+                pipelineForHistory.withLock { $0.pipeline }?.setConnection(HistoryWiring.connectionID, up: up, reason: reason,
+                                                                             at: .steadyNow)
             }
         }
         self.history = history
@@ -269,7 +277,7 @@ public struct Daemon: Sendable {
                                     metadata: ["reason": "\(error)"])
             }
         }
-        pipelineForHistory.withLock { $0 = pipeline }
+        pipelineForHistory.withLock { $0.pipeline = pipeline }
         writer.onHealth { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .steadyNow)
         }

@@ -80,6 +80,7 @@ public struct DemoSession {
         config.mqtt?.host = "127.0.0.1"
         config.mqtt?.port = port
         config.journal.path = dir.path + "/journal.db"
+        config.history?.path = dir.path + "/history.db"
         config.alertSocket.path = dir.path + "/alerts.sock"
 
         let logPath = dir.path + "/hazmon.log"
@@ -89,7 +90,11 @@ public struct DemoSession {
         let devices = plant.servers.map { "\($0.device) :\($0.server.port)" }.joined(separator: ", ")
         screen.write("hazmon demo: \(config.site.name) (\(farmDir)): \(config.tags.count) tags, \(config.votes.count) votes")
         screen.write("simulated plant: Modbus \(devices) and an MQTT gateway; broker 127.0.0.1:\(port)")
-        screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes \(dir.path).\n")
+        screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes \(dir.path).")
+        if let h = config.history {
+            screen.write("recorded values, from another terminal: hazmon trend GT-S01 --history \(h.path) [--every 1m]")
+        }
+        screen.write("")
         var extra: [Service & Sendable] = [DemoDisplay(socket: config.alertSocket.path, colour: colour, zone: config.site.timeZone)]
         if let duration { extra.append(StopAfter(duration: duration)) }
         try await daemon.run(extraServices: extra)
