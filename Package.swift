@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -51,6 +52,13 @@ let package = Package(
         .target(
             name: "HazmonHistory",
             dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+        ),
+        // The history's copy in the park's PostgreSQL: the outbox forwarded with postgres-nio.
+        .target(
+            name: "HazmonPostgres",
+            dependencies: ["HazmonCore", "HazmonHistory", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log")]
         ),
         // Modbus acquisition: decoding and read plans (pure), libmodbus connections and the
         // threads that own them.
@@ -85,7 +93,7 @@ let package = Package(
             name: "HazmonDaemon",
             dependencies: [
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
-                "HazmonHistory",
+                "HazmonHistory", "HazmonPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

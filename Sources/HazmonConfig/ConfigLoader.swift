@@ -233,8 +233,61 @@ struct ConfigBuilder {
         if let b = t.duration("batch") {
             if b < .milliseconds(100) || b > .seconds(10) { t.error("batch", "\(DurationParser.format(b)) is outside 100ms ... 10s") } else { s.batch = b }
         }
+        if let pg = t.table("postgres") { s.postgres = readHistoryPostgres(pg) }
         t.rejectUnknownKeys()
         return enabled ? s : nil
+    }
+
+    /// `[history.postgres]`: `url = "postgres://USER@HOST[:PORT]/DB"`, the password in a file.
+    func readHistoryPostgres(_ t: TableReader) -> HistoryPostgresSettings? {
+        defer { t.rejectUnknownKeys() }
+        guard let url = t.string("url") else {
+            t.error("url", "is required: postgres://USER@HOST[:PORT]/DATABASE")
+            return nil
+        }
+        guard let c = URLComponents(string: url), ["postgres", "postgresql"].contains(c.scheme ?? ""),
+              let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty else {
+            t.error("url", "\"\(url)\" is not postgres://USER@HOST[:PORT]/DATABASE")
+            return nil
+        }
+        if c.password != nil { t.error("url", "must not hold the password: put it in password_file (mode 600)") }
+        let db = String(c.path.drop { $0 == "/" })
+        var s = HistoryPostgresSettings(url: url, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), user: user,
+                                        database: db.isEmpty ? user : db)
+        if let p = c.port {
+            if (1...65535).contains(p) { s.port = p } else { t.error("url", "port \(p) is outside 1...65535") }
+        }
+        for item in c.queryItems ?? [] {
+            if item.name == "sslmode", let v = item.value {
+                if let m = HistoryPostgresSettings.SSLMode(rawValue: v) { s.sslmode = m } else {
+                    t.error("url", "sslmode=\(v) is not one of disable, require, verify-full")
+                }
+            } else {
+                t.error("url", "?\(item.name) is not understood (only sslmode; ca_file and password_file are keys of their own)")
+            }
+        }
+        if let m = t.string("sslmode") {
+            if let v = HistoryPostgresSettings.SSLMode(rawValue: m) { s.sslmode = v } else { t.error("sslmode", "\"\(m)\" is not one of disable, require, verify-full") }
+        }
+        if let f = t.string("password_file") {
+            if access(f, R_OK) != 0 { t.error("password_file", "cannot read \"\(f)\": \(String(cString: strerror(errno)))") }
+            else { Self.checkSecret(t, "password_file", f) }
+            s.passwordFile = f
+        }
+        if let f = t.string("ca_file") {
+            if access(f, R_OK) != 0 { t.error("ca_file", "cannot read \"\(f)\": \(String(cString: strerror(errno)))") }
+            if s.sslmode != .verifyFull { t.error("ca_file", "is used with sslmode = \"verify-full\" only") }
+            s.caFile = f
+        }
+        if let name = t.string("table") {
+            let ok = name.utf8.count <= 48 && name.utf8.first.map { ($0 >= 97 && $0 <= 122) || $0 == 95 } == true
+                && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+            if ok { s.table = name } else { t.error("table", "\"\(name)\" must be a lower-case SQL name of at most 48 characters (letters, digits, _)") }
+        }
+        if let n = t.int("queue_max") {
+            if n >= 10_000 { s.queueMax = n } else { t.error("queue_max", "must be at least 10000 points") }
+        }
+        return s
     }
 
     /// The directory `path` is in must exist and be writable by this user; the error goes to

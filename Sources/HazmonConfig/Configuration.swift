@@ -85,8 +85,37 @@ public struct HistorySettings: Sendable, Equatable {
     public var maxGap: Duration = .seconds(60)
     /// How often queued samples reach the file: a crash loses at most this much.
     public var batch: Duration = .seconds(1)
+    /// `[history.postgres]`: a store-and-forward copy in the park's PostgreSQL; nil: none.
+    public var postgres: HistoryPostgresSettings?
 
     public init(path: String) { self.path = path }
+}
+
+/// `[history.postgres]`: where the copy goes and how to log in.
+public struct HistoryPostgresSettings: Sendable, Equatable {
+    public enum SSLMode: String, Sendable, Equatable, CaseIterable {
+        case disable, require
+        case verifyFull = "verify-full"
+    }
+    public var url: String
+    public var host: String
+    public var port: Int = 5432
+    public var user: String
+    public var database: String
+    public var passwordFile: String?
+    public var sslmode: SSLMode = .disable
+    public var caFile: String?
+    public var table = "hazmon_history"
+    /// Points the outbox keeps at most while the database is away (about 2.8 hours of 5,000
+    /// points a second); past it the oldest are dropped from the outbox (not from the history).
+    public var queueMax = 50_000_000
+
+    public init(url: String, host: String, user: String, database: String) {
+        self.url = url
+        self.host = host
+        self.user = user
+        self.database = database
+    }
 }
 
 /// A tag's `history = { deadband, precision }`.

@@ -5,6 +5,7 @@ import HazmonFeed
 import HazmonHistory
 import HazmonJournal
 import HazmonPipeline
+import HazmonPostgres
 import Synchronization
 import Foundation
 import Logging
@@ -193,6 +194,10 @@ public struct Daemon: Sendable {
         var connections = [ConnectionDefinition(id: journalConnectionID, name: "alarm journal \(config.journal.path)", tags: [])]
         if let h = config.history {
             connections.append(ConnectionDefinition(id: HistoryWiring.connectionID, name: "process history \(h.path)", tags: []))
+            if let pg = h.postgres {
+                connections.append(ConnectionDefinition(id: HistoryWiring.postgresConnectionID,
+                                                        name: "history copy \(pg.host):\(pg.port)/\(pg.database) table \(pg.table)", tags: []))
+            }
         }
         if let mqtt = config.mqtt {
             connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
@@ -302,6 +307,13 @@ public struct Daemon: Sendable {
                                        readiness: readiness, logger: logger))
         // Next in, next to last out: the history writes the inputs' last samples.
         if let history { services.append(HistoryService(writer: history)) }
+        if let h = config.history, let pg = h.postgres {
+            let copy = PostgresCopy(settings: try HistoryWiring.postgresSettings(pg, site: config.site.id), historyPath: h.path,
+                                    logger: logger) { [weak pipeline] up, reason in
+                pipeline?.setConnection(HistoryWiring.postgresConnectionID, up: up, reason: reason, at: .steadyNow)
+            }
+            services.append(PostgresCopyService(copy: copy))
+        }
         let socketOptions = AlertSocketOptions(path: config.alertSocket.path, mode: config.alertSocket.mode,
                                                site: config.site.id, maxClients: config.alertSocket.maxClients)
         services.append(FeedService(listener: .unixSocket(socketOptions), hub: hub, handler: PipelineFeedHandler(pipeline: pipeline),

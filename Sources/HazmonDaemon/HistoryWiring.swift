@@ -2,6 +2,7 @@ import HazmonConfig
 import HazmonCore
 import HazmonHistory
 import HazmonPipeline
+import HazmonPostgres
 import Logging
 import ServiceLifecycle
 
@@ -29,7 +30,12 @@ enum HistoryWiring {
     static let connectionID = "history"
 
     static func writerSettings(_ h: HistorySettings) -> HistoryWriterSettings {
-        HistoryWriterSettings(path: h.path, retention: h.retention, maxGap: h.maxGap, batch: h.batch)
+        var s = HistoryWriterSettings(path: h.path, retention: h.retention, maxGap: h.maxGap, batch: h.batch)
+        if let pg = h.postgres {
+            s.outbox = true
+            s.outboxLimit = pg.queueMax
+        }
+        return s
     }
 
     /// An engine's tags by handle index, with each tag's recording policy.
@@ -44,5 +50,39 @@ enum HistoryWiring {
             return HistoryPolicy(deadband: h.deadband, maxGapMillis: gap, float64: h.float64)
         }
         return HistoryTagTable(generation: generation, names: names, policies: policies)
+    }
+}
+
+/// Forwards the history's outbox to the park's PostgreSQL until shutdown; what is not yet
+/// delivered stays in the outbox for the next start.
+struct PostgresCopyService: Service {
+    let copy: PostgresCopy
+
+    func run() async throws {
+        let task = Task { await copy.run() }
+        try? await gracefulShutdown()
+        task.cancel()
+        await task.value
+    }
+}
+
+extension HistoryWiring {
+    /// The `comm` alarm raised while the PostgreSQL copy cannot be written.
+    static let postgresConnectionID = "history-postgres"
+
+    /// The copy's settings; the password is read from its file now (the config checked it).
+    static func postgresSettings(_ p: HistoryPostgresSettings, site: String) throws -> PostgresCopySettings {
+        var password: String?
+        if let f = p.passwordFile {
+            guard let text = ConfigLoader.readFile(f) else { throw DaemonError.runtime("history.postgres: cannot read password_file \(f)") }
+            password = String(decoding: ConfigLoader.token(text), as: UTF8.self)
+        }
+        let tls: PostgresCopySettings.TLSMode = switch p.sslmode {
+        case .disable: .disable
+        case .require: .require
+        case .verifyFull: .verifyFull(caFile: p.caFile)
+        }
+        return PostgresCopySettings(host: p.host, port: p.port, username: p.user, password: password, database: p.database, tls: tls,
+                                    table: p.table, site: site)
     }
 }

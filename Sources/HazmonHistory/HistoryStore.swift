@@ -96,6 +96,21 @@ public final class HistoryStore {
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
                 """)
         }
+        // v2: the outbox of a store-and-forward copy (the park's PostgreSQL), and the id that
+        // makes each history's numbers unique there (a new file after a damaged one gets a new id).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tag INTEGER NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    value REAL,
+                    quality INTEGER NOT NULL,
+                    source_ms INTEGER
+                );
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', abs(random()));
+                """)
+        }
         return m
     }
 
@@ -132,19 +147,33 @@ public final class HistoryStore {
         }
     }
 
-    /// Writes a batch of new points, in one transaction.
-    public func append(_ rows: [RecentRow]) throws(HistoryError) {
-        guard !rows.isEmpty else { return }
+    /// Writes a batch of new points, in one transaction; with `outbox`, also queues them for
+    /// the store-and-forward copy, in the same transaction (a point is in both or in neither).
+    /// The outbox keeps at most `outboxLimit` points: older ones are dropped and counted.
+    /// - Returns: how many queued points were dropped to stay within the limit.
+    @discardableResult
+    public func append(_ rows: [RecentRow], outbox: Bool = false, outboxLimit: Int = .max) throws(HistoryError) -> Int {
+        guard !rows.isEmpty else { return 0 }
         do {
-            try queue.write { db in
+            return try queue.write { db in
                 let insert = try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO recent (tag, n, time_ms, value, quality, source_ms, float64) VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
+                let queue = outbox ? try db.cachedStatement(sql: """
+                    INSERT INTO outbox (tag, time_ms, value, quality, source_ms) VALUES (?, ?, ?, ?, ?)
+                    """) : nil
                 for r in rows {
                     let v: Double? = r.point.value.isNaN ? nil : r.point.value
                     try insert.execute(arguments: [r.tag, r.n, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime,
                                                    r.float64])
+                    try queue?.execute(arguments: [r.tag, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime])
                 }
+                guard outbox, outboxLimit < .max,
+                      let range = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox"),
+                      let low = range[0] as Int64?, let high = range[1] as Int64?, high - low + 1 > Int64(outboxLimit)
+                else { return 0 }
+                try db.execute(sql: "DELETE FROM outbox WHERE id <= ?", arguments: [high - Int64(outboxLimit)])
+                return db.changesCount
             }
         } catch {
             throw HistoryError(error, doing: "cannot write to the history")

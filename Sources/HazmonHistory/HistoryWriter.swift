@@ -16,6 +16,10 @@ public struct HistoryWriterSettings: Sendable {
     public var queueLimit = 1_000_000
     /// Points kept in memory while writes fail; past it the oldest are counted and dropped.
     public var unwrittenLimit = 2_000_000
+    /// Queue every stored point in the file's outbox for a store-and-forward copy.
+    public var outbox = false
+    /// Points the outbox holds at most (while the far side is away); past it the oldest go.
+    public var outboxLimit = 50_000_000
 
     public init(path: String, retention: Duration, maxGap: Duration, batch: Duration) {
         self.path = path
@@ -166,6 +170,8 @@ final class ThreadState: @unchecked Sendable {
     var held: [(generation: Int, offset: Duration, samples: [Sample])] = []
     var heldCount = 0
     var lostWhileFailing = 0
+    var outboxDropped = 0
+    var nextOutboxComplaint: Int64 = .min
     var healthy = true
     var lastComplaint: String?
     var nextOpenAttempt: Int64 = .min
@@ -276,7 +282,15 @@ final class ThreadState: @unchecked Sendable {
         held = []
         heldCount = 0
         do {
-            try store.append(rows)
+            let dropped = try store.append(rows, outbox: settings.outbox, outboxLimit: settings.outboxLimit)
+            if dropped > 0 {
+                outboxDropped += dropped
+                if now >= nextOutboxComplaint {
+                    writer.logger.error("history: the store-and-forward outbox is full; the oldest points were dropped from it (they stay in the history file)", metadata: ["dropped_total": "\(outboxDropped)",
+                                                                        "limit": "\(settings.outboxLimit)"])
+                    nextOutboxComplaint = now + 60_000
+                }
+            }
             report(true, nil, writer: writer)
         } catch {
             keepUnwritten(rows)

@@ -74,3 +74,30 @@ struct HistoryConfigTests {
         #expect(e.contains { $0.hasPrefix(#"hazmon.toml:14: tag "P": history.every:"#) })
     }
 }
+
+@Suite("[history.postgres]")
+struct HistoryPostgresConfigTests {
+    func parse(_ pg: String) throws(ConfigErrors) -> HazmonConfiguration {
+        try ConfigLoader.parse(text: "[history]\n[history.postgres]\n" + pg, file: "hazmon.toml")
+    }
+
+    @Test func theURLAndItsDefaults() throws {
+        let p = try #require(try parse(#"url = "postgres://hazmon@db.park.example/history?sslmode=verify-full""#).history?.postgres)
+        #expect(p.host == "db.park.example" && p.port == 5432 && p.user == "hazmon" && p.database == "history")
+        #expect(p.sslmode == .verifyFull && p.table == "hazmon_history" && p.queueMax == 50_000_000 && p.passwordFile == nil)
+        let q = try #require(try parse("url = \"postgresql://u@[::1]:6432\"\ntable = \"plant_2\"\nqueue_max = 20000\nsslmode = \"require\"").history?.postgres)
+        #expect(q.host == "::1" && q.port == 6432 && q.database == "u" && q.table == "plant_2" && q.queueMax == 20_000 && q.sslmode == .require)
+    }
+
+    @Test func mistakes() {
+        func errors(_ text: String) -> [String] {
+            do { _ = try parse(text); return [] } catch { return error.errors.map(\.description) }
+        }
+        #expect(errors("table = \"x\"").contains("hazmon.toml:2: history.postgres.url: is required: postgres://USER@HOST[:PORT]/DATABASE"))
+        #expect(errors(#"url = "mysql://a@b/c""#).contains(#"hazmon.toml:3: history.postgres.url: "mysql://a@b/c" is not postgres://USER@HOST[:PORT]/DATABASE"#))
+        #expect(errors(#"url = "postgres://a@b/c?sslmode=maybe""#).contains("hazmon.toml:3: history.postgres.url: sslmode=maybe is not one of disable, require, verify-full"))
+        #expect(errors("url = \"postgres://a@b/c\"\ntable = \"Drop Table\"").contains { $0.hasPrefix("hazmon.toml:4: history.postgres.table:") })
+        #expect(errors("url = \"postgres://a@b/c\"\npassword_file = \"/nonexistent/pw\"").contains { $0.hasPrefix("hazmon.toml:4: history.postgres.password_file: cannot read") })
+        #expect(errors("url = \"postgres://a@b/c\"\nqueue_max = 5").contains("hazmon.toml:4: history.postgres.queue_max: must be at least 10000 points"))
+    }
+}

@@ -19,8 +19,10 @@ struct ModuleGraphTests {
         "HazmonPipeline": ["HazmonCore", "HazmonJournal", "Logging"],
         // A consumer of samples: knows the engine's vocabulary and SQLite, not the pipeline or the config.
         "HazmonHistory": ["HazmonCore", "GRDB", "Logging"],
+        // The history's copy in PostgreSQL: reads the history's outbox, writes with postgres-nio.
+        "HazmonPostgres": ["HazmonCore", "HazmonHistory", "PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL", "Logging"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
-                         "HazmonHistory",
+                         "HazmonHistory", "HazmonPostgres",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]
