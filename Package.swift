@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "hazmon", targets: ["hazmon"]),
         .library(name: "HazmonCore", targets: ["HazmonCore"]),
         .library(name: "HazmonHistory", targets: ["HazmonHistory"]),
+        .library(name: "HazmonPostgres", targets: ["HazmonPostgres"]),
+        .library(name: "HazmonTestSupport", targets: ["HazmonTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

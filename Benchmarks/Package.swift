@@ -27,7 +27,8 @@ let package = Package(
         // The process history: bytes per point, codec speed, a month's file and its queries.
         .executableTarget(
             name: "HistoryBench",
-            dependencies: [.product(name: "HazmonHistory", package: "hazmon"), .product(name: "HazmonCore", package: "hazmon")]
+            dependencies: [.product(name: "HazmonHistory", package: "hazmon"), .product(name: "HazmonCore", package: "hazmon"),
+                           .product(name: "HazmonPostgres", package: "hazmon"), .product(name: "HazmonTestSupport", package: "hazmon")]
         ),
         .executableTarget(
             name: "EngineProfile",

@@ -1,29 +1,40 @@
-/// Appends bits, most significant first, to a byte array: the encoder's output.
+/// Appends bits, most significant first, to a byte array: the encoder's output. Bits gather in
+/// a 64-bit accumulator and leave it a byte at a time.
 struct BitWriter {
-    private(set) var bytes: [UInt8] = []
-    /// Bits still free in the last byte (0: start a new byte).
-    private var free = 0
+    private(set) var out: [UInt8] = []
+    private var acc: UInt64 = 0
+    /// Bits waiting in `acc` (fewer than 8 between calls).
+    private var pending = 0
 
-    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 0) { out.reserveCapacity(capacity) }
 
     /// Writes the low `count` bits of `value` (count 0...64).
     mutating func write(_ value: UInt64, bits count: Int) {
-        var remaining = count
-        while remaining > 0 {
-            if free == 0 { bytes.append(0); free = 8 }
-            let take = min(free, remaining)
-            let shift = remaining - take
-            let chunk = UInt8(truncatingIfNeeded: (value >> UInt64(shift)) & ((1 << UInt64(take)) - 1))
-            bytes[bytes.count - 1] |= chunk << UInt8(free - take)
-            free -= take
-            remaining -= take
+        guard count > 0 else { return }
+        if count > 56 {
+            // Keep the accumulator from overflowing: the high part first.
+            write(value >> 32, bits: count - 32)
+            write(value & 0xffff_ffff, bits: 32)
+            return
+        }
+        let masked = count == 64 ? value : value & ((1 << UInt64(count)) - 1)
+        acc = (acc << UInt64(count)) | masked
+        pending += count
+        while pending >= 8 {
+            pending -= 8
+            out.append(UInt8(truncatingIfNeeded: acc >> UInt64(pending)))
         }
     }
 
     mutating func write(bit: Bool) { write(bit ? 1 : 0, bits: 1) }
 
-    /// The bits written so far, the last byte padded with zeros.
-    var bitCount: Int { bytes.count * 8 - free }
+    /// The bytes written, the last one padded with zeros.
+    var bytes: [UInt8] {
+        guard pending > 0 else { return out }
+        return out + [UInt8(truncatingIfNeeded: acc << UInt64(8 - pending))]
+    }
+
+    var bitCount: Int { out.count * 8 + pending }
 }
 
 /// Reads bits, most significant first, from a byte buffer. Reading past the end yields zeros

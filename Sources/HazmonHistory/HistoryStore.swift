@@ -29,9 +29,10 @@ public struct HistoryError: Error, CustomStringConvertible, Sendable {
 /// The process history on disk (spec §8): SQLite in WAL mode, one writer (the history thread),
 /// any number of readers (`hazmon trend`, the console).
 ///
-/// Tables: `tag` (id ↔ name); `chunk` (one tag's points between two compactions, compressed by
-/// `ChunkCodec`, with its one-minute aggregates); `recent` (points not yet compacted, one row
-/// each, written every batch so a crash loses at most one batch); `meta` (schema facts).
+/// Tables: `tag` (id ↔ name); `chunk` (one tag's points, compressed by `ChunkCodec`, with their
+/// one-minute aggregates: written a minute at a time, merged into ten-minute chunks later);
+/// `recent` (points not yet in a chunk, an append-only log written every batch so a crash
+/// loses at most one batch, emptied by every flush); `outbox` (the copy's queue); `meta`.
 public final class HistoryStore {
     let queue: DatabaseQueue
     public let path: String
@@ -71,35 +72,35 @@ public final class HistoryStore {
         m.registerMigration("v1") { db in
             try db.execute(sql: """
                 CREATE TABLE tag (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                -- One tag's points, compressed (ChunkCodec), with their one-minute aggregates.
+                -- Written a minute at a time (merged = 0), merged into longer chunks later.
                 CREATE TABLE chunk (
                     id INTEGER PRIMARY KEY,
                     tag INTEGER NOT NULL REFERENCES tag(id),
                     first_ms INTEGER NOT NULL,
                     last_ms INTEGER NOT NULL,
-                    -- Where the chunk's aggregates stop (the compaction): the next chunk's start from here.
+                    -- Where the chunk's aggregates stop: the next chunk's start from here.
                     until_ms INTEGER NOT NULL,
                     count INTEGER NOT NULL,
                     points BLOB NOT NULL,
-                    minutes BLOB NOT NULL
+                    minutes BLOB NOT NULL,
+                    merged INTEGER NOT NULL DEFAULT 0
                 );
                 CREATE INDEX chunk_by_tag ON chunk(tag, last_ms);
+                -- Points not yet in a chunk, in the order they came: an append-only log (each
+                -- batch writes to its last pages only), emptied by every flush.
                 CREATE TABLE recent (
+                    n INTEGER PRIMARY KEY,
                     tag INTEGER NOT NULL,
-                    n INTEGER NOT NULL,
                     time_ms INTEGER NOT NULL,
                     value REAL,
                     quality INTEGER NOT NULL,
                     source_ms INTEGER,
-                    float64 INTEGER NOT NULL,
-                    PRIMARY KEY (tag, n)
-                ) WITHOUT ROWID;
+                    float64 INTEGER NOT NULL
+                );
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-                """)
-        }
-        // v2: the outbox of a store-and-forward copy (the park's PostgreSQL), and the id that
-        // makes each history's numbers unique there (a new file after a damaged one gets a new id).
-        m.registerMigration("v2") { db in
-            try db.execute(sql: """
+                -- The outbox of a store-and-forward copy (the park's PostgreSQL), and the id that
+                -- makes each history's numbers unique there (a new file after a damaged one gets a new id).
                 CREATE TABLE outbox (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     tag INTEGER NOT NULL,
@@ -108,7 +109,7 @@ public final class HistoryStore {
                     quality INTEGER NOT NULL,
                     source_ms INTEGER
                 );
-                INSERT OR IGNORE INTO meta (key, value) VALUES ('history_id', abs(random()));
+                INSERT INTO meta (key, value) VALUES ('history_id', abs(random()));
                 """)
         }
         return m
@@ -133,23 +134,22 @@ public final class HistoryStore {
         }
     }
 
-    /// One point of `recent`: the tag, its number within the open chunk, the point.
+    /// One point for `recent`: its tag and how it is stored.
     public struct RecentRow: Sendable {
         public var tag: Int64
-        public var n: Int
         public var point: HistoryPoint
         public var float64: Bool
-        public init(tag: Int64, n: Int, point: HistoryPoint, float64: Bool) {
+        public init(tag: Int64, point: HistoryPoint, float64: Bool) {
             self.tag = tag
-            self.n = n
             self.point = point
             self.float64 = float64
         }
     }
 
-    /// Writes a batch of new points, in one transaction; with `outbox`, also queues them for
-    /// the store-and-forward copy, in the same transaction (a point is in both or in neither).
-    /// The outbox keeps at most `outboxLimit` points: older ones are dropped and counted.
+    /// Writes a batch of new points to the `recent` log, in one transaction; with `outbox`,
+    /// also queues them for the store-and-forward copy, in the same transaction (a point is in
+    /// both or in neither). The outbox keeps at most `outboxLimit` points: older ones are
+    /// dropped and counted.
     /// - Returns: how many queued points were dropped to stay within the limit.
     @discardableResult
     public func append(_ rows: [RecentRow], outbox: Bool = false, outboxLimit: Int = .max) throws(HistoryError) -> Int {
@@ -157,16 +157,16 @@ public final class HistoryStore {
         do {
             return try queue.write { db in
                 let insert = try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO recent (tag, n, time_ms, value, quality, source_ms, float64) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO recent (tag, time_ms, value, quality, source_ms, float64) VALUES (?, ?, ?, ?, ?, ?)
                     """)
                 let queue = outbox ? try db.cachedStatement(sql: """
                     INSERT INTO outbox (tag, time_ms, value, quality, source_ms) VALUES (?, ?, ?, ?, ?)
                     """) : nil
                 for r in rows {
                     let v: Double? = r.point.value.isNaN ? nil : r.point.value
-                    try insert.execute(arguments: [r.tag, r.n, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime,
-                                                   r.float64])
-                    try queue?.execute(arguments: [r.tag, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime])
+                    let q = Int(r.point.quality.code)
+                    try insert.execute(arguments: [r.tag, r.point.time, v, q, r.point.sourceTime, r.float64])
+                    try queue?.execute(arguments: [r.tag, r.point.time, v, q, r.point.sourceTime])
                 }
                 guard outbox, outboxLimit < .max,
                       let range = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox"),
@@ -180,12 +180,12 @@ public final class HistoryStore {
         }
     }
 
-    /// Every point not yet compacted, by tag, in order (what a crash left behind).
+    /// Every point not yet in a chunk, by tag, in order (what a crash left behind).
     public func recentPoints() throws(HistoryError) -> [Int64: (points: [HistoryPoint], float64: Bool)] {
         do {
             return try queue.read { db in
                 var out: [Int64: (points: [HistoryPoint], float64: Bool)] = [:]
-                let rows = try Row.fetchCursor(db, sql: "SELECT tag, time_ms, value, quality, source_ms, float64 FROM recent ORDER BY tag, n")
+                let rows = try Row.fetchCursor(db, sql: "SELECT tag, time_ms, value, quality, source_ms, float64 FROM recent ORDER BY n")
                 while let r = try rows.next() {
                     let float64: Bool = r[5]
                     out[r[0], default: ([], float64)].points.append(Self.point(r, at: 1, float64: float64))
@@ -204,13 +204,13 @@ public final class HistoryStore {
                             float32: !float64)
     }
 
-    /// One tag's compacted points and their one-minute aggregates.
+    /// One tag's points and their one-minute aggregates, to be stored as a chunk.
     public struct Chunk: Sendable {
         public var tag: Int64
         public var points: [HistoryPoint]
         public var float64: Bool
         public var minutes: [Aggregate]
-        /// Where the aggregates stop: the moment of the compaction.
+        /// Where the aggregates stop.
         public var until: Int64
         public init(tag: Int64, points: [HistoryPoint], float64: Bool, minutes: [Aggregate], until: Int64) {
             self.tag = tag
@@ -221,43 +221,96 @@ public final class HistoryStore {
         }
     }
 
-    /// One tag's points not yet compacted, in order.
-    public func recentPoints(tag: Int64) throws(HistoryError) -> [HistoryPoint] {
-        do {
-            return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT time_ms, value, quality, source_ms, float64 FROM recent WHERE tag = ? ORDER BY n",
-                                 arguments: [tag]).map { Self.point($0, at: 0, float64: $0[4]) }
-            }
-        } catch {
-            throw HistoryError(error, doing: "cannot read the history's recent points")
-        }
+    static func insert(_ c: Chunk, merged: Bool, _ db: Database) throws {
+        guard !c.points.isEmpty else { return }
+        let times = c.points.map(\.time)
+        try db.execute(sql: """
+            INSERT INTO chunk (tag, first_ms, last_ms, until_ms, count, points, minutes, merged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [c.tag, times.min()!, times.max()!, c.until, c.points.count,
+                             Data(ChunkCodec.encode(c.points, float64: c.float64)), Data(MinuteCodec.encode(c.minutes)), merged])
     }
 
-    /// Stores the chunks and removes their tags' `recent` points, in one transaction: every
-    /// point is in exactly one of the two at every moment.
-    public func compact(_ chunks: [Chunk]) throws(HistoryError) {
+    /// Stores the chunks and empties `recent`, in one transaction: the chunks must hold every
+    /// recent point (the writer flushes them all at once), so each point is in exactly one of
+    /// the two at every moment.
+    public func flush(_ chunks: [Chunk]) throws(HistoryError) {
         do {
             try queue.write { db in
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO chunk (tag, first_ms, last_ms, until_ms, count, points, minutes) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let delete = try db.cachedStatement(sql: "DELETE FROM recent WHERE tag = ?")
-                for c in chunks {
-                    try delete.execute(arguments: [c.tag])
-                    guard !c.points.isEmpty else { continue }
-                    let times = c.points.map(\.time)
-                    try insert.execute(arguments: [c.tag, times.min()!, times.max()!, c.until, c.points.count,
-                                                   Data(ChunkCodec.encode(c.points, float64: c.float64)),
-                                                   Data(MinuteCodec.encode(c.minutes))])
-                }
+                for c in chunks { try Self.insert(c, merged: false, db) }
+                try db.execute(sql: "DELETE FROM recent")
             }
         } catch {
-            throw HistoryError(error, doing: "cannot compact the history")
+            throw HistoryError(error, doing: "cannot write chunks to the history")
         }
     }
 
-    /// Each tag's last compacted point and where its aggregates stopped: where the next chunk
-    /// carries on from after a restart.
+    /// Stores chunks that were made elsewhere (a generated file, a migration), merged.
+    public func insertMerged(_ chunks: [Chunk]) throws(HistoryError) {
+        do {
+            try queue.write { db in for c in chunks { try Self.insert(c, merged: true, db) } }
+        } catch {
+            throw HistoryError(error, doing: "cannot write chunks to the history")
+        }
+    }
+
+    /// How many unmerged (one-minute) chunks each tag has.
+    public func unmergedCounts() throws(HistoryError) -> [Int64: Int] {
+        do {
+            return try queue.read { db in
+                var out: [Int64: Int] = [:]
+                for r in try Row.fetchAll(db, sql: "SELECT tag, count(*) FROM chunk WHERE merged = 0 GROUP BY tag") { out[r[0]] = r[1] }
+                return out
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot read the history")
+        }
+    }
+
+    /// Merges a tag's unmerged chunks into one (points in order, minutes that straddled two
+    /// chunks combined), in one transaction, if together they span at most `maxSpan`
+    /// milliseconds; a sparse tag's chunks that span more stay as they are (retention prunes
+    /// whole chunks: a chunk never holds much more than a chunk span). Returns how many were merged.
+    @discardableResult
+    public func merge(tag: Int64, maxSpan: Int64 = .max) throws(HistoryError) -> Int {
+        do {
+            return try queue.write { db in
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT id, points, minutes, until_ms, first_ms, last_ms FROM chunk WHERE tag = ? AND merged = 0 ORDER BY id
+                    """, arguments: [tag])
+                guard rows.count > 1 else { return 0 }
+                let first = rows.map { $0[4] as Int64 }.min()!, last = rows.map { $0[5] as Int64 }.max()!
+                guard last - first <= maxSpan else {
+                    try db.execute(sql: "UPDATE chunk SET merged = 1 WHERE tag = ? AND merged = 0", arguments: [tag])
+                    return 0
+                }
+                var points: [HistoryPoint] = []
+                var minutes: [Aggregate] = []
+                var float64 = false
+                for r in rows {
+                    let p: Data = r[1], m: Data = r[2]
+                    guard let pts = ChunkCodec.decode([UInt8](p)), let mins = MinuteCodec.decode([UInt8](m)) else {
+                        throw HistoryError("a chunk of tag \(tag) is damaged", damaged: true)
+                    }
+                    float64 = float64 || p.first == 1
+                    points += pts
+                    for a in mins {
+                        if let last = minutes.last, last.start == a.start { minutes[minutes.count - 1] = Aggregate.combine([last, a], start: a.start)! }
+                        else { minutes.append(a) }
+                    }
+                }
+                let until: Int64 = rows.last![3]
+                try Self.insert(Chunk(tag: tag, points: points, float64: float64, minutes: minutes, until: until), merged: true, db)
+                let ids = rows.map { $0[0] as Int64 }
+                try db.execute(sql: "DELETE FROM chunk WHERE id IN (\(ids.map(String.init).joined(separator: ",")))")
+                return rows.count
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot merge the history's chunks")
+        }
+    }
+
+    /// Each tag's last stored point in a chunk and where its aggregates stopped: where the next
+    /// chunk carries on from after a restart.
     public func lastCompacted() throws(HistoryError) -> [Int64: (point: HistoryPoint, until: Int64)] {
         do {
             return try queue.read { db in
@@ -320,9 +373,10 @@ public final class HistoryStore {
 }
 
 /// One-minute aggregates as a chunk keeps them: per minute its start (minutes after the first),
-/// min, max, mean and last as 32-bit floats, the point count and the covered milliseconds.
+/// min, max, mean and last as 32-bit floats, the point count (at most 65,535) and the covered
+/// milliseconds (at most 60,000): 24 bytes a minute.
 enum MinuteCodec {
-    static let entrySize = 4 + 16 + 4 + 4
+    static let entrySize = 4 + 16 + 2 + 2
 
     static func encode(_ minutes: [Aggregate]) -> [UInt8] {
         guard let first = minutes.first else { return [] }
@@ -333,8 +387,8 @@ enum MinuteCodec {
         for m in minutes {
             put(UInt32(clamping: (m.start - first.start) / 60_000))
             for v in [m.min, m.max, m.mean, m.last] { put(Float(v).bitPattern) }
-            put(UInt32(clamping: m.count))
-            put(UInt32(clamping: m.covered))
+            put(UInt16(clamping: m.count))
+            put(UInt16(clamping: m.covered))
         }
         return out
     }
@@ -344,11 +398,12 @@ enum MinuteCodec {
         guard bytes.count >= 8, (bytes.count - 8) % entrySize == 0 else { return nil }
         return bytes.withUnsafeBytes { raw -> [Aggregate] in
             func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+            func u16(_ o: Int) -> UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
             func f(_ o: Int) -> Double { Double(Float(bitPattern: u32(o))) }
             let base = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self))
             return stride(from: 8, to: bytes.count, by: entrySize).map { o in
                 Aggregate(start: base + Int64(u32(o)) * 60_000, min: f(o + 4), max: f(o + 8), mean: f(o + 12), last: f(o + 16),
-                          count: Int(u32(o + 20)), covered: Int64(u32(o + 24)))
+                          count: Int(u16(o + 20)), covered: Int64(u16(o + 22)))
             }
         }
     }

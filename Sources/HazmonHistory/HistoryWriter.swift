@@ -10,7 +10,9 @@ public struct HistoryWriterSettings: Sendable {
     public var maxGap: Duration
     /// How often queued samples are written: a crash loses at most this much (plus the write).
     public var batch: Duration
-    /// How long a tag's points stay in `recent` before they are compressed into a chunk.
+    /// How often the points in `recent` are compressed into a chunk per tag (then `recent` is emptied).
+    public var flushEvery: Duration = .seconds(60)
+    /// How much of a tag's history one chunk holds: that many flushes' chunks are merged into one.
     public var chunkSpan: Duration = .seconds(600)
     /// Samples queued at most (while the disk is slow or failing); past it new ones are counted and dropped.
     public var queueLimit = 1_000_000
@@ -43,9 +45,11 @@ public struct HistoryTagTable: Sendable {
 
 /// Records every sample of every tag (spec §8), on a thread of its own, never on the
 /// evaluation path: `record` only appends to a bounded queue; every `batch` the thread decides
-/// what to store (deadband, max_gap, quality changes), writes it to `recent` in one
-/// transaction, compresses tags whose `recent` points are older than `chunkSpan` into chunks (a
-/// few tags per round, so no round stalls), and prunes chunks past `retention` hourly.
+/// what to store (deadband, max_gap, quality changes) and appends it to the `recent` log in one
+/// transaction (sequential writes: a batch touches the log's last pages only); every
+/// `flushEvery` it compresses each tag's points since the last flush into a chunk and empties
+/// the log, in one transaction; a few tags per round have their one-minute chunks merged into
+/// one of `chunkSpan`; chunks past `retention` are pruned hourly.
 ///
 /// If the file cannot be written (a full disk, a missing directory), points stay in memory
 /// (bounded), `onHealth(false, reason)` raises the `history` comm alarm, and every round
@@ -153,12 +157,13 @@ final class ThreadState: @unchecked Sendable {
     // @unchecked: every field is read and written by the history thread alone (HistoryWriter.run).
     struct Tag {
         var filter: HistoryFilter
-        /// The next row number in `recent`.
-        var n = 0
-        /// When its oldest point in `recent` came (nil: none there).
-        var openedAt: Int64?
+        /// Stored points since the last flush (in `recent`, or in `unwritten` while writes fail).
+        var open: [HistoryPoint] = []
+        var float64 = false
         var lastCompacted: HistoryPoint?
         var coveredUntil: Int64?
+        /// Chunks written by flushes and not yet merged.
+        var unmerged = 0
     }
 
     let settings: HistoryWriterSettings
@@ -175,11 +180,15 @@ final class ThreadState: @unchecked Sendable {
     var healthy = true
     var lastComplaint: String?
     var nextOpenAttempt: Int64 = .min
+    var nextFlush: Int64 = .min
     var registeredGenerations = Set<Int>()
 
     init(settings: HistoryWriterSettings) { self.settings = settings }
 
     var maxGapMillis: Int64 { settings.maxGap.nanosecondsClamped / 1_000_000 }
+    var flushMillis: Int64 { max(1, settings.flushEvery.nanosecondsClamped / 1_000_000) }
+    /// Unmerged chunks at which a tag's are merged.
+    var mergeAt: Int { max(2, Int(settings.chunkSpan.nanosecondsClamped / 1_000_000 / flushMillis)) }
 
     func report(_ up: Bool, _ reason: String?, writer: HistoryWriter) {
         if up {
@@ -216,6 +225,7 @@ final class ThreadState: @unchecked Sendable {
             try s.setMaxGap(maxGapMillis)
             let last = try s.lastCompacted()
             let recent = try s.recentPoints()
+            let unmerged = try s.unmergedCounts()
             let names = try s.tagIDs(for: [])
             store = s
             ids = names
@@ -223,15 +233,17 @@ final class ThreadState: @unchecked Sendable {
                 tags[id] = Tag(filter: HistoryFilter(policy: HistoryPolicy(maxGapMillis: maxGapMillis), lastStored: c.point),
                                lastCompacted: c.point, coveredUntil: c.until)
             }
-            // What a crash left in `recent` stays there and is compacted with what follows.
+            for (id, n) in unmerged { tags[id, default: Tag(filter: HistoryFilter(policy: HistoryPolicy()))].unmerged = n }
+            // What a crash left in `recent` stays there and goes into the next flush's chunks.
             for (id, r) in recent {
                 var t = tags[id] ?? Tag(filter: HistoryFilter(policy: HistoryPolicy(maxGapMillis: maxGapMillis)))
                 t.filter = HistoryFilter(policy: t.filter.policy, lastStored: r.points.last)
-                t.n = r.points.count
-                t.openedAt = r.points.map(\.time).min()
+                t.open = r.points
+                t.float64 = r.float64
                 tags[id] = t
             }
             registeredGenerations = []
+            nextFlush = now + flushMillis
             return true
         } catch {
             report(false, error.description, writer: writer)
@@ -272,9 +284,9 @@ final class ThreadState: @unchecked Sendable {
                 var tag = tags[id] ?? Tag(filter: HistoryFilter(policy: policy))
                 if tag.filter.policy != policy { tag.filter.policy = policy }
                 if tag.filter.admit(p) {
-                    rows.append(.init(tag: id, n: tag.n, point: p, float64: policy.float64))
-                    tag.n += 1
-                    if tag.openedAt == nil { tag.openedAt = p.time }
+                    rows.append(.init(tag: id, point: p, float64: policy.float64))
+                    if tag.open.isEmpty { tag.float64 = policy.float64 }
+                    tag.open.append(p)
                 }
                 tags[id] = tag
             }
@@ -297,7 +309,9 @@ final class ThreadState: @unchecked Sendable {
             report(false, error.description, writer: writer)
             return
         }
-        if compact { compactDue(now: now, writer: writer) }
+        guard compact else { return }
+        if now >= nextFlush { flush(now: now, writer: writer) }
+        mergeSome(writer: writer)
     }
 
     private func keepUnwritten(_ rows: [HistoryStore.RecentRow]) {
@@ -309,34 +323,45 @@ final class ThreadState: @unchecked Sendable {
         }
     }
 
-    /// Compresses the tags whose oldest recent point is older than the chunk span: at most a
-    /// slice of the tags per round, so the work spreads over the span.
-    private func compactDue(now: Int64, writer: HistoryWriter) {
-        let span = settings.chunkSpan.nanosecondsClamped / 1_000_000
-        let budget = max(16, tags.count * Int(settings.batch.nanosecondsClamped / 1_000_000) / Int(max(span, 1)) * 2)
-        let due = tags.filter { ($0.value.openedAt ?? .max) <= now - span }.keys.sorted().prefix(budget)
-        guard !due.isEmpty, let store else { return }
+    /// Every tag's points since the last flush into a chunk each, and `recent` emptied.
+    private func flush(now: Int64, writer: HistoryWriter) {
+        guard let store else { return }
         let hold = maxGapMillis + maxGapMillis / 2
+        var chunks: [HistoryStore.Chunk] = []
+        for (id, t) in tags where !t.open.isEmpty {
+            let minutes = Aggregator.aggregate(t.open, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
+                                               maxHold: hold)
+            chunks.append(.init(tag: id, points: t.open, float64: t.float64, minutes: minutes, until: now))
+        }
         do {
-            var chunks: [HistoryStore.Chunk] = []
-            for id in due {
-                let t = tags[id]!
-                let points = try store.recentPoints(tag: id)
-                let minutes = Aggregator.aggregate(points, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
-                                                   maxHold: hold)
-                chunks.append(.init(tag: id, points: points, float64: !(points.first?.float32 ?? true), minutes: minutes, until: now))
-            }
-            try store.compact(chunks)
+            try store.flush(chunks)
             for c in chunks {
-                tags[c.tag]!.n = 0
-                tags[c.tag]!.openedAt = nil
-                if let last = c.points.last {
-                    tags[c.tag]!.lastCompacted = last
-                    tags[c.tag]!.coveredUntil = now
-                }
+                tags[c.tag]!.open = []
+                tags[c.tag]!.lastCompacted = c.points.last
+                tags[c.tag]!.coveredUntil = now
+                tags[c.tag]!.unmerged += 1
             }
+            nextFlush = now + flushMillis
         } catch {
             report(false, error.description, writer: writer)
+        }
+    }
+
+    /// Merges the one-minute chunks of a few tags that have `mergeAt` of them: the work spreads
+    /// over the rounds of a chunk span.
+    private func mergeSome(writer: HistoryWriter) {
+        guard let store else { return }
+        let rounds = max(1, Int(settings.chunkSpan.nanosecondsClamped / max(1, settings.batch.nanosecondsClamped)))
+        let budget = max(8, tags.count / rounds * 2)
+        let due = tags.filter { $0.value.unmerged >= mergeAt }.keys.sorted().prefix(budget)
+        for id in due {
+            do {
+                try store.merge(tag: id, maxSpan: 2 * settings.chunkSpan.nanosecondsClamped / 1_000_000)
+                tags[id]!.unmerged = 0
+            } catch {
+                report(false, error.description, writer: writer)
+                return
+            }
         }
     }
 

@@ -12,10 +12,13 @@ public final class PostgresServer: Sendable {
     public let dir: String
     public let port: Int
     public let password: String
+    /// fsync as a production server does (benchmarks); tests run without it.
+    public let durable: Bool
     var data: String { dir + "/pg" }
 
     /// Creates the cluster (user `postgres`, this password) and starts it.
-    public init(dir: String, port: Int, password: String = "hazmon-test-\(UInt32.random(in: 0...UInt32.max))") throws {
+    public init(dir: String, port: Int, password: String = "hazmon-test-\(UInt32.random(in: 0...UInt32.max))", durable: Bool = false) throws {
+        self.durable = durable
         guard access(Self.binaries + "/initdb", X_OK) == 0 else {
             throw ProcessError("PostgreSQL 15 is not installed (apt-get install postgresql-15; .ci/setup does this)")
         }
@@ -41,7 +44,7 @@ public final class PostgresServer: Sendable {
     /// Starts the server and waits until it accepts connections.
     public func start() throws {
         try run("pg_ctl", ["-D", data, "-l", data + "/postgres.log", "-w", "-t", "30", "-o",
-                           "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(data) -c fsync=off", "start"])
+                           "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(data)" + (durable ? "" : " -c fsync=off"), "start"])
     }
 
     /// Stops it at once (`-m fast`: open sessions are cut, as when the database host goes away).

@@ -75,6 +75,7 @@ struct HistoryStoreTests {
         // Some of it went into chunks (the span is a minute), the rest is still recent.
         let chunks = try DatabaseCount.chunks(dir.path + "/history.db")
         #expect(chunks > 0)
+        #expect(try DatabaseCount.chunks(dir.path + "/history.db", merged: true) > 0, "one-minute chunks were merged")
         // A time range.
         let mid = try reader.points(tag: "PT-1", from: start + 100_000, until: start + 110_000)
         #expect(mid.count == 10 && mid.first?.time == start + 100_000)
@@ -107,7 +108,7 @@ struct HistoryStoreTests {
         let dir = ScratchDir()
         let clock = FakeWallClock(1_764_547_200_000)
         let start = clock.now
-        var s = Self.settings(dir, chunkSpan: .seconds(3600))
+        var s = Self.settings(dir, chunkSpan: .seconds(600))
         s.retention = .seconds(30 * 86_400)
         let writer = HistoryWriter(settings: s, logger: Self.logger, clock: { clock.now }, onHealth: { _, _ in })
         writer.setTags(HistoryTagTable(generation: 1, names: ["TT-1"], policies: [HistoryPolicy(maxGapMillis: 3_600_000)]))
@@ -178,8 +179,9 @@ struct HistoryStoreTests {
 
 /// Looks into the file directly.
 enum DatabaseCount {
-    static func chunks(_ path: String) throws -> Int {
+    static func chunks(_ path: String, merged: Bool? = nil) throws -> Int {
         let store = try HistoryStore(path: path)
-        return try store.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM chunk") ?? 0 }
+        let filter = merged.map { " WHERE merged = \($0 ? 1 : 0)" } ?? ""
+        return try store.queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM chunk" + filter) ?? 0 }
     }
 }

@@ -2,11 +2,15 @@
 //   swift run -c release HistoryBench codec                 # bytes per point and codec speed
 //   swift run -c release HistoryBench generate --tags 1000 --days 30 --out /tmp/h30.db
 //   swift run -c release HistoryBench query /tmp/h30.db     # 24 h full resolution, 30 d at 1 min
+//   swift run -c release HistoryBench pgdrain --points 1000000  # the PostgreSQL copy draining an outage
 // The generated file is a month of 1 Hz noisy 4-20 mA readings of every tag, as the writer
 // would have left it (10-minute chunks with their minute aggregates); never commit it.
 import Foundation
 import HazmonCore
 import HazmonHistory
+import HazmonPostgres
+import HazmonTestSupport
+import Logging
 
 /// A transmitter's reading as a gas controller or a remote I/O gives it: a slow process swing,
 /// read through a 4-20 mA loop and a 16-bit ADC (0...27648 counts for the span, as Siemens
@@ -43,7 +47,7 @@ func codec() {
     let start: Int64 = 1_764_547_200
     var points: [HistoryPoint] = []
     for i in 0..<86_400 { let (ms, v) = t.reading(second: start + Int64(i)); points.append(HistoryPoint(time: ms, value: v, float32: true)) }
-    for deadband in [0.0, 0.05, 0.2] {
+    for deadband in [0.0, 0.05, 0.1, 0.2] {
         var f = HistoryFilter(policy: HistoryPolicy(deadband: deadband))
         let kept = points.filter { f.admit($0) }
         var bytes = 0
@@ -90,8 +94,8 @@ func generate(tags: Int, days: Int, out: String) throws {
                 chunks.append(.init(tag: order[k], points: pts, float64: false, minutes: minutes, until: until))
                 points += pts.count
             }
-            try store.compact(chunks)
-            if (period - first) % 86_400 == 0 { print("day \((period - first) / 86_400 + 1) of \(days)"); fflush(stdout) }
+            try store.insertMerged(chunks)
+            if (period - first) % 86_400 == 0 { print("day \((period - first) / 86_400 + 1) of \(days)") }
         }
     }
     store.checkpoint()
@@ -102,8 +106,6 @@ func generate(tags: Int, days: Int, out: String) throws {
 
 func query(_ path: String, tag: String) throws {
     let reader = try HistoryReader(path: path)
-    let chunks = try HistoryStore(path: path)
-    _ = chunks
     let end = Int64(Date().timeIntervalSince1970) / 600 * 600 * 1000
     var full: [Double] = [], month: [Double] = [], n = 0, m = 0
     for _ in 0..<9 {
@@ -117,6 +119,47 @@ func query(_ path: String, tag: String) throws {
     print(String(format: "%@ 30 days at 1 hour: %d aggregates in %.1f ms", tag, h, median(hourly) * 1000))
 }
 
+/// Fills an outbox with `points` (as an outage of points/5000 seconds at 5,000 points a second
+/// would) and times the copy draining it into a real PostgreSQL 15 with fsync on.
+func pgdrain(points: Int) async throws {
+    let dir = try TempDir(prefix: "hazmon-pgbench")
+    defer { dir.remove() }
+    let pg = try PostgresServer(dir: dir.path, port: try FreePort.find(), durable: true)
+    defer { pg.stop() }
+    let path = dir.path + "/history.db"
+    let store = try HistoryStore(path: path)
+    let ids = try store.tagIDs(for: (0..<5000).map { String(format: "TAG-%04d", $0) }).values.sorted()
+    var rng = SplitMix64(seed: 1)
+    let start = Int64(Date().timeIntervalSince1970 * 1000) - Int64(points / 5) 
+    var n = 0
+    while n < points {
+        let rows = (0..<min(100_000, points - n)).map { i -> HistoryStore.RecentRow in
+            let k = n + i
+            return .init(tag: ids[k % ids.count], point: HistoryPoint(time: start + Int64(k / 5), value: Double(rng.next() % 10_000) / 100,
+                                                                                     float32: true), float64: false)
+        }
+        try store.append(rows, outbox: true)
+        n += rows.count
+    }
+    let settings = PostgresCopySettings(host: "127.0.0.1", port: pg.port, username: "postgres", password: pg.password, database: "postgres",
+                                        tls: .disable, table: "hazmon_history", site: "bench")
+    let copy = PostgresCopy(settings: settings, historyPath: path, logger: Logger(label: "bench"), onHealth: { up, r in
+        if !up { print("copy down: \(r ?? "")") }
+    })
+    let outbox = try HistoryOutbox(path: path)
+    let began = ContinuousClock.now
+    let task = Task { await copy.run() }
+    while try outbox.pending() > 0 { try await Task.sleep(for: .milliseconds(100)) }
+    let took = ContinuousClock.now - began
+    task.cancel()
+    await task.value
+    let secs = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+    let rows = try pg.psql("SELECT count(*) FROM hazmon_history").trimmingCharacters(in: .whitespacesAndNewlines)
+    print(String(format: "PostgreSQL copy: %d queued points drained in %.1f s: %.0f points/s (fsync on); rows in PostgreSQL: %@",
+                 points, secs, Double(points) / secs, rows))
+    print(String(format: "  an outage of 1 h at 5,000 points/s (18,000,000) drains in about %.1f min", 18_000_000 / (Double(points) / secs) / 60))
+}
+
 let args = CommandLine.arguments.dropFirst()
 switch args.first {
 case "codec":
@@ -124,10 +167,13 @@ case "codec":
 case "generate":
     func value(_ name: String, _ d: String) -> String { args.firstIndex(of: name).map { args[args.index(after: $0)] } ?? d }
     try generate(tags: Int(value("--tags", "1000"))!, days: Int(value("--days", "30"))!, out: value("--out", "/tmp/hazmon-history-30d.db"))
+case "pgdrain":
+    func value(_ name: String, _ d: String) -> String { args.firstIndex(of: name).map { args[args.index(after: $0)] } ?? d }
+    try await pgdrain(points: Int(value("--points", "1000000"))!)
 case "query":
     let path = args.dropFirst().first ?? "/tmp/hazmon-history-30d.db"
     try query(path, tag: "TAG-0500")
 default:
-    print("usage: HistoryBench codec | generate [--tags N] [--days N] [--out FILE] | query [FILE]")
+    print("usage: HistoryBench codec | generate [--tags N] [--days N] [--out FILE] | query [FILE] | pgdrain [--points N]")
     exit(2)
 }

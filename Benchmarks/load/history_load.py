@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""The process history's cost in the daemon (issue 15): N tags at 1 Hz over MQTT, quiet (no
+limit crossed), noisy 4-20 mA-like readings (a 16-bit ADC's counts with +-3 counts of noise,
+scaled to 0-100), once with `[history] enabled = false` and once with the history on, the
+same load side by side in one run; hazmon's CPU per message from /proc (utime + stime) over
+the measured window. With the history on it then keeps running past the history's ten-minute
+chunk span, stops hazmon, and reads the file: how many samples came, how many were stored, and
+what the compressed chunks cost per point.
+
+Usage: python3 Benchmarks/load/history_load.py [--tags 5000] [--seconds 60] [--disk-minutes 12]
+       [--hazmon .build/release/hazmon]
+Needs: mosquitto, paho-mqtt (PyPI). Loopback only; it stops by itself.
+"""
+import argparse, math, os, random, sqlite3, subprocess, sys, tempfile, threading, time
+
+import paho.mqtt.client as mqtt
+
+from loadlib import cpu_seconds, free_port
+
+
+def wait_for(path_or_fn, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if (path_or_fn() if callable(path_or_fn) else os.path.exists(path_or_fn)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def config(tmp, port, tags, history):
+    lines = [
+        '[site]', 'id = "load"', '[log]', 'format = "text"', 'level = "warning"',
+        '[alert_socket]', f'path = "{tmp}/alerts.sock"', '[journal]', f'path = "{tmp}/journal.db"',
+        '[history]', f'enabled = {"true" if history else "false"}',
+        '[mqtt]', f'url = "mqtt://127.0.0.1:{port}"', f'client_id = "hazmon-load-{history}"',
+        '[[mqtt.map]]', 'id = "load"', 'topic = "plant/load/+"', 'tag = "{3}"',
+    ]
+    for i in range(tags):
+        lines += ['[[tag]]', f'id = "TT-{i:05d}"', 'unit = "%"', 'source = { mqtt_map = "load" }']
+    path = os.path.join(tmp, "hazmon.toml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+class Publisher(threading.Thread):
+    """Every tag once a second, paced, QoS 1: a transmitter read through 4-20 mA and an ADC."""
+
+    def __init__(self, port, tags):
+        super().__init__(daemon=True)
+        self.tags, self.sent, self.stop = tags, 0, threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="history-load", clean_session=True)
+        self.c.max_inflight_messages_set(5000)
+        self.c.max_queued_messages_set(0)
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        self.rng = random.Random(7)
+
+    def run(self):
+        t0 = time.time()
+        second = 0
+        while not self.stop.is_set():
+            for i in range(self.tags):
+                process = 20 + (i % 50) + 8 * math.sin((second + i) / 1800) + 2 * math.sin(second / 97)
+                counts = round(process / 100 * 27648) + self.rng.randint(-3, 3)
+                self.c.publish(f"plant/load/TT-{i:05d}", f"{counts * 100 / 27648:.4f}", qos=1)
+                self.sent += 1
+            second += 1
+            delay = t0 + second - time.time()
+            if delay > 0:
+                time.sleep(delay)
+
+
+def phase(args, tmp, port, history, seconds, keep=False):
+    d = tempfile.mkdtemp(dir=tmp, prefix="on-" if history else "off-")
+    cfg = config(d, port, args.tags, history)
+    log = open(os.path.join(d, "hazmon.log"), "w")
+    h = subprocess.Popen([args.hazmon, "run", "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
+    if not wait_for(os.path.join(d, "alerts.sock")):
+        sys.exit("hazmon did not start; see " + d)
+    pub = Publisher(port, args.tags)
+    pub.start()
+    time.sleep(10)  # warm-up
+    c0, s0, t0 = cpu_seconds(h.pid), pub.sent, time.time()
+    time.sleep(seconds)
+    c1, s1, t1 = cpu_seconds(h.pid), pub.sent, time.time()
+    if keep:
+        time.sleep(max(0, args.disk_minutes * 60 - seconds - 10))
+    pub.stop.set()
+    pub.join()
+    time.sleep(2)
+    h.terminate()
+    h.wait(30)
+    msgs = s1 - s0
+    return (c1 - c0) / msgs * 1e6, msgs / (t1 - t0), d, pub.sent
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tags", type=int, default=5000)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--disk-minutes", type=float, default=12)
+    ap.add_argument("--hazmon", default=".build/release/hazmon")
+    args = ap.parse_args()
+    args.hazmon = os.path.abspath(args.hazmon)
+    tmp = tempfile.mkdtemp(prefix="hazmon-hload-")
+    port = free_port()
+    broker_conf = os.path.join(tmp, "mosquitto.conf")
+    with open(broker_conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\nmax_inflight_messages 5000\n")
+    broker = subprocess.Popen(["mosquitto", "-c", broker_conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        off, rate_off, _, _ = phase(args, tmp, port, False, args.seconds)
+        on, rate_on, d, sent = phase(args, tmp, port, True, args.seconds, keep=args.disk_minutes > 0)
+        print(f"{args.tags} tags at 1 Hz ({rate_on:.0f} msg/s measured), quiet, noisy 4-20 mA-like values:")
+        print(f"  hazmon CPU per message, history off: {off:.1f} us; history on: {on:.1f} us; "
+              f"the history adds {100 * (on - off) / off:.0f} %")
+        if args.disk_minutes > 0:
+            db = sqlite3.connect(os.path.join(d, "history.db"))
+            chunk_points, chunk_bytes = db.execute("SELECT sum(count), sum(length(points)) FROM chunk").fetchone()
+            minute_bytes = db.execute("SELECT sum(length(minutes)) FROM chunk").fetchone()[0]
+            recent = db.execute("SELECT count(*) FROM recent").fetchone()[0]
+            size = os.path.getsize(os.path.join(d, "history.db"))
+            print(f"  after {args.disk_minutes:.0f} min: {sent} samples published; stored {chunk_points + recent} points "
+                  f"({chunk_points} compressed in chunks, {recent} recent); file {size / 1e6:.1f} MB")
+            print(f"  compressed points: {chunk_bytes / chunk_points:.2f} bytes per point, minute aggregates "
+                  f"{minute_bytes / chunk_points:.2f} bytes per point")
+    finally:
+        broker.terminate()
+        broker.wait()
+        subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
