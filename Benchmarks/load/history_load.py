@@ -27,12 +27,12 @@ def wait_for(path_or_fn, timeout=30):
     return False
 
 
-def config(tmp, port, tags, history):
+def config(tmp, port, tags, history, name):
     lines = [
         '[site]', 'id = "load"', '[log]', 'format = "text"', 'level = "warning"',
         '[alert_socket]', f'path = "{tmp}/alerts.sock"', '[journal]', f'path = "{tmp}/journal.db"',
         '[history]', f'enabled = {"true" if history else "false"}',
-        '[mqtt]', f'url = "mqtt://127.0.0.1:{port}"', f'client_id = "hazmon-load-{history}"',
+        '[mqtt]', f'url = "mqtt://127.0.0.1:{port}"', f'client_id = "hazmon-load-{name}"',
         '[[mqtt.map]]', 'id = "load"', 'topic = "plant/load/+"', 'tag = "{3}"',
     ]
     for i in range(tags):
@@ -73,7 +73,7 @@ class Publisher(threading.Thread):
 
 def phase(args, tmp, port, history, seconds, keep=False):
     d = tempfile.mkdtemp(dir=tmp, prefix="on-" if history else "off-")
-    cfg = config(d, port, args.tags, history)
+    cfg = config(d, port, args.tags, history, os.path.basename(d))
     log = open(os.path.join(d, "hazmon.log"), "w")
     h = subprocess.Popen([args.hazmon, "run", "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     if not wait_for(os.path.join(d, "alerts.sock")):
@@ -101,6 +101,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--disk-minutes", type=float, default=12)
     ap.add_argument("--hazmon", default=".build/release/hazmon")
+    ap.add_argument("--keep", action="store_true", help="keep the run's directory (and say where)")
     args = ap.parse_args()
     args.hazmon = os.path.abspath(args.hazmon)
     tmp = tempfile.mkdtemp(prefix="hazmon-hload-")
@@ -111,10 +112,13 @@ def main():
     broker = subprocess.Popen(["mosquitto", "-c", broker_conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     try:
-        off, rate_off, _, _ = phase(args, tmp, port, False, args.seconds)
+        # Off, on, off: the two off runs bracket the on run, so a drift of the host shows.
+        off1, _, _, _ = phase(args, tmp, port, False, args.seconds)
         on, rate_on, d, sent = phase(args, tmp, port, True, args.seconds, keep=args.disk_minutes > 0)
+        off2, _, _, _ = phase(args, tmp, port, False, args.seconds)
+        off = (off1 + off2) / 2
         print(f"{args.tags} tags at 1 Hz ({rate_on:.0f} msg/s measured), quiet, noisy 4-20 mA-like values:")
-        print(f"  hazmon CPU per message, history off: {off:.1f} us; history on: {on:.1f} us; "
+        print(f"  hazmon CPU per message, history off: {off1:.1f} / {off2:.1f} us; history on: {on:.1f} us; "
               f"the history adds {100 * (on - off) / off:.0f} %")
         if args.disk_minutes > 0:
             db = sqlite3.connect(os.path.join(d, "history.db"))
@@ -129,7 +133,10 @@ def main():
     finally:
         broker.terminate()
         broker.wait()
-        subprocess.run(["rm", "-rf", tmp])
+        if args.keep:
+            print(f"  kept: {tmp}")
+        else:
+            subprocess.run(["rm", "-rf", tmp])
 
 
 if __name__ == "__main__":

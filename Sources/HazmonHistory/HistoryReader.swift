@@ -49,10 +49,8 @@ public struct HistoryReader: Sendable {
                     }
                     out.append(contentsOf: pts.lazy.filter { $0.time >= from && $0.time < until })
                 }
-                let recent = try Row.fetchCursor(db, sql: """
-                    SELECT time_ms, value, quality, source_ms, float64 FROM recent WHERE tag = ? AND time_ms >= ? AND time_ms < ? ORDER BY n
-                    """, arguments: [id, from, until])
-                while let r = try recent.next() { out.append(HistoryStore.point(r, at: 0, float64: r[4])) }
+                let recent = try HistoryStore.recent(db, tag: id)[id]?.points ?? []
+                out.append(contentsOf: recent.lazy.filter { $0.time >= from && $0.time < until })
                 return out
             }
         } catch {
@@ -89,9 +87,7 @@ public struct HistoryReader: Sendable {
                     }
                     minutes.append(contentsOf: m.lazy.filter { $0.start >= start && $0.start < until })
                 }
-                let recent = try Row.fetchAll(db, sql: """
-                    SELECT time_ms, value, quality, source_ms, float64 FROM recent WHERE tag = ? AND time_ms < ? ORDER BY n
-                    """, arguments: [id, until]).map { HistoryStore.point($0, at: 0, float64: $0[4]) }
+                let recent = (try HistoryStore.recent(db, tag: id)[id]?.points ?? []).filter { $0.time < until }
                 // The value the recent points start from: the last compacted one, from where
                 // that chunk's aggregates stopped.
                 var carry: (HistoryPoint, Int64)?

@@ -87,17 +87,9 @@ public final class HistoryStore {
                     merged INTEGER NOT NULL DEFAULT 0
                 );
                 CREATE INDEX chunk_by_tag ON chunk(tag, last_ms);
-                -- Points not yet in a chunk, in the order they came: an append-only log (each
-                -- batch writes to its last pages only), emptied by every flush.
-                CREATE TABLE recent (
-                    n INTEGER PRIMARY KEY,
-                    tag INTEGER NOT NULL,
-                    time_ms INTEGER NOT NULL,
-                    value REAL,
-                    quality INTEGER NOT NULL,
-                    source_ms INTEGER,
-                    float64 INTEGER NOT NULL
-                );
+                -- Points not yet in a chunk, in the order they came: an append-only log of one
+                -- row per batch (RecentCodec records), emptied by every flush.
+                CREATE TABLE recent (n INTEGER PRIMARY KEY, points BLOB NOT NULL);
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
                 -- The outbox of a store-and-forward copy (the park's PostgreSQL), and the id that
                 -- makes each history's numbers unique there (a new file after a damaged one gets a new id).
@@ -156,17 +148,15 @@ public final class HistoryStore {
         guard !rows.isEmpty else { return 0 }
         do {
             return try queue.write { db in
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO recent (tag, time_ms, value, quality, source_ms, float64) VALUES (?, ?, ?, ?, ?, ?)
-                    """)
-                let queue = outbox ? try db.cachedStatement(sql: """
-                    INSERT INTO outbox (tag, time_ms, value, quality, source_ms) VALUES (?, ?, ?, ?, ?)
-                    """) : nil
-                for r in rows {
-                    let v: Double? = r.point.value.isNaN ? nil : r.point.value
-                    let q = Int(r.point.quality.code)
-                    try insert.execute(arguments: [r.tag, r.point.time, v, q, r.point.sourceTime, r.float64])
-                    try queue?.execute(arguments: [r.tag, r.point.time, v, q, r.point.sourceTime])
+                try db.execute(sql: "INSERT INTO recent (points) VALUES (?)", arguments: [Data(RecentCodec.encode(rows))])
+                if outbox {
+                    let queue = try db.cachedStatement(sql: """
+                        INSERT INTO outbox (tag, time_ms, value, quality, source_ms) VALUES (?, ?, ?, ?, ?)
+                        """)
+                    for r in rows {
+                        let v: Double? = r.point.value.isNaN ? nil : r.point.value
+                        try queue.execute(arguments: [r.tag, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime])
+                    }
                 }
                 guard outbox, outboxLimit < .max,
                       let range = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox"),
@@ -183,25 +173,24 @@ public final class HistoryStore {
     /// Every point not yet in a chunk, by tag, in order (what a crash left behind).
     public func recentPoints() throws(HistoryError) -> [Int64: (points: [HistoryPoint], float64: Bool)] {
         do {
-            return try queue.read { db in
-                var out: [Int64: (points: [HistoryPoint], float64: Bool)] = [:]
-                let rows = try Row.fetchCursor(db, sql: "SELECT tag, time_ms, value, quality, source_ms, float64 FROM recent ORDER BY n")
-                while let r = try rows.next() {
-                    let float64: Bool = r[5]
-                    out[r[0], default: ([], float64)].points.append(Self.point(r, at: 1, float64: float64))
-                }
-                return out
-            }
+            return try queue.read { db in try Self.recent(db) }
         } catch {
             throw HistoryError(error, doing: "cannot read the history's recent points")
         }
     }
 
-    /// A `recent` row's point, its columns from `at`: time_ms, value, quality, source_ms.
-    static func point(_ r: Row, at i: Int, float64: Bool) -> HistoryPoint {
-        let v: Double? = r[i + 1]
-        return HistoryPoint(time: r[i], value: v ?? .nan, quality: Quality(code: UInt64(r[i + 2] as Int)), sourceTime: r[i + 3],
-                            float32: !float64)
+    /// The `recent` log's points, by tag, in order; only `tag`'s when given.
+    static func recent(_ db: Database, tag: Int64? = nil) throws -> [Int64: (points: [HistoryPoint], float64: Bool)] {
+        var out: [Int64: (points: [HistoryPoint], float64: Bool)] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT points FROM recent ORDER BY n")
+        while let r = try rows.next() {
+            let data: Data = r[0]
+            let whole = data.withUnsafeBytes { raw in
+                RecentCodec.decode(raw, onlyTag: tag) { id, p, float64 in out[id, default: ([], float64)].points.append(p) }
+            }
+            guard whole else { throw HistoryError("the history's recent log is damaged", damaged: true) }
+        }
+        return out
     }
 
     /// One tag's points and their one-minute aggregates, to be stored as a chunk.

@@ -102,8 +102,11 @@ public final class HistoryWriter: Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in run() }
-        t.name = "hazmon-history"
+        let t = Thread { [self] in
+            // Named from inside: a Linux thread otherwise keeps its creator's name.
+            Thread.current.name = "hazmon-history"
+            run()
+        }
         t.start()
     }
 
@@ -281,14 +284,9 @@ final class ThreadState: @unchecked Sendable {
                 let p = HistoryPoint(time: (s.time + b.offset).milliseconds, value: s.value,
                                      quality: s.fault != nil ? .bad : s.quality, sourceTime: s.sourceTime?.milliseconds,
                                      float32: !policy.float64)
-                var tag = tags[id] ?? Tag(filter: HistoryFilter(policy: policy))
-                if tag.filter.policy != policy { tag.filter.policy = policy }
-                if tag.filter.admit(p) {
-                    rows.append(.init(tag: id, point: p, float64: policy.float64))
-                    if tag.open.isEmpty { tag.float64 = policy.float64 }
-                    tag.open.append(p)
-                }
-                tags[id] = tag
+                // In place: a copy of the entry would copy its open points on every sample.
+                let stored = Self.admit(p, policy: policy, into: &tags[id, default: Tag(filter: HistoryFilter(policy: policy))])
+                if stored { rows.append(.init(tag: id, point: p, float64: policy.float64)) }
             }
         }
         held = []
@@ -312,6 +310,15 @@ final class ThreadState: @unchecked Sendable {
         guard compact else { return }
         if now >= nextFlush { flush(now: now, writer: writer) }
         mergeSome(writer: writer)
+    }
+
+    /// Runs the tag's filter on `p` and keeps it among the open points if it is stored.
+    static func admit(_ p: HistoryPoint, policy: HistoryPolicy, into tag: inout Tag) -> Bool {
+        if tag.filter.policy != policy { tag.filter.policy = policy }
+        guard tag.filter.admit(p) else { return false }
+        if tag.open.isEmpty { tag.float64 = policy.float64 }
+        tag.open.append(p)
+        return true
     }
 
     private func keepUnwritten(_ rows: [HistoryStore.RecentRow]) {
