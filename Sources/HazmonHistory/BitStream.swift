@@ -33,8 +33,6 @@ struct BitWriter {
         guard pending > 0 else { return out }
         return out + [UInt8(truncatingIfNeeded: acc << UInt64(8 - pending))]
     }
-
-    var bitCount: Int { out.count * 8 + pending }
 }
 
 /// Reads bits, most significant first, from a byte buffer. Reading past the end yields zeros

@@ -119,8 +119,6 @@ public final class HistoryWriter: Sendable {
         wake.unlock()
     }
 
-    /// Statistics for tests and `/metrics`.
-    public var droppedSamples: Int { queue.withLock { $0.dropped } }
 
     private func run() {
         let batch = settings.batch.secondsDouble
