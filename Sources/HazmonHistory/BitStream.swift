@@ -84,3 +84,29 @@ func signExtend(_ raw: UInt64, bits: Int) -> Int64 {
     let shift = UInt64(64 - bits)
     return Int64(bitPattern: raw << shift) >> Int64(shift)
 }
+
+/// LEB128 unsigned varints: the point and minute counts of a chunk.
+enum Varint {
+    static func append(_ value: UInt64, to out: inout [UInt8]) {
+        var n = value
+        repeat {
+            var b = UInt8(n & 0x7f)
+            n >>= 7
+            if n != 0 { b |= 0x80 }
+            out.append(b)
+        } while n != 0
+    }
+
+    /// The varint at `offset`, moving `offset` past it; nil if the bytes end first or it is too long.
+    static func read(_ buffer: UnsafeBufferPointer<UInt8>, at offset: inout Int) -> UInt64? {
+        var value: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            guard offset < buffer.count, shift < 63 else { return nil }
+            let b = buffer[offset]
+            offset += 1
+            value |= UInt64(b & 0x7f) << shift
+            if b & 0x80 == 0 { return value }
+            shift += 7
+        }
+    }
+}

@@ -13,13 +13,7 @@ public enum ChunkCodec {
     /// Encodes points in the order given (times need not be increasing).
     public static func encode(_ points: [HistoryPoint], float64: Bool) -> [UInt8] {
         var header: [UInt8] = [float64 ? 1 : 0]
-        var n = UInt64(points.count)
-        repeat {
-            var b = UInt8(n & 0x7f)
-            n >>= 7
-            if n != 0 { b |= 0x80 }
-            header.append(b)
-        } while n != 0
+        Varint.append(UInt64(points.count), to: &header)
         guard let first = points.first else { return header }
         var w = BitWriter(capacity: points.count * 4 + 16)
         let width = float64 ? 64 : 32
@@ -46,15 +40,8 @@ public enum ChunkCodec {
     public static func decode(_ buffer: UnsafeBufferPointer<UInt8>) -> [HistoryPoint]? {
         guard buffer.count >= 2, buffer[0] <= 1 else { return nil }
         let float64 = buffer[0] == 1
-        var count: UInt64 = 0, shift: UInt64 = 0, offset = 1
-        while true {
-            guard offset < buffer.count, shift < 63 else { return nil }
-            let b = buffer[offset]
-            offset += 1
-            count |= UInt64(b & 0x7f) << shift
-            if b & 0x80 == 0 { break }
-            shift += 7
-        }
+        var offset = 1
+        guard let count = Varint.read(buffer, at: &offset) else { return nil }
         guard count > 0 else { return [] }
         // Each point costs at least 3 bits; more than that is a damaged count.
         guard count <= UInt64(buffer.count - offset) * 8 / 3 + 1 else { return nil }

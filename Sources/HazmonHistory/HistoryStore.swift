@@ -104,6 +104,21 @@ public final class HistoryStore {
                 INSERT INTO meta (key, value) VALUES ('history_id', abs(random()));
                 """)
         }
+        // Minute aggregates compressed (MinuteCodec format 2, about a third of the size).
+        m.registerMigration("v2") { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, minutes FROM chunk")
+            var updates: [(Int64, [UInt8])] = []
+            while let r = try rows.next() {
+                let data: Data = r[1]
+                guard let minutes = MinuteCodec.decodeFormat1([UInt8](data)) else {
+                    throw HistoryError("chunk \(r[0] as Int64) of the history is damaged (its minute aggregates)", damaged: true)
+                }
+                updates.append((r[0], MinuteCodec.encode(minutes)))
+            }
+            for (id, bytes) in updates {
+                try db.execute(sql: "UPDATE chunk SET minutes = ? WHERE id = ?", arguments: [Data(bytes), id])
+            }
+        }
         return m
     }
 
@@ -358,42 +373,5 @@ public final class HistoryStore {
             }
         }
         return target
-    }
-}
-
-/// One-minute aggregates as a chunk keeps them: per minute its start (minutes after the first),
-/// min, max, mean and last as 32-bit floats, the point count (at most 65,535) and the covered
-/// milliseconds (at most 60,000): 24 bytes a minute.
-enum MinuteCodec {
-    static let entrySize = 4 + 16 + 2 + 2
-
-    static func encode(_ minutes: [Aggregate]) -> [UInt8] {
-        guard let first = minutes.first else { return [] }
-        var out: [UInt8] = []
-        out.reserveCapacity(8 + minutes.count * entrySize)
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        put(first.start)
-        for m in minutes {
-            put(UInt32(clamping: (m.start - first.start) / 60_000))
-            for v in [m.min, m.max, m.mean, m.last] { put(Float(v).bitPattern) }
-            put(UInt16(clamping: m.count))
-            put(UInt16(clamping: m.covered))
-        }
-        return out
-    }
-
-    static func decode(_ bytes: [UInt8]) -> [Aggregate]? {
-        if bytes.isEmpty { return [] }
-        guard bytes.count >= 8, (bytes.count - 8) % entrySize == 0 else { return nil }
-        return bytes.withUnsafeBytes { raw -> [Aggregate] in
-            func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
-            func u16(_ o: Int) -> UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
-            func f(_ o: Int) -> Double { Double(Float(bitPattern: u32(o))) }
-            let base = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self))
-            return stride(from: 8, to: bytes.count, by: entrySize).map { o in
-                Aggregate(start: base + Int64(u32(o)) * 60_000, min: f(o + 4), max: f(o + 8), mean: f(o + 12), last: f(o + 16),
-                          count: Int(u16(o + 20)), covered: Int64(u16(o + 22)))
-            }
-        }
     }
 }

@@ -50,12 +50,16 @@ func codec() {
     for deadband in [0.0, 0.05, 0.1, 0.2] {
         var f = HistoryFilter(policy: HistoryPolicy(deadband: deadband))
         let kept = points.filter { f.admit($0) }
-        var bytes = 0
+        var bytes = 0, minuteBytes = 0
         for c in stride(from: 0, to: kept.count, by: 600) {
-            bytes += ChunkCodec.encode(Array(kept[c..<min(c + 600, kept.count)]), float64: false).count
+            let chunk = Array(kept[c..<min(c + 600, kept.count)])
+            bytes += ChunkCodec.encode(chunk, float64: false).count
+            minuteBytes += MinuteCodec.encode(Aggregator.aggregate(chunk, every: 60_000, end: chunk.last!.time, maxHold: 90_000)).count
         }
-        print(String(format: "deadband %.2f (%% of span): %d of 86400 samples stored, %.2f bytes per stored point, %.3f bytes per sample",
-                     deadband, kept.count, Double(bytes) / Double(kept.count), Double(bytes) / 86_400))
+        print(String(format: "deadband %.2f (%% of span): %d of 86400 samples stored, %.2f bytes per stored point, %.3f bytes per sample; "
+                     + "minute aggregates %.1f bytes a minute, points and aggregates %.3f bytes per sample",
+                     deadband, kept.count, Double(bytes) / Double(kept.count), Double(bytes) / 86_400,
+                     Double(minuteBytes) / 1_440, Double(bytes + minuteBytes) / 86_400))
     }
     let chunks = stride(from: 0, to: points.count, by: 600).map { Array(points[$0..<min($0 + 600, points.count)]) }
     var encoded: [[UInt8]] = []
