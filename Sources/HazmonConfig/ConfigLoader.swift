@@ -131,9 +131,11 @@ struct ConfigBuilder {
         engine.language = site.language
         let tags = readTags(mqtt: mqtt, devices: devices, defaultStale: defaultStale)
         let votes = readVotes(tags: tags)
-        return HazmonConfiguration(
+        var config = HazmonConfiguration(
             file: top.diagnostics.file, site: site, log: log, journal: journal, history: history, alertSocket: socket,
             remoteFeed: remote, metrics: metrics, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
+        config.hazardSources = readHazardSources(tags: tags, votes: votes)
+        return config
     }
 
     func readSite() -> SiteSettings {

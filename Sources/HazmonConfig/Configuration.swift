@@ -20,6 +20,8 @@ public struct HazmonConfiguration: Sendable {
     public var engine: EngineSettings
     /// `[[vote]]` groups.
     public var votes: [VoteDefinition]
+    /// `[[hazard_source]]`: major hazard sources graded live (spec §13).
+    public var hazardSources: [HazardSourceDefinition] = []
     /// Accepted deviations (compliance overrides) the daemon logs at start and `check` prints.
     public var warnings: [ConfigError]
     /// The point-table files `include` brought in, in the order they were read.

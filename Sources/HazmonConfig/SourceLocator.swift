@@ -9,9 +9,11 @@ struct SourceLocator {
 
     init(text: String) {
         var arrayCounts: [String: Int] = [:]
+        var elementCounts: [String: Int] = [:]
         var table: [String] = []
         var lineNo = 0
         var pendingMultiline = false
+        var continuing: InlineScan?
         for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNo += 1
             let line = raw.drop(while: { $0 == " " || $0 == "\t" })
@@ -20,12 +22,27 @@ struct SourceLocator {
                 continue
             }
             if line.isEmpty || line.hasPrefix("#") { continue }
+            if var scan = continuing {
+                // A line inside a value that began on an earlier line (not a header, even if it starts with '[').
+                recordInline(line, scan: &scan, line: lineNo)
+                continuing = scan.open ? scan : nil
+                continue
+            }
             if line.hasPrefix("[[") {
                 let name = SourceLocator.keyPath(String(line.dropFirst(2).prefix(while: { $0 != "]" })))
                 let joined = name.joined(separator: ".")
-                let idx = arrayCounts[joined, default: 0]
+                // A nested array (`[[hazard_source.substance]]`) belongs to its parent's latest
+                // element and counts from 0 within it.
+                var parent: [String] = []
+                for (i, part) in name.dropLast().enumerated() {
+                    let prefix = name[0...i].joined(separator: ".")
+                    parent.append(arrayCounts[prefix].map { "\(part)[\($0 - 1)]" } ?? part)
+                }
+                let counter = (parent + [name[name.count - 1]]).joined(separator: ".")
+                let idx = elementCounts[counter, default: 0]
+                elementCounts[counter] = idx + 1
                 arrayCounts[joined] = idx + 1
-                table = SourceLocator.withIndex(name, idx)
+                table = SourceLocator.withIndex(parent + [name[name.count - 1]], idx)
                 record(table, lineNo)
                 continue
             }
@@ -49,7 +66,9 @@ struct SourceLocator {
             let key = SourceLocator.keyPath(String(line[line.startIndex..<eq]))
             let value = line[line.index(after: eq)...]
             record(table + key, lineNo)
-            recordInline(value, prefix: table + key, line: lineNo)
+            var scan = InlineScan(prefix: table + key)
+            recordInline(value, scan: &scan, line: lineNo)
+            continuing = scan.open ? scan : nil
             if value.contains("\"\"\"") && value.components(separatedBy: "\"\"\"").count == 2 { pendingMultiline = true }
         }
     }
@@ -59,43 +78,84 @@ struct SourceLocator {
         if lines[k] == nil { lines[k] = line }
     }
 
-    /// Records `k = v` pairs inside `{ ... }` values, nested ones included.
-    private mutating func recordInline(_ value: Substring, prefix: [String], line: Int) {
-        var stack: [[String]] = []
-        var current = prefix
+    /// Where a value spanning lines (an array of inline tables, say) is in its parsing: the
+    /// open `{` and `[` and what each is, carried from one line to the next.
+    struct InlineScan {
+        enum Frame {
+            /// An inline table at `path`; `key`: the key whose value comes next.
+            case table(path: [String], key: [String]?)
+            /// An array at `path`, now at element `index`.
+            case array(path: [String], index: Int)
+        }
+        let prefix: [String]
+        var frames: [Frame] = []
         var token = ""
-        var inString: Character? = nil
         var expectKey = false
+        var open: Bool { !frames.isEmpty }
+    }
+
+    /// Records `k = v` pairs inside `{ ... }` values, nested ones and those inside arrays
+    /// included: `inventory = [{ level = ... }, { level = ... }]` records `inventory[1].level`
+    /// (and `inventory.level` for the first). Returns the scan if the value goes on past the line.
+    private mutating func recordInline(_ value: Substring, scan: inout InlineScan, line: Int) {
+        var inString: Character? = nil
+        func valuePath() -> [String]? {
+            switch scan.frames.last {
+            case nil: return scan.prefix
+            case .table(let path, let key)?: return key.map { path + $0 }
+            case .array(let path, let index)?:
+                var p = path
+                p[p.count - 1] += "[\(index)]"
+                return p
+            }
+        }
         for ch in value {
             if let q = inString {
                 if ch == q { inString = nil }
-                if expectKey { token.append(ch) }
+                if scan.expectKey { scan.token.append(ch) }
                 continue
             }
             switch ch {
             case "\"", "'":
                 inString = ch
-                if expectKey { token.append(ch) }
+                if scan.expectKey { scan.token.append(ch) }
             case "{":
-                stack.append(current)
-                expectKey = true
-                token = ""
-            case "}":
-                current = stack.popLast() ?? prefix
-                expectKey = false
+                guard let path = valuePath() else { return }
+                scan.frames.append(.table(path: path, key: nil))
+                record(path, line)
+                scan.expectKey = true
+                scan.token = ""
+            case "[":
+                guard let path = valuePath() else { return }
+                scan.frames.append(.array(path: path, index: 0))
+                scan.expectKey = false
+            case "}", "]":
+                _ = scan.frames.popLast()
+                scan.expectKey = false
+                if !scan.open { return }
             case ",":
-                if !stack.isEmpty { expectKey = true; token = "" }
+                switch scan.frames.last {
+                case .array(let path, let index)?:
+                    scan.frames[scan.frames.count - 1] = .array(path: path, index: index + 1)
+                case .table(let path, _)?:
+                    scan.frames[scan.frames.count - 1] = .table(path: path, key: nil)
+                    scan.expectKey = true
+                    scan.token = ""
+                case nil: break
+                }
             case "=":
-                if expectKey, let base = stack.last {
-                    let key = base + SourceLocator.keyPath(token)
-                    record(key, line)
-                    current = key
-                    expectKey = false
+                if scan.expectKey, case .table(let path, _)? = scan.frames.last {
+                    let key = SourceLocator.keyPath(scan.token)
+                    record(path + key, line)
+                    // The first element of an array also answers for the array's key alone.
+                    record(path.map { $0.replacingOccurrences(of: "[0]", with: "") } + key, line)
+                    scan.frames[scan.frames.count - 1] = .table(path: path, key: key)
+                    scan.expectKey = false
                 }
             case "#":
                 return
             default:
-                if expectKey { token.append(ch) }
+                if scan.expectKey { scan.token.append(ch) }
             }
         }
     }

@@ -7,6 +7,8 @@ public enum EventOrigin: Sendable, Hashable {
     /// A vote's own `fault` alarm (a member is bad): the vote's position.
     case voteFault(Int)
     case flood
+    /// A hazard source's level: the source's position.
+    case hazardSource(Int)
     /// An alarm the engine no longer has (removed by a reload): the journal forgets it.
     case none
 }

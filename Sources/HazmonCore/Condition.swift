@@ -1,7 +1,8 @@
 /// What an alarm watches. `h`/`hh` are the levels of one high-side alarm, `l`/`ll` of one
-/// low-side alarm (spec §3). `flood` is the site's own alarm flood (its tag is the site id).
+/// low-side alarm (spec §3). `flood` is the site's own alarm flood (its tag is the site id);
+/// `level` a hazard source's GB 18218 level (its tag is the source id, spec §13).
 public enum Condition: String, Sendable, Hashable, CaseIterable {
-    case h, hh, l, ll, rate, trend, stale, fault, comm, vote, flood
+    case h, hh, l, ll, rate, trend, stale, fault, comm, vote, flood, level
 
     /// The alarm a condition belongs to: `h` and `hh` share the high side, `l` and `ll` the low.
     public var slot: AlarmSlot {
@@ -15,13 +16,14 @@ public enum Condition: String, Sendable, Hashable, CaseIterable {
         case .comm: return .comm
         case .vote: return .vote
         case .flood: return .flood
+        case .level: return .level
         }
     }
 }
 
 /// One alarm per owner and slot; the high and low sides each move between two levels.
 public enum AlarmSlot: String, Sendable, Hashable, CaseIterable {
-    case high, low, rate, trend, stale, fault, comm, vote, flood
+    case high, low, rate, trend, stale, fault, comm, vote, flood, level
 
     /// Position in a tag's slot table, for the slots a tag has.
     var tagIndex: Int? {
@@ -61,7 +63,7 @@ public enum AlarmType: String, Sendable, Hashable, CaseIterable {
     case highHigh = "high_high"
     case low
     case lowLow = "low_low"
-    case rate, trend, stale, fault, comm, vote, flood
+    case rate, trend, stale, fault, comm, vote, flood, level
 }
 
 extension Condition {

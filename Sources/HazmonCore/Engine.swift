@@ -12,6 +12,11 @@ public struct Engine: Sendable {
     public internal(set) var voteFaults: [GroupAlarm]
     public internal(set) var connections: [GroupAlarm]
     public internal(set) var flood: GroupAlarm
+    /// The hazard sources graded live from their level tags (spec §13).
+    var sources: [HazardSourceRuntime]
+    let sourceIndex: [String: Int]
+    /// Per tag: the sources whose inventory it feeds.
+    let tagSources: [[Int]]
     let handles: [String: TagHandle]
     let voteIndex: [String: Int]
     let connectionIndex: [String: Int]
@@ -32,8 +37,8 @@ public struct Engine: Sendable {
     /// - Parameter start: when monitoring began; a tag that never reports goes stale
     ///   `stale_after` after it.
     public init(site: String, tags definitions: [TagDefinition], votes voteDefs: [VoteDefinition] = [],
-                connections connectionDefs: [ConnectionDefinition] = [], settings: EngineSettings = .init(),
-                start: Instant = Instant(nanoseconds: 0)) {
+                connections connectionDefs: [ConnectionDefinition] = [], hazardSources sourceDefs: [HazardSourceDefinition] = [],
+                settings: EngineSettings = .init(), start: Instant = Instant(nanoseconds: 0)) {
         self.site = site
         self.start = start
         self.tags = definitions.map(TagRuntime.init)
@@ -91,6 +96,14 @@ public struct Engine: Sendable {
         self.flood = GroupAlarm(id: site, name: "site \(site)", condition: .flood, grade: .orange, source: "engine",
                                 limit: Double(settings.floodRaised))
         self.flood.origin = .flood
+        self.sources = sourceDefs.map { HazardSourceRuntime($0, handles: handles) }
+        self.sourceIndex = Dictionary(sourceDefs.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var tagSources = Array(repeating: [Int](), count: definitions.count)
+        for (si, s) in sources.enumerated() {
+            for t in Set(s.vesselTags.joined().compactMap { $0 }) { tagSources[t].append(si) }
+        }
+        self.tagSources = tagSources
+        for (i, s) in tagSources.enumerated() where !s.isEmpty { tags[i].feedsSource = true }
         self.ctx = EngineContext(site: site, settings: settings)
         self.raiseTimes = RingOfTimes(capacity: max(64, settings.floodRaised * 4))
     }
@@ -115,6 +128,7 @@ public struct Engine: Sendable {
         if outcome.inVote, outcome.limitLevelChanged || outcome.healthChanged {
             for v in tagVotes[i] { evaluateVote(v, now: sample.time, into: &events) }
         }
+        if tags[i].feedsSource { regradeSources(of: i, now: sample.time, into: &events) }
         if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }
     }
 
@@ -144,6 +158,8 @@ public struct Engine: Sendable {
                 Self.expireShelf(&connections[i], now: now, ctx: ctx, into: &events)
                 if let until = connections[i].slot.shelvedUntil { due = min(due, until) }
             }
+            // A level tag that went stale makes its source's R unknown.
+            for i in sources.indices { regrade(i, now: now, into: &events) }
             nextDue = due
         }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
@@ -182,6 +198,7 @@ public struct Engine: Sendable {
         for m in connectionMembers[ci] where tags[m].inVote && tags[m].voteHealthChanged() {
             for v in tagVotes[m] { evaluateVote(v, now: now, into: &events) }
         }
+        for m in connectionMembers[ci] where tags[m].feedsSource { regradeSources(of: m, now: now, into: &events) }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
     }
 

@@ -72,6 +72,8 @@ public enum Phrase: Sendable {
     case floodEnd(count: String)
     /// An alarm saved before a restart whose tag or condition the new configuration lacks.
     case removed(name: String, condition: Condition)
+    /// A hazard source's GB 18218 level changed (or was first graded: `previous` nil).
+    case hazardLevel(name: String, r: String, level: Int, previous: Int?)
     // Fault reasons, shown inside `fault`.
     case sensor(SensorFault)
     case badQuality
@@ -133,6 +135,9 @@ enum English {
         case .flood(let n): return "alarm flood: \(n) alarms raised within the flood window"
         case .floodEnd(let n): return "alarm flood over: \(n) alarms raised within the flood window"
         case .removed(let name, let c): return "\(name) \(c.rawValue) alarm removed: no longer in the configuration"
+        case .hazardLevel(let name, let r, let level, let previous):
+            let from = previous.map { ", was level \($0)" } ?? ""
+            return "\(name) major hazard source graded level \(level) (R = \(r)\(from))"
         case .sensor(let f): return f.description
         case .badQuality: return "the source reports bad quality"
         case .frozen(let value, let unit, let after):
@@ -203,6 +208,10 @@ enum Chinese {
         case .flood(let n): return "报警泛滥：泛滥窗口内 \(n) 个报警"
         case .floodEnd(let n): return "报警泛滥结束：泛滥窗口内 \(n) 个报警"
         case .removed(let name, let c): return "\(name) \(alarmName(c))已移除：配置中已不存在"
+        case .hazardLevel(let name, let r, let level, let previous):
+            let names = ["", "一级", "二级", "三级", "四级"]
+            let from = previous.map { "（原为\(names[max(0, min(4, $0))])）" } ?? ""
+            return "\(name) 重大危险源分级为\(names[max(0, min(4, level))])：R = \(r)\(from)"
         case .sensor(let f): return sensor(f)
         case .badQuality: return "数据源报告质量为坏"
         case .frozen(let value, let unit, let after):
@@ -236,6 +245,7 @@ enum Chinese {
         case .comm: return "通讯报警"
         case .vote: return "表决报警"
         case .flood: return "报警泛滥"
+        case .level: return "重大危险源分级"
         }
     }
 

@@ -114,6 +114,7 @@ extension Engine {
         case .voteFault(let i): g = voteFaults[i]
         case .connection(let i): g = connections[i]
         case .flood: g = flood
+        case .hazardSource(let i): return sources.indices.contains(i) ? savedLevel(i) : nil
         }
         guard g.slot.needsSaving else { return nil }
         return g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name, unit: "",
@@ -135,6 +136,7 @@ extension Engine {
             out.append(g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name,
                                     unit: "", value: g.value))
         }
+        out += sources.indices.compactMap(savedLevel)
         return out
     }
 
@@ -189,6 +191,9 @@ extension Engine {
                     ctx.flooding = a.level > 0
                     continue
                 }
+            case .level:
+                // A source the configuration no longer has is cleared below (and forgotten).
+                if restoreLevel(a) { continue }
             default:
                 break
             }

@@ -31,6 +31,8 @@ public struct TagRuntime: Sendable {
     /// Whether this tag was bad when its votes last counted it (`voteHealthChanged`).
     var votedBad = false
     var suppressesOthers = false
+    /// Whether a hazard source's inventory is computed from this tag (a vessel's level).
+    var feedsSource = false
     var faultReason: String?
     /// A step of this evaluation started a timer (a delay, or stale data counting again).
     var timerStarted = false

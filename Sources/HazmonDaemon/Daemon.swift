@@ -205,7 +205,7 @@ public struct Daemon: Sendable {
         }
         connections += ModbusService.connections(config)
         return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
-                      connections: connections, settings: config.engine, start: .steadyNow)
+                      connections: connections, hazardSources: config.hazardSources, settings: config.engine, start: .steadyNow)
     }
 
     /// Opens the journal, restores the alarms it kept, and wires config → engine → pipeline →

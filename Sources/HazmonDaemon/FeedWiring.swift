@@ -6,9 +6,9 @@ import HazmonPipeline
 struct PipelineFeedHandler: FeedRequestHandler {
     let pipeline: AlarmPipeline
 
-    func snapshot() -> (seq: UInt64, alarms: [String]) {
+    func snapshot() -> FeedSnapshot {
         let (seq, alarms) = pipeline.snapshot()
-        return (seq, alarms.map(\.json))
+        return FeedSnapshot(seq: seq, alarms: alarms.map(\.json), hazardSources: pipeline.hazardSources().map(\.json))
     }
 
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {

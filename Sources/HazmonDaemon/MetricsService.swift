@@ -87,6 +87,16 @@ final class MetricsService: Service, Sendable {
         mqttConnected.record(mqtt?.counters.withLock { $0.connected ? 1 : 0 } ?? 0)
         activeAlarms.record(pipeline.snapshot().alarms.count)
         ready.record(healthy().0 ? 1 : 0)
+        for s in pipeline.hazardSources() {
+            let dims = [("source", s.id)]
+            // Unknown R is NaN, never a guess; `_known` says so in a form alert rules can use.
+            Metrics.Gauge(label: "hazmon_hazard_source_r", dimensions: dims).record(s.r ?? .nan)
+            Metrics.Gauge(label: "hazmon_hazard_source_known", dimensions: dims).record(s.r == nil ? 0 : 1)
+            Metrics.Gauge(label: "hazmon_hazard_source_level", dimensions: dims).record(s.level ?? 0)
+            for sub in s.substances {
+                Metrics.Gauge(label: "hazmon_hazard_source_tonnes", dimensions: dims + [("substance", sub.name)]).record(sub.q ?? .nan)
+            }
+        }
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out

@@ -68,11 +68,12 @@ final class FeedConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case "subscribe":
             if let err = hub.subscribe(client, since: request.since) { reply(context, err.json) }
         case "snapshot":
-            let (seq, alarms) = handler.snapshot()
-            var w = JSONWriter(capacity: 64 + alarms.count * 200)
+            let snap = handler.snapshot()
+            var w = JSONWriter(capacity: 64 + snap.alarms.count * 200 + snap.hazardSources.count * 300)
             w.field("type", "snapshot")
-            w.field("seq", Int64(seq))
-            w.field("alarms", raw: "[" + alarms.joined(separator: ",") + "]")
+            w.field("seq", Int64(snap.seq))
+            w.field("alarms", raw: "[" + snap.alarms.joined(separator: ",") + "]")
+            if !snap.hazardSources.isEmpty { w.field("hazard_sources", raw: "[" + snap.hazardSources.joined(separator: ",") + "]") }
             reply(context, w.finish())
         case "ack", "shelve", "unshelve", "reset":
             guard let tag = request.tag, !tag.isEmpty else {

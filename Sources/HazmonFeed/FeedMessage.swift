@@ -7,7 +7,7 @@ import HazmonCore
 public enum FeedMessage: Sendable, Equatable {
     case hello(site: String, seq: UInt64)
     case event(FeedEvent)
-    case snapshot(seq: UInt64, alarms: [FeedAlarm])
+    case snapshot(seq: UInt64, alarms: [FeedAlarm], hazardSources: [FeedHazardSource])
     case ok
     case error(code: String, message: String)
     case pong
@@ -24,7 +24,7 @@ public enum FeedMessage: Sendable, Equatable {
             self = .event(e)
         case "snapshot":
             guard let s = try? JSONDecoder().decode(Snapshot.self, from: data) else { return nil }
-            self = .snapshot(seq: s.seq, alarms: s.alarms)
+            self = .snapshot(seq: s.seq, alarms: s.alarms, hazardSources: s.hazardSources ?? [])
         case "ok": self = .ok
         case "error": self = .error(code: head.code ?? "error", message: head.message ?? "")
         case "pong": self = .pong
@@ -45,6 +45,36 @@ public enum FeedMessage: Sendable, Equatable {
     private struct Snapshot: Decodable {
         var seq: UInt64
         var alarms: [FeedAlarm]
+        var hazardSources: [FeedHazardSource]?
+        enum CodingKeys: String, CodingKey {
+            case seq, alarms
+            case hazardSources = "hazard_sources"
+        }
+    }
+}
+
+/// A hazard source's live grade as a snapshot carries it (spec §13).
+public struct FeedHazardSource: Sendable, Equatable, Decodable {
+    public var id: String
+    public var code: String?
+    public var name: String
+    public var alpha: Double
+    public var r: Double?
+    public var s: Double?
+    public var level: Int?
+    public var color: String?
+    public var substances: [Substance]
+    public var unknown: [String]?
+
+    public struct Substance: Sendable, Equatable, Decodable {
+        public var name: String
+        public var q: Double?
+        public var criticalQuantity: Double
+        public var beta: Double
+        enum CodingKeys: String, CodingKey {
+            case name, q, beta
+            case criticalQuantity = "critical_quantity"
+        }
     }
 }
 

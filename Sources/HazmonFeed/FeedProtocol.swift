@@ -3,10 +3,25 @@ import HazmonCore
 
 /// What the feed needs from the rest of the daemon: the engine's answers to requests.
 public protocol FeedRequestHandler: Sendable {
-    /// `{"type":"snapshot",...}`: the last seq and every alarm not in `normal`, as JSON objects.
-    func snapshot() -> (seq: UInt64, alarms: [String])
+    /// `{"type":"snapshot",...}`: the last seq, every alarm not in `normal` and every hazard
+    /// source's grade, as JSON objects.
+    func snapshot() -> FeedSnapshot
     /// An operator's action on an alarm: acknowledge, shelve, unshelve or reset.
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply
+}
+
+/// A snapshot's parts, each item one JSON object.
+public struct FeedSnapshot: Sendable {
+    public var seq: UInt64
+    public var alarms: [String]
+    /// Hazard sources' live R and level (spec §13); empty where none is configured.
+    public var hazardSources: [String]
+
+    public init(seq: UInt64, alarms: [String], hazardSources: [String] = []) {
+        self.seq = seq
+        self.alarms = alarms
+        self.hazardSources = hazardSources
+    }
 }
 
 /// Where `subscribe` with `since` finds events older than the hub keeps in memory: the journal.

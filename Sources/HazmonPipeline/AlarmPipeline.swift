@@ -134,6 +134,9 @@ public final class AlarmPipeline: Sendable {
         return (seq, alarms.map { $0.shifted(by: offset) })
     }
 
+    /// Every hazard source's live R and level (spec §13).
+    public func hazardSources() -> [HazardSourceStatus] { state.withLock { $0.engine.hazardSources } }
+
     /// An operator's action (acknowledge, shelve, unshelve, reset) on one alarm.
     public func apply(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?,
                       at time: Instant) throws(OperatorError) {

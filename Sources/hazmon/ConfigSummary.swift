@@ -50,6 +50,13 @@ struct ConfigSummary {
         for v in c.votes {
             lines.append("vote \(v.id): \(v.k) of \(v.tags.joined(separator: ", ")) at \(v.condition.rawValue) -> grade \(v.grade.rawValue) \(v.grade.color)")
         }
+        for h in c.hazardSources {
+            lines.append("hazard source \(h.id) (\(h.name)\(h.code.isEmpty ? "" : ", code \(h.code)")): \(h.exposedPeople) people within 500 m -> α \(JSONWriter.number(h.alpha))")
+            for sub in h.substances {
+                let vessels = sub.vessels.map { "\($0.levelTag) (\(Self.shape($0.shape)), \(JSONWriter.number($0.density)) t/m³)" }
+                lines.append("  \(sub.name): Q \(JSONWriter.number(sub.criticalQuantity)) t, β \(JSONWriter.number(sub.beta)), from \(vessels.joined(separator: ", "))")
+            }
+        }
         var outputs = "outputs: log \(c.log.format.rawValue) at \(c.log.level.rawValue), alert socket \(c.alertSocket.path) (mode \(String(c.alertSocket.mode, radix: 8)))"
         if let p = c.mqtt?.publish { outputs += ", MQTT \(p.topic) (state \(p.stateTopic), status \(p.statusTopic))" }
         if let r = c.remoteFeed { outputs += ", remote feed TLS \(r.host):\(r.port) (token)" }
@@ -64,5 +71,16 @@ struct ConfigSummary {
         }
         for w in c.warnings { lines.append("warning: \(w)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension ConfigSummary {
+    static func shape(_ s: VesselShape) -> String {
+        switch s {
+        case .sphere(let d): return "sphere Ø\(JSONWriter.number(d)) m"
+        case .verticalCylinder(let d, let h): return "vertical cylinder Ø\(JSONWriter.number(d)) × \(JSONWriter.number(h)) m"
+        case .horizontalCylinder(let d, let l): return "horizontal cylinder Ø\(JSONWriter.number(d)) × \(JSONWriter.number(l)) m"
+        case .table(let rows): return "strapping table of \(rows.count) rows"
+        }
     }
 }

@@ -118,7 +118,9 @@ public struct DemoDisplay: Service {
             if client == nil { try? await Task.sleep(for: .milliseconds(100)) }
         }
         guard let client else { throw DaemonError.runtime("cannot connect to the alert socket \(socket)") }
-        client.send(#"{"type":"subscribe"}"#)
+        // The demo's journal is new: from seq 0, so nothing raised before the display connected
+        // (a hazard source's first grading comes with the first readings) is missed.
+        client.send(#"{"type":"subscribe","since":0}"#)
         try? await gracefulShutdown()
         await client.close()
     }

@@ -64,13 +64,14 @@ struct Alarms: ParsableCommand {
     func run() throws {
         let c = try target.connect()
         c.send(#"{"type":"snapshot"}"#)
-        guard let line = c.readLine(), case .snapshot(let seq, let alarms)? = FeedMessage(line: line) else {
+        guard let line = c.readLine(), case .snapshot(let seq, let alarms, let sources)? = FeedMessage(line: line) else {
             printError("hazmon: no snapshot from the daemon")
             throw ExitCode(Exit.runtime)
         }
         if json { print(line); return }
-        if alarms.isEmpty { print("no alarms (seq \(seq))"); return }
         let colour = isatty(1) == 1
+        for s in sources { print(Self.sourceLine(s, colour: colour)) }
+        if alarms.isEmpty { print("no alarms (seq \(seq))"); return }
         let zone = try displayZone(timezone, config: target.config)
         let local = { (t: String?) in t.map { EventText.localTime($0, in: zone) } }
         for a in alarms {
@@ -86,6 +87,24 @@ struct Alarms: ParsableCommand {
             let band = EventText.band(Grade(a.grade) ?? .yellow, fault: Condition(rawValue: a.condition)?.isFault ?? false, colour: colour)
             print("\(band) \(who) \(state) \(value) \(a.unit) (limit \(limit)) since \(local(a.since) ?? "-") \(a.name)\(flags.isEmpty ? "" : " [" + flags.joined(separator: ", ") + "]")")
         }
+    }
+}
+
+extension Alarms {
+    /// A hazard source's line: its level's colour band, R, S and each substance's q, or why R
+    /// is unknown.
+    static func sourceLine(_ s: FeedHazardSource, colour: Bool) -> String {
+        let band = s.level.flatMap(Grade.init).map { EventText.band($0, fault: false, colour: colour) } ?? "[  ?  ]"
+        let level = s.level.map { "level \($0)" } ?? "not graded"
+        let subs = s.substances.map { "\($0.name) \($0.q.map { JSONWriter.number(($0 * 10).rounded() / 10) } ?? "?") t" }
+            .joined(separator: ", ")
+        let r: String
+        if let value = s.r {
+            r = "R \(JSONWriter.number((value * 100).rounded() / 100)), S \(JSONWriter.number(((s.s ?? 0) * 100).rounded() / 100))"
+        } else {
+            r = "R unknown (\((s.unknown ?? []).joined(separator: "; ")))"
+        }
+        return "\(band) \(s.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(level), \(r): \(subs) \(s.name)"
     }
 }
 
@@ -120,7 +139,7 @@ extension OperatorActionCommand {
         if condition == nil {
             c.send(#"{"type":"snapshot"}"#)
             var alarms: [FeedAlarm] = []
-            if case .snapshot(_, let all)? = reply(c) { alarms = all.filter { $0.tag == alarm.tag } }
+            if case .snapshot(_, let all, _)? = reply(c) { alarms = all.filter { $0.tag == alarm.tag } }
             guard alarms.count == 1, let only = alarms.first?.condition else {
                 printError("hazmon: name the alarm as \(alarm.tag)/CONDITION (\(alarms.isEmpty ? "it has no alarm not in normal" : "it has \(alarms.count): " + alarms.map(\.condition).joined(separator: ", ")))")
                 throw ExitCode(Exit.usage)

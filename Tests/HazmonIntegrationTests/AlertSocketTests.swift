@@ -266,6 +266,12 @@ struct DemoTests {
             "T40x-dike": ["fault fault raised", "fault fault cleared"],
             // Twelve raises within the first minute: more than ten in ten minutes is a flood.
             "demo-tankfarm": ["flood orange flood_start"],
+            // GB 18218 grading (spec §13): each source graded once its levels are read; T402's
+            // filling takes the benzene tanks past R 51 (二级) and its emptying back below 49.
+            "S10x": ["level yellow escalated"],
+            "V20x": ["level yellow escalated"],
+            "T30x": ["level yellow escalated"],
+            "T40x": ["level yellow escalated", "level orange escalated", "level yellow deescalated"],
         ]
         #expect(byTag == expected, "\(out)")
         #expect(out.contains("forecast to reach hh 1.6 in "), "the prediction carries its ETA")

@@ -21,10 +21,22 @@ struct FeedMessageTests {
                                 latched: true, shelvedUntil: Instant(seconds: 1_800_000_000), suppressed: false, value: 12,
                                 unit: "%LEL", limit: 40, quality: .good, since: Instant(seconds: 1_799_999_000), tagClass: .combustibleGas)
         let snapshot = #"{"type":"snapshot","seq":7,"alarms":["# + alarm.json + "]}"
-        guard case .snapshot(let seq, let alarms)? = FeedMessage(line: snapshot) else { Issue.record("not read as a snapshot"); return }
-        #expect(seq == 7 && alarms.count == 1)
+        guard case .snapshot(let seq, let alarms, let none)? = FeedMessage(line: snapshot) else { Issue.record("not read as a snapshot"); return }
+        #expect(seq == 7 && alarms.count == 1 && none.isEmpty)
         #expect(alarms[0].tag == "GT-101" && alarms[0].state == "acked" && !alarms[0].active && alarms[0].latched == true)
         #expect(alarms[0].shelvedUntil == Instant(seconds: 1_800_000_000).iso8601)
+
+        // Hazard sources (spec §13): known and unknown R read back.
+        let known = HazardSourceStatus(id: "S1", code: "37", name: "spheres", alpha: 2, r: 62.345678, s: 20.1, level: 2,
+                                       substances: [.init(name: "LPG", q: 1004.2, criticalQuantity: 50, beta: 1.5)], unknown: [])
+        var unknown = known
+        unknown.r = nil; unknown.s = nil; unknown.substances[0].q = nil; unknown.unknown = ["LT-1: stale"]
+        let withSources = #"{"type":"snapshot","seq":8,"alarms":[],"hazard_sources":["# + known.json + "," + unknown.json + "]}"
+        guard case .snapshot(_, _, let sources)? = FeedMessage(line: withSources) else { Issue.record("not read as a snapshot"); return }
+        #expect(sources.count == 2 && sources[0].r == 62.346 && sources[0].level == 2 && sources[0].color == "orange")
+        let lpg = try #require(sources.first?.substances.first)
+        #expect(lpg.name == "LPG" && lpg.q == 1004.2 && lpg.criticalQuantity == 50 && lpg.beta == 1.5 && sources[0].code == "37")
+        #expect(sources[1].r == nil && sources[1].substances[0].q == nil && sources[1].unknown == ["LT-1: stale"] && sources[1].level == 2)
 
         #expect(FeedMessage(line: FeedReply.ok.json) == .ok)
         #expect(FeedMessage(line: FeedReply.error(code: "since_ahead", message: "m").json) == .error(code: "since_ahead", message: "m"))

@@ -1,0 +1,117 @@
+import Foundation
+import HazmonDaemon
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Spec §13 against the real daemon, broker and journal: two LPG spheres' levels over MQTT give
+/// a live R; filling past a boundary is a journaled level event; a crash and restart neither
+/// forgets the level nor announces it again; a level tag that goes bad makes R unknown.
+@Suite("Hazard sources in the daemon", .serialized)
+struct HazardSourceDaemonTests {
+    static let extra = """
+        [[tag]]
+        id = "LT-S101"
+        unit = "m"
+        class = "level"
+        source = { mqtt = "plant/s101/level" }
+        [[tag]]
+        id = "LT-S102"
+        unit = "%"
+        class = "level"
+        source = { mqtt = "plant/s102/level" }
+        [[hazard_source]]
+        id = "S10x"
+        code = "3707xx0001"
+        name = "LPG spheres S101/S102"
+        exposed_people = 120
+        [[hazard_source.substance]]
+        name = "液化石油气"
+        beta = 1.5
+        inventory = [{ level = "LT-S101", shape = "sphere", diameter = 12, density = 0.5 },
+                     { level = "LT-S102", shape = "sphere", diameter = 12, density = 0.5 }]
+        """
+
+    /// Waits for the next event of `condition`, skipping others; nil after `timeout` seconds.
+    func next(_ client: SocketClient, condition: String, timeout: Double = 5) -> [String: Any]? {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            guard let e = client.nextEvent(timeout: max(0.05, end.timeIntervalSinceNow)) else { return nil }
+            if e["condition"] as? String == condition { return e }
+        }
+        return nil
+    }
+
+    func sources(_ rig: Rig) throws -> [[String: Any]] {
+        let c = try SocketClient(path: rig.daemon.socketPath)
+        defer { c.close() }
+        _ = c.readJSON()
+        c.send(#"{"type":"snapshot"}"#)
+        return c.readJSON()?["hazard_sources"] as? [[String: Any]] ?? []
+    }
+
+    @Test func levelsGradeTheSourceAcrossARestartAndABadTag() throws {
+        let rig = try Rig(extra: Self.extra)
+        defer { rig.close() }
+        // Half full each (LT-S102 in %): q = 452.389 t, R = 2 · 1.5 · q / 50 = 27.14, level 3.
+        rig.publisher.publish("plant/s101/level", "6")
+        rig.publisher.publish("plant/s102/level", "50")
+        let first = try #require(next(rig.client, condition: "level"))
+        #expect(first["tag"] as? String == "S10x" && first["event"] as? String == "escalated" && first["grade"] as? Int == 3)
+        #expect(abs((first["value"] as? Double ?? 0) - 27.143) < 0.01 && first["hazard_source"] as? String == "S10x")
+        #expect((first["message"] as? String)?.contains("LPG spheres S101/S102") == true)
+        var s = try #require(try sources(rig).first)
+        #expect(s["level"] as? Int == 3 && s["code"] as? String == "3707xx0001" && abs((s["r"] as? Double ?? 0) - 27.143) < 0.01)
+
+        // Fill S101 to the top and S102 to 90 %: q = 452.389 + 0.5 · V(10.8 m) = 892.1 t, R 53.5: level 2.
+        rig.publisher.publish("plant/s101/level", "12")
+        rig.publisher.publish("plant/s102/level", "90")
+        let up = try #require(next(rig.client, condition: "level"))
+        #expect(up["event"] as? String == "escalated" && up["grade"] as? Int == 2 && up["limit"] as? Double == 50)
+
+        // SIGKILL and a new daemon: the same readings announce nothing; the level is remembered.
+        let lastSeq = up["seq"] as? Int ?? 0
+        try rig.crashAndRestart()
+        rig.publisher.publish("plant/s101/level", "12")
+        rig.publisher.publish("plant/s102/level", "90")
+        var ok = false
+        for _ in 0..<100 {
+            if let got = try sources(rig).first, got["r"] is Double { s = got; ok = true; break }
+            usleep(50_000)
+        }
+        #expect(ok && s["level"] as? Int == 2)
+        let (replay, _) = try rig.daemon.subscriber(since: lastSeq)
+        defer { replay.close() }
+        #expect(next(replay, condition: "level", timeout: 1) == nil, "a restart announced the level again")
+
+        // A level reading far outside the sphere: R unknown, and which tag says why; no event.
+        rig.publisher.publish("plant/s102/level", "180")
+        var unknown: [String] = []
+        for _ in 0..<100 {
+            if let got = try sources(rig).first, got["r"] is NSNull {
+                s = got
+                unknown = got["unknown"] as? [String] ?? []
+                break
+            }
+            usleep(50_000)
+        }
+        #expect(unknown.count == 1 && unknown.first?.hasPrefix("LT-S102: level 180 (21.6 m) is outside the vessel") == true, "\(unknown)")
+        #expect(s["level"] as? Int == 2)
+
+        // Emptying: back down to level 3, with the previous level in the message.
+        rig.publisher.publish("plant/s101/level", "6")
+        rig.publisher.publish("plant/s102/level", "50")
+        let down = try #require(next(replay, condition: "level"))
+        #expect(down["event"] as? String == "deescalated" && down["grade"] as? Int == 3)
+        #expect((down["message"] as? String)?.hasSuffix("was level 2)") == true)
+
+        // `hazmon alarms` shows the source's line.
+        let out = rig.dir.path + "/alarms.out"
+        let cli = try ChildProcess(hazmonBinary, ["alarms", "--socket", rig.daemon.socketPath], output: out)
+        #expect(cli.wait() == 0)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(text.contains("S10x") && text.contains("level 3, R 27.14") && text.contains("液化石油气 452.4 t"), "\(text)")
+    }
+}
