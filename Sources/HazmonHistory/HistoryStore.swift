@@ -45,6 +45,10 @@ public final class HistoryStore {
         config.busyMode = .timeout(5)
         config.label = "hazmon-history"
         config.prepareDatabase { db in
+            // 32 KiB pages for a new file (an existing one keeps its own): a ten-minute chunk of a
+            // noisy 1 Hz tag is about 2.4 KB, and 4 KiB pages held one such row each, wasting
+            // 40 % of the file (6.9 bytes a sample measured, against 3.9 of data).
+            try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             // A crash of hazmon loses nothing committed; a power cut at most the last commits.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -65,6 +69,9 @@ public final class HistoryStore {
             throw HistoryError(error, doing: "cannot open the history \(path)")
         }
     }
+
+    /// The page size of a new history file.
+    static let pageSize = 32_768
 
     /// The schema, versioned like the journal's: each step runs once per database, in order.
     static var migrator: DatabaseMigrator {

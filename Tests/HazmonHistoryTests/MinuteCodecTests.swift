@@ -53,6 +53,18 @@ struct MinuteCodecTests {
         }
     }
 
+    /// A new file gets 32 KiB pages (ten-minute chunks pack into them); an older file keeps its own.
+    @Test func aNewFileHasLargePagesAnOldOneKeepsItsOwn() throws {
+        let dir = try ScratchDir()
+        let fresh = try HistoryStore(path: dir.path + "/new.db")
+        #expect(try fresh.queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == HistoryStore.pageSize)
+        let old = try DatabaseQueue(path: dir.path + "/old.db")
+        try HistoryStore.migrator.migrate(old, upTo: "v1")
+        try old.close()
+        let reopened = try HistoryStore(path: dir.path + "/old.db")
+        #expect(try reopened.queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 4_096)
+    }
+
     /// A history written by schema v1 (24-byte minutes) opens with the same aggregates.
     @Test func aVersion1FileIsMigratedWithItsAggregates() throws {
         let dir = try ScratchDir()

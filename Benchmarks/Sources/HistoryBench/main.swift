@@ -104,7 +104,7 @@ func generate(tags: Int, days: Int, out: String) throws {
     }
     store.checkpoint()
     let size = (try FileManager.default.attributesOfItem(atPath: out)[.size] as? NSNumber)?.doubleValue ?? 0
-    print(String(format: "%d points of %d tags over %d days in %.0f s; file %.2f GB: %.2f bytes per sample (chunks, aggregates, index)",
+    print(String(format: "%ld points of %ld tags over %ld days in %.0f s; file %.2f GB: %.2f bytes per sample (chunks, aggregates, index)",
                  points, tags, days, took, size / 1e9, size / Double(points)))
 }
 
