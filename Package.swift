@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "HazmonCore", targets: ["HazmonCore"]),
         .library(name: "HazmonHistory", targets: ["HazmonHistory"]),
         .library(name: "HazmonPostgres", targets: ["HazmonPostgres"]),
+        .library(name: "HazmonJournal", targets: ["HazmonJournal"]),
+        .library(name: "HazmonReport", targets: ["HazmonReport"]),
         .library(name: "HazmonTestSupport", targets: ["HazmonTestSupport"]),
     ],
     dependencies: [
@@ -81,6 +83,7 @@ let package = Package(
         ),
         // Temp dirs, free ports, child processes and a private mosquitto: for the tests and the demo.
         .target(name: "HazmonTestSupport"),
+        .target(name: "HazmonReport", dependencies: ["HazmonCore", "HazmonJournal"]),
         .target(
             name: "HazmonFeed",
             dependencies: [
@@ -110,7 +113,7 @@ let package = Package(
             name: "hazmon",
             dependencies: [
                 "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator", "HazmonMQTT",
-                "HazmonFeed", "HazmonTestSupport", "HazmonHistory",
+                "HazmonFeed", "HazmonTestSupport", "HazmonHistory", "HazmonReport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,13 +124,14 @@ let package = Package(
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",
             // `hazmon` is listed so `swift build --build-tests` builds the binary these tests run.
             dependencies: ["hazmon", "HazmonCore", "HazmonConfig", "HazmonDaemon", "HazmonMQTT", "HazmonJournal", "HazmonSimulator", "HazmonModbus",
-                           "HazmonFeed", "HazmonTestSupport", "HazmonPipeline", "HazmonHistory"]
+                           "HazmonFeed", "HazmonTestSupport", "HazmonPipeline", "HazmonHistory", "HazmonReport"]
         ),
     ]
 )

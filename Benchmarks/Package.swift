@@ -30,6 +30,12 @@ let package = Package(
             dependencies: [.product(name: "HazmonHistory", package: "hazmon"), .product(name: "HazmonCore", package: "hazmon"),
                            .product(name: "HazmonPostgres", package: "hazmon"), .product(name: "HazmonTestSupport", package: "hazmon")]
         ),
+        // `hazmon report` over a year of a busy site's journal.
+        .executableTarget(
+            name: "ReportBench",
+            dependencies: [.product(name: "HazmonReport", package: "hazmon"), .product(name: "HazmonJournal", package: "hazmon"),
+                           .product(name: "HazmonCore", package: "hazmon")]
+        ),
         .executableTarget(
             name: "EngineProfile",
             dependencies: [.product(name: "HazmonCore", package: "hazmon"), "EngineScenarios"]

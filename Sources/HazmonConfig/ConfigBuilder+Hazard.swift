@@ -30,6 +30,32 @@ extension ConfigBuilder {
         return out
     }
 
+    /// `[[position]]`: each operator position and the hazard sources it answers (by the sources'
+    /// ids or the tags' `hazard_source` names); a source in two positions is an error.
+    func readPositions(tags: [TagSettings], sources: [HazardSourceDefinition]) -> [PositionSettings] {
+        let known = Set(sources.map(\.id)).union(tags.compactMap(\.definition.hazardSource))
+        var seen: Set<String> = [], claimed: [String: String] = [:]
+        var out: [PositionSettings] = []
+        for p in top.arrayOfTables("position", context: { i, t in "position \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" }) {
+            let id = p.string("id") ?? ""
+            if !Self.isIdentifier(id) { p.error("id", "each position needs an id of letters, digits, '-', '_' or '.'") }
+            else if !seen.insert(id).inserted { p.error("id", "duplicate position id") }
+            let list = p.stringArray("hazard_sources") ?? {
+                p.error("hazard_sources", "is required: the hazard sources whose alarms this position answers")
+                return []
+            }()
+            for s in list {
+                if !known.contains(s) { p.error("hazard_sources", "no hazard source \"\(s)\" (neither a [[hazard_source]] id nor a tag's hazard_source)") }
+                else if let other = claimed[s], other != id { p.error("hazard_sources", "\"\(s)\" is already position \"\(other)\"'s") }
+                else { claimed[s] = id }
+            }
+            let name = p.string("name") ?? id
+            p.rejectUnknownKeys()
+            out.append(PositionSettings(id: id, name: name, hazardSources: list))
+        }
+        return out
+    }
+
     private func readSubstance(_ s: TableReader, tags: [String: TagDefinition]) -> SubstanceDefinition {
         let name = s.string("name") ?? {
             s.error("name", "is required (e.g. 液化石油气, ammonia)")

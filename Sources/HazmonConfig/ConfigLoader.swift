@@ -135,6 +135,7 @@ struct ConfigBuilder {
             file: top.diagnostics.file, site: site, log: log, journal: journal, history: history, alertSocket: socket,
             remoteFeed: remote, metrics: metrics, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
         config.hazardSources = readHazardSources(tags: tags, votes: votes)
+        config.positions = readPositions(tags: tags, sources: config.hazardSources)
         return config
     }
 

@@ -22,10 +22,25 @@ public struct HazmonConfiguration: Sendable {
     public var votes: [VoteDefinition]
     /// `[[hazard_source]]`: major hazard sources graded live (spec §13).
     public var hazardSources: [HazardSourceDefinition] = []
+    /// `[[position]]`: operator positions (consoles) and the hazard sources each watches, for
+    /// `hazmon report` (spec §11). Empty: one position for the whole site.
+    public var positions: [PositionSettings] = []
     /// Accepted deviations (compliance overrides) the daemon logs at start and `check` prints.
     public var warnings: [ConfigError]
     /// The point-table files `include` brought in, in the order they were read.
     public var includedFiles: [String] = []
+}
+
+/// An operator position: its id, name and the hazard sources whose alarms it answers.
+public struct PositionSettings: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var hazardSources: [String]
+    public init(id: String, name: String, hazardSources: [String]) {
+        self.id = id
+        self.name = name
+        self.hazardSources = hazardSources
+    }
 }
 
 public struct SiteSettings: Sendable, Equatable {

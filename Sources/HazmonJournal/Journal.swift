@@ -397,6 +397,22 @@ public struct JournalReader: Sendable {
         }
     }
 
+    /// Every event before `until`, oldest first, handed to `body` one at a time without holding
+    /// them all (a year of a busy site is millions): `hazmon report`'s single pass.
+    public func forEachEvent(until: Instant, _ body: (JournalEntry) throws -> Void) throws(JournalError) {
+        do {
+            try queue.read { db in
+                let rows = try Row.fetchCursor(db, sql: "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE time_ns < ? ORDER BY seq",
+                                               arguments: [until.nanoseconds])
+                while let r = try rows.next() { try body(JournalEntry(row: r)) }
+            }
+        } catch let e as JournalError {
+            throw e
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal")
+        }
+    }
+
     /// Events oldest first, filtered by tag and by time (`since` inclusive, `until` exclusive).
     public func events(tag: String? = nil, since: Instant? = nil, until: Instant? = nil,
                        limit: Int = .max) throws(JournalError) -> [JournalEntry] {

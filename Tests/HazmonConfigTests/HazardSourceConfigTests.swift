@@ -103,4 +103,40 @@ struct HazardSourceConfigTests {
         for e in expected { #expect(errs.contains { $0.hasPrefix(e) }, "\(e)\n in \(errs.joined(separator: "\n"))") }
         #expect(errs.count == expected.count, "\(errs.joined(separator: "\n"))")
     }
+
+    @Test func positionsGroupHazardSources() throws {
+        let c = try parse(Self.tags + """
+            [[tag]]
+            id = "GT-1"
+            hazard_source = "V20x"
+            source = { mqtt = "g/1" }
+            [[position]]
+            id = "east"
+            name = "East console"
+            hazard_sources = ["V20x"]
+            """)
+        #expect(c.positions == [PositionSettings(id: "east", name: "East console", hazardSources: ["V20x"])])
+        let errs = errors(Self.tags + """
+            [[tag]]
+            id = "GT-1"
+            hazard_source = "V20x"
+            source = { mqtt = "g/1" }
+            [[position]]
+            id = "east"
+            hazard_sources = ["V20x", "nowhere"]
+            [[position]]
+            id = "west"
+            hazard_sources = ["V20x"]
+            [[position]]
+            id = "west"
+            """)
+        let expected = [
+            #"hazmon.toml:27: position "east": hazard_sources: no hazard source "nowhere""#,
+            #"hazmon.toml:30: position "west": hazard_sources: "V20x" is already position "east"'s"#,
+            #"hazmon.toml:32: position "west": id: duplicate position id"#,
+            #"hazmon.toml:31: position "west": hazard_sources: is required"#,
+        ]
+        for e in expected { #expect(errs.contains { $0.hasPrefix(e) }, "\(e)\n in \(errs.joined(separator: "\n"))") }
+        #expect(errs.count == expected.count, "\(errs.joined(separator: "\n"))")
+    }
 }

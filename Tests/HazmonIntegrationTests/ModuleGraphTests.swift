@@ -21,6 +21,8 @@ struct ModuleGraphTests {
         "HazmonHistory": ["HazmonCore", "GRDB", "Logging"],
         // The history's copy in PostgreSQL: reads the history's outbox, writes with postgres-nio.
         "HazmonPostgres": ["HazmonCore", "HazmonHistory", "PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL", "Logging"],
+        // Alarm performance figures from the journal, read-only: no pipeline, no config.
+        "HazmonReport": ["HazmonCore", "HazmonJournal"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
                          "HazmonHistory", "HazmonPostgres",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],

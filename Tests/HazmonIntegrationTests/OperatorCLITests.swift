@@ -44,6 +44,50 @@ struct OperatorCLITests {
         #expect(try hazmon(["shelve", "GT-101/hh"], in: rig).0 == 2)     // --for is required
     }
 
+    /// `hazmon report` (spec §11) on the running daemon's journal, per position.
+    @Test func reportReadsTheRunningDaemonsJournal() throws {
+        let rig = try Rig(extra: """
+            [[tag]]
+            id = "PT-7"
+            unit = "MPa"
+            hazard_source = "S7"
+            source = { mqtt = "plant/pt7" }
+            alarms.hh = { at = 1.6, grade = 1 }
+            [[position]]
+            id = "console-2"
+            name = "Sphere area console"
+            hazard_sources = ["S7"]
+            """)
+        defer { rig.close() }
+        rig.publisher.publish("plant/t101/gas", "45")
+        #expect(rig.client.nextEvent()?["event"] as? String == "raised")
+        rig.publisher.publish("plant/pt7", "1.7")
+        #expect(rig.client.nextEvent()?["tag"] as? String == "PT-7")
+        #expect(try hazmon(["ack", "PT-7/hh", "--user", "li"], in: rig).0 == 0)
+        #expect(rig.client.nextEvent()?["event"] as? String == "acknowledged")
+        let config = rig.dir.path + "/hazmon.toml"
+        let run = { (args: [String]) throws -> (Int32, String) in
+            let out = rig.dir.path + "/report-\(UInt32.random(in: 0...UInt32.max)).out"
+            let child = try ChildProcess(hazmonBinary, ["report", "--config", config] + args, output: out)
+            return (child.wait(), (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        }
+        let (code, json) = try run(["--since", "1h", "--json"])
+        #expect(code == 0, "\(json)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let positions = try #require(doc["positions"] as? [[String: Any]])
+        #expect(positions.map { $0["id"] as? String } == ["it-site", "console-2"])
+        #expect(positions[0]["alarms"] as? Int == 1 && positions[1]["alarms"] as? Int == 1)
+        #expect((positions[1]["acknowledge"] as? [String: Any])?["count"] as? Int == 1)
+        #expect((positions[0]["acknowledge"] as? [String: Any])?["unacknowledged"] as? Int == 1)
+        let (tcode, text) = try run(["--since", "1h", "--position", "console-2"])
+        #expect(tcode == 0 && text.contains("== Position console-2 (Sphere area console) ==") && !text.contains("it-site =="))
+        let page = rig.dir.path + "/report.html"
+        #expect(try run(["--html", page]).0 == 0)
+        #expect(((try? String(contentsOfFile: page, encoding: .utf8)) ?? "").contains("<svg class=\"chart rate\""))
+        #expect(try run(["--position", "nope"]).0 == 2)
+        #expect(try run(["--since", "garbage"]).0 == 2)
+    }
+
     @Test func tailFollowsTheFeedAndReplaysSince() throws {
         let rig = try Rig()
         defer { rig.close() }
