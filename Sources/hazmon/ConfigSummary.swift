@@ -50,6 +50,9 @@ struct ConfigSummary {
         for v in c.votes {
             lines.append("vote \(v.id): \(v.k) of \(v.tags.joined(separator: ", ")) at \(v.condition.rawValue) -> grade \(v.grade.rawValue) \(v.grade.color)")
         }
+        for p in c.positions {
+            lines.append("position \(p.id) (\(p.name)): \(p.hazardSources.joined(separator: ", "))")
+        }
         for h in c.hazardSources {
             lines.append("hazard source \(h.id) (\(h.name)\(h.code.isEmpty ? "" : ", code \(h.code)")): \(h.exposedPeople) people within 500 m -> α \(JSONWriter.number(h.alpha))")
             for sub in h.substances {
