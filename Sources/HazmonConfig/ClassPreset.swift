@@ -29,6 +29,12 @@ struct ClassPreset {
         case .oxygen:
             return ClassPreset(unit: "%VOL", h: LimitRule(at: 23.5, grade: .yellow, deadband: 0.2),
                                l: LimitRule(at: 19.5, grade: .yellow, deadband: 0.2), deadband: 0.2)
+        case .interlock:
+            // 1 in service, 0 bypassed: the low side below 0.5 is the bypass, alarmed once it
+            // lasts `alarms.bypass.after` (default 1 h; a site sets it from its bypass permits).
+            var bypass = LimitRule(at: 0.5, grade: .orange, deadband: 0)
+            bypass.onDelay = .seconds(3600)
+            return ClassPreset(unit: "", l: bypass, deadband: 0)
         case .pressure, .level, .temperature, .flow, .none:
             return ClassPreset()
         }

@@ -105,6 +105,15 @@ extension ConfigBuilder {
             }
             if let r = a.table("rate") { rate = readRate(r) }
             if let r = a.table("trend") { trend = readTrend(r, limits: limits) }
+            if let r = a.table("bypass") {
+                if tagClass != .interlock { r.error(nil, "only a tag of class interlock has alarms.bypass") }
+                else { limits["l"] = readBypass(r, base: limits["l"]!) }
+            }
+            if tagClass == .interlock {
+                for key in ["h", "hh", "l", "ll", "rate", "trend"] where a.has(key) {
+                    a.error(key, "an interlock tag (1 in service, 0 bypassed) has alarms.bypass only")
+                }
+            }
             a.rejectUnknownKeys()
         }
         let (h, hh, l, ll) = (limits["h"], limits["hh"], limits["l"], limits["ll"])
@@ -215,6 +224,20 @@ extension ConfigBuilder {
     /// 200 % of it) or, where no OEL applies, `idlh` (at most 5 % and 10 % of it). Either is a
     /// number in the tag's unit or a string with its unit ("10 mg/m3", "5 ppm"); mg/m3 on a ppm
     /// detector needs `gas` for the molar mass.
+    /// `alarms.bypass = { after, grade }`: an interlock bypassed (its value below 0.5) longer
+    /// than `after` raises `bypass`.
+    private func readBypass(_ r: TableReader, base: LimitRule) -> LimitRule {
+        var rule = base
+        if let d = r.duration("after") {
+            if d >= .zero { rule.onDelay = d } else { r.error("after", "must not be negative") }
+        }
+        if let g = r.int("grade") {
+            if let v = Grade(g) { rule.grade = v } else { r.error("grade", "\(g) is not a grade 1 (red) ... 4 (blue)") }
+        }
+        r.rejectUnknownKeys()
+        return rule
+    }
+
     private func readExposure(_ t: TableReader, tagClass: TagClass, unit: String) -> ToxicLimit? {
         var gas: (name: String, molarMass: Double)?
         if let g = t.string("gas") {

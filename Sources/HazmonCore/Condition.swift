@@ -3,12 +3,14 @@
 /// `level` a hazard source's GB 18218 level (its tag is the source id, spec §13).
 public enum Condition: String, Sendable, Hashable, CaseIterable {
     case h, hh, l, ll, rate, trend, stale, fault, comm, vote, flood, level
+    /// An interlock bypassed too long (spec §13): the interlock tag's low side.
+    case bypass
 
     /// The alarm a condition belongs to: `h` and `hh` share the high side, `l` and `ll` the low.
     public var slot: AlarmSlot {
         switch self {
         case .h, .hh: return .high
-        case .l, .ll: return .low
+        case .l, .ll, .bypass: return .low
         case .rate: return .rate
         case .trend: return .trend
         case .stale: return .stale
@@ -63,7 +65,7 @@ public enum AlarmType: String, Sendable, Hashable, CaseIterable {
     case highHigh = "high_high"
     case low
     case lowLow = "low_low"
-    case rate, trend, stale, fault, comm, vote, flood, level
+    case rate, trend, stale, fault, comm, vote, flood, level, bypass
 }
 
 extension Condition {

@@ -72,6 +72,9 @@ public enum Phrase: Sendable {
     case floodEnd(count: String)
     /// An alarm saved before a restart whose tag or condition the new configuration lacks.
     case removed(name: String, condition: Condition)
+    /// An interlock bypassed (摘除) for longer than its `alarms.bypass.after`, and back in service.
+    case bypassed(name: String, after: Duration)
+    case bypassCleared(name: String)
     /// A hazard source's GB 18218 level changed (or was first graded: `previous` nil).
     case hazardLevel(name: String, r: String, level: Int, previous: Int?)
     // Fault reasons, shown inside `fault`.
@@ -135,6 +138,8 @@ enum English {
         case .flood(let n): return "alarm flood: \(n) alarms raised within the flood window"
         case .floodEnd(let n): return "alarm flood over: \(n) alarms raised within the flood window"
         case .removed(let name, let c): return "\(name) \(c.rawValue) alarm removed: no longer in the configuration"
+        case .bypassed(let name, let after): return "\(name) interlock bypassed for more than \(l.duration(after))"
+        case .bypassCleared(let name): return "\(name) interlock back in service"
         case .hazardLevel(let name, let r, let level, let previous):
             let from = previous.map { ", was level \($0)" } ?? ""
             return "\(name) major hazard source graded level \(level) (R = \(r)\(from))"
@@ -208,6 +213,8 @@ enum Chinese {
         case .flood(let n): return "报警泛滥：泛滥窗口内 \(n) 个报警"
         case .floodEnd(let n): return "报警泛滥结束：泛滥窗口内 \(n) 个报警"
         case .removed(let name, let c): return "\(name) \(alarmName(c))已移除：配置中已不存在"
+        case .bypassed(let name, let after): return "\(name) 联锁摘除超过 \(l.duration(after))"
+        case .bypassCleared(let name): return "\(name) 联锁恢复投用"
         case .hazardLevel(let name, let r, let level, let previous):
             let names = ["", "一级", "二级", "三级", "四级"]
             let from = previous.map { "（原为\(names[max(0, min(4, $0))])）" } ?? ""
@@ -246,6 +253,7 @@ enum Chinese {
         case .vote: return "表决报警"
         case .flood: return "报警泛滥"
         case .level: return "重大危险源分级"
+        case .bypass: return "联锁摘除报警"
         }
     }
 

@@ -3,6 +3,9 @@ public enum TagClass: String, Sendable, Hashable, CaseIterable {
     case combustibleGas = "combustible_gas"
     case toxicGas = "toxic_gas"
     case oxygen, pressure, level, temperature, flow
+    /// An interlock's in-service status (1 in service, 0 bypassed / 摘除): its one alarm is
+    /// `bypass`, the low side of the tag (below 0.5 for `alarms.bypass.after`).
+    case interlock
     case none
 
     /// A gas detector (combustible, toxic or oxygen): its limits are GB/T 50493 alarm levels

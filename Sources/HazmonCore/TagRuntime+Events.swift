@@ -21,6 +21,7 @@ extension TagRuntime {
             let side = slot == .high ? highSide : lowSide
             let level = st.shownLevel == .none ? (side.first != nil ? LimitLevel.first : .second) : st.shownLevel
             let rule = side.rule(at: level)!
+            if definition.tagClass == .interlock, slot == .low { return (.bypass, rule.grade, rule.at) }
             return (side.condition(at: level), rule.grade, rule.at)
         case .rate:
             let r = definition.rate!
@@ -75,6 +76,7 @@ extension TagRuntime {
         case .suppressed: return .suppressed(name: name, by: definition.suppressIf?.tag ?? "")
         case .unsuppressed: return .unsuppressed(name: name)
         case .cleared:
+            if condition == .bypass { return .bypassCleared(name: name) }
             switch slot {
             case .stale: return .staleCleared(name: name, value: value)
             case .fault: return .faultCleared(name: name, value: value)
@@ -83,6 +85,7 @@ extension TagRuntime {
             default: return .limitCleared(name: name, value: value, condition: condition, limit: lim)
             }
         default:
+            if condition == .bypass { return .bypassed(name: name, after: definition.l?.onDelay ?? .zero) }
             switch slot {
             case .stale:
                 guard let last = lastGoodTime else { return .noData(name: name) }

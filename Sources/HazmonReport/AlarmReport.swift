@@ -24,9 +24,12 @@ public struct ReportSettings: Sendable {
     public var positionOf: [String: String]
     /// (tag, reason) of tags configured out of service, with the position each belongs to.
     public var outOfService: [(tag: String, reason: String)]
+    /// Interlocks' in-service shares, worked out by the caller (from the process history).
+    public var interlocks: [PositionReport.InterlockShare]
 
     public init(site: String, since: Instant, until: Instant, positions: [ReportPosition], positionOf: [String: String] = [:],
-                outOfService: [(tag: String, reason: String)] = []) {
+                outOfService: [(tag: String, reason: String)] = [], interlocks: [PositionReport.InterlockShare] = []) {
+        self.interlocks = interlocks
         self.site = site
         self.since = since
         self.until = until
@@ -59,6 +62,9 @@ public struct PositionReport: Sendable {
     public var shelved: [Shelving] = []
     public var suppressed: [Suppression] = []
     public var outOfService: [(tag: String, reason: String)] = []
+    /// Each interlock's share of time in service, per day and over the period (from the process
+    /// history: the time-weighted mean of its 1 / 0 status).
+    public var interlocks: [InterlockShare] = []
     /// Seconds from an annunciation to its acknowledgement, sorted.
     public var acknowledgeSeconds: [Double] = []
     /// Annunciations of the period not acknowledged by its end.
@@ -90,6 +96,18 @@ public struct PositionReport: Sendable {
         public var until: Instant?
         public var acknowledged: Bool
         public var hours: Double
+    }
+
+    public struct InterlockShare: Sendable, Hashable {
+        public var tag: String
+        /// Per day from `since`: the share in service, nil for a day with no recorded status.
+        public var days: [Double?]
+        public var overall: Double?
+        public init(tag: String, days: [Double?], overall: Double?) {
+            self.tag = tag
+            self.days = days
+            self.overall = overall
+        }
     }
 
     public struct Shelving: Sendable, Hashable {
@@ -179,6 +197,7 @@ public struct AlarmReportBuilder {
         for (tag, reason) in settings.outOfService {
             reports[position(of: tag)].outOfService.append((tag, reason))
         }
+        for share in settings.interlocks { reports[position(of: share.tag)].interlocks.append(share) }
     }
 
     private func position(of tag: String) -> Int {

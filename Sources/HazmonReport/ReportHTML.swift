@@ -58,6 +58,10 @@ extension ReportRenderer {
         h += table("Suppressed by design", ["alarm", "from", "to", "why"],
                    r.suppressed.map { ["\($0.tag)/\($0.condition)", local($0.since), $0.until.map(local) ?? "the end", $0.why] })
         h += table("Out of service (configuration)", ["tag", "reason"], r.outOfService.map { [$0.tag, $0.reason] })
+        if !r.interlocks.isEmpty {
+            h += table("Interlocks in service (share of the time)", ["interlock", "period"] + (0..<(r.interlocks.first?.days.count ?? 0)).map { "day \($0 + 1)" },
+                       r.interlocks.map { i in [i.tag, i.overall.map(Self.percent) ?? "no record"] + i.days.map { $0.map(Self.percent) ?? "-" } })
+        }
         return h
     }
 

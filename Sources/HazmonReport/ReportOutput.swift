@@ -80,6 +80,13 @@ public struct ReportRenderer {
             }
             out.append("out of service (configuration): \(r.outOfService.isEmpty ? "none" : "")")
             for x in r.outOfService { out.append("  \(x.tag): \(x.reason)") }
+            if !r.interlocks.isEmpty {
+                out.append("interlocks in service (share of the time, per day):")
+                for i in r.interlocks {
+                    let days = i.days.map { $0.map(Self.percent) ?? "-" }.joined(separator: " ")
+                    out.append("  \(i.tag): \(i.overall.map(Self.percent) ?? "no record") overall; \(days)")
+                }
+            }
         }
         return out.joined(separator: "\n") + "\n"
     }
@@ -130,6 +137,10 @@ public struct ReportRenderer {
             $0.field("tag", x.tag); $0.field("condition", x.condition); $0.field("since", x.since.iso8601)
             if let u = x.until { $0.field("until", u.iso8601) }
             $0.field("why", x.why)
+        } }))
+        w.field("interlocks", raw: list(r.interlocks.map { i in object {
+            $0.field("tag", i.tag); $0.field("in_service", i.overall)
+            $0.field("days", raw: "[" + i.days.map { $0.map { JSONWriter.number($0) } ?? "null" }.joined(separator: ",") + "]")
         } }))
         w.field("out_of_service", raw: list(r.outOfService.map { x in object { $0.field("tag", x.tag); $0.field("reason", x.reason) } }))
         w.field("acknowledge", raw: object {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonHistory
 import HazmonReport
 
 /// `hazmon report`: alarm performance figures from the journal (spec §11), read-only.
@@ -38,6 +39,7 @@ struct Report: ParsableCommand {
         let to = try until.map { try History.parseTime($0, option: "--until", zone: zone) } ?? .now
         guard from < to else { throw ValidationError("--since must be before --until") }
         var settings = Self.settings(c, since: from, until: to)
+        settings.interlocks = Self.interlockShares(c, since: from, until: to, zone: zone)
         if let position {
             guard settings.positions.contains(where: { $0.id == position }) else {
                 throw ValidationError("--position: no position \"\(position)\" (positions: \(settings.positions.map(\.id).joined(separator: ", ")))")
@@ -68,6 +70,36 @@ struct Report: ParsableCommand {
         }
         if json { print(renderer.json) } else if html == nil { print(renderer.text, terminator: "") }
         else { printError("hazmon: report written to \(html!)") }
+    }
+
+    /// Each interlock's share of time in service from the process history: hourly time-weighted
+    /// means of its 1 / 0 status, folded into the site's local days. Without a history (or
+    /// without records of the tag) the share is unknown, never assumed.
+    static func interlockShares(_ c: HazmonConfiguration, since: Instant, until: Instant, zone: TimeZone) -> [PositionReport.InterlockShare] {
+        let tags = c.tags.map(\.definition).filter { $0.tagClass == .interlock }.map(\.id)
+        guard !tags.isEmpty else { return [] }
+        guard let h = c.history, access(h.path, R_OK) == 0, let reader = try? HistoryReader(path: h.path) else {
+            return tags.map { .init(tag: $0, days: [], overall: nil) }
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let firstDay = calendar.startOfDay(for: Date(timeIntervalSince1970: since.seconds))
+        let dayCount = max(1, (calendar.dateComponents([.day], from: firstDay, to: Date(timeIntervalSince1970: until.seconds)).day ?? 0) + 1)
+        return tags.map { tag in
+            let hours = (try? reader.aggregates(tag: tag, from: since.milliseconds, until: until.milliseconds, every: 3_600_000)) ?? []
+            var inService = Array(repeating: 0.0, count: dayCount), covered = Array(repeating: 0.0, count: dayCount)
+            for a in hours where a.covered > 0 {
+                let date = Date(timeIntervalSince1970: Double(a.start) / 1000)
+                let d = calendar.dateComponents([.day], from: firstDay, to: date).day ?? 0
+                guard covered.indices.contains(d) else { continue }
+                // The mean of a 1 / 0 status over its covered time is the share in service.
+                inService[d] += min(1, max(0, a.mean)) * Double(a.covered)
+                covered[d] += Double(a.covered)
+            }
+            let days = zip(inService, covered).map { $1 > 0 ? $0 / $1 : nil } as [Double?]
+            let total = covered.reduce(0, +)
+            return .init(tag: tag, days: days, overall: total > 0 ? inService.reduce(0, +) / total : nil)
+        }
     }
 
     /// Positions and who belongs where, from the configuration: a tag by its hazard source, a

@@ -139,4 +139,36 @@ struct HazardSourceConfigTests {
         for e in expected { #expect(errs.contains { $0.hasPrefix(e) }, "\(e)\n in \(errs.joined(separator: "\n"))") }
         #expect(errs.count == expected.count, "\(errs.joined(separator: "\n"))")
     }
+
+    @Test func interlocksHaveABypassAlarmOnly() throws {
+        let c = try parse(mqttHeader + """
+            [[tag]]
+            id = "XS-1"
+            class = "interlock"
+            source = { mqtt = "i/1" }
+            [[tag]]
+            id = "XS-2"
+            class = "interlock"
+            source = { mqtt = "i/2" }
+            alarms.bypass = { after = "15m", grade = 1 }
+            """)
+        let d1 = c.tags[0].definition, d2 = c.tags[1].definition
+        #expect(d1.l == LimitRule(at: 0.5, grade: .orange, onDelay: .seconds(3600)) && d1.h == nil)
+        #expect(d2.l?.onDelay == .seconds(900) && d2.l?.grade == .red)
+        let errs = errors(mqttHeader + """
+            [[tag]]
+            id = "XS-1"
+            class = "interlock"
+            source = { mqtt = "i/1" }
+            alarms.h = { at = 2 }
+            [[tag]]
+            id = "PT-1"
+            source = { mqtt = "i/2" }
+            alarms.bypass = { after = "1m" }
+            """)
+        #expect(errs.contains { $0.hasPrefix(#"hazmon.toml:9: tag "XS-1": alarms.h: an interlock tag (1 in service, 0 bypassed) has alarms.bypass only"#) },
+                "\(errs)")
+        #expect(errs.contains { $0.hasPrefix(#"hazmon.toml:13: tag "PT-1": alarms.bypass: only a tag of class interlock has alarms.bypass"#) },
+                "\(errs)")
+    }
 }

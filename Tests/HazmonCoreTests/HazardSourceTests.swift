@@ -174,3 +174,31 @@ struct HazardSourceTests {
         #expect(out.map(\.event) == [.cleared] && out.first?.condition == .level)
     }
 }
+
+/// Spec §13: an interlock (1 in service, 0 bypassed) raises `bypass` once bypassed longer
+/// than its delay; a short bypass raises nothing.
+@Suite("Interlocks: bypass alarms")
+struct InterlockTests {
+    static func interlock() -> TagDefinition {
+        var bypass = LimitRule(at: 0.5, grade: .orange)
+        bypass.onDelay = .seconds(30)
+        return TagDefinition(id: "XS-101", name: "ESD-101 feed isolation", tagClass: .interlock, l: bypass)
+    }
+
+    @Test func aBypassLongerThanItsDelayIsAlarmedAndAShortOneIsNot() throws {
+        var r = Rig(Self.interlock())
+        #expect(r.feed(0, 1).isEmpty)
+        #expect(r.feed(10, 0).isEmpty)
+        #expect(r.tick(39).isEmpty)
+        let raised = r.tick(41)
+        #expect(raised.map(\.condition) == [.bypass] && raised.first?.event == .raised && raised.first?.grade == .orange)
+        #expect(raised.first?.message == "ESD-101 feed isolation interlock bypassed for more than 30s")
+        #expect(raised.first?.jsonLine.contains(#""condition":"bypass","alarm_type":"bypass","event":"raised""#) == true)
+        #expect(r.engine.snapshot().first?.condition == .bypass)
+        _ = try r.act(.acknowledge, .bypass, at: 42)
+        let back = r.feed(50, 1)
+        #expect(back.map(\.event) == [.cleared] && back.first?.message == "ESD-101 feed isolation interlock back in service")
+        // A bypass for 20 s (a test of the trip, say) stays within the delay: nothing.
+        #expect(r.feed(60, 0).isEmpty && r.tick(75).isEmpty && r.feed(80, 1).isEmpty && r.tick(120).isEmpty)
+    }
+}

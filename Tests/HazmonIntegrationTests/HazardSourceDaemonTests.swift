@@ -114,4 +114,36 @@ struct HazardSourceDaemonTests {
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(text.contains("S10x") && text.contains("level 3, R 27.14") && text.contains("液化石油气 452.4 t"), "\(text)")
     }
+
+    /// An interlock bypassed past its delay raises `bypass`; `hazmon report` gives its share of
+    /// time in service from the process history.
+    @Test func anInterlockBypassIsAlarmedAndItsInServiceShareReported() throws {
+        let rig = try Rig(extra: """
+            [[tag]]
+            id = "XS-101"
+            name = "ESD-101 feed isolation"
+            class = "interlock"
+            source = { mqtt = "plant/xs101" }
+            alarms.bypass = { after = "1s", grade = 1 }
+            """)
+        defer { rig.close() }
+        rig.publisher.publish("plant/xs101", "1")
+        usleep(1_500_000)
+        rig.publisher.publish("plant/xs101", "0")
+        let raised = try #require(next(rig.client, condition: "bypass", timeout: 5))
+        #expect(raised["event"] as? String == "raised" && raised["grade"] as? Int == 1 && raised["alarm_type"] as? String == "bypass")
+        #expect(raised["message"] as? String == "ESD-101 feed isolation interlock bypassed for more than 1s")
+        usleep(500_000)
+        rig.publisher.publish("plant/xs101", "1")
+        #expect(next(rig.client, condition: "bypass")?["event"] as? String == "cleared")
+        usleep(2_500_000)   // in service again; the history's batch is written every second
+        let out = rig.dir.path + "/report.json"
+        let child = try ChildProcess(hazmonBinary, ["report", "--config", rig.dir.path + "/hazmon.toml", "--since", "1h", "--json"], output: out)
+        #expect(child.wait() == 0)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        let interlocks = (doc["positions"] as? [[String: Any]])?.first?["interlocks"] as? [[String: Any]] ?? []
+        // In service ~1.5 s, bypassed ~1.5 s, in service ~2.5 s until the report: about 70 %.
+        let share = interlocks.first?["in_service"] as? Double ?? -1
+        #expect(interlocks.first?["tag"] as? String == "XS-101" && share > 0.5 && share < 0.9, "\(interlocks)")
+    }
 }
