@@ -24,8 +24,23 @@ extension ConfigBuilder {
             }
             let substances = h.arrayOfTables("substance", context: { _, _ in nil }).map { readSubstance($0, tags: byID) }
             if substances.isEmpty { h.error("substance", "a hazard source needs at least one [[hazard_source.substance]]") }
+            var modes: [OperatingMode: ModeRule] = [:]
+            if let m = h.table("modes") {
+                for mode in OperatingMode.allCases where mode != .normal {
+                    guard let r = m.table(mode.rawValue) else { continue }
+                    var rule = ModeRule()
+                    rule.suppress = r.stringArray("suppress") ?? []
+                    for t in rule.suppress where byID[t] == nil { r.error("suppress", "no tag \"\(t)\"") }
+                    if let d = r.duration("max") {
+                        if d > .zero { rule.max = d } else { r.error("max", "must be more than 0") }
+                    }
+                    r.rejectUnknownKeys()
+                    modes[mode] = rule
+                }
+                m.rejectUnknownKeys()
+            }
             h.rejectUnknownKeys()
-            out.append(HazardSourceDefinition(id: id, code: code, name: name, exposedPeople: people, substances: substances))
+            out.append(HazardSourceDefinition(id: id, code: code, name: name, exposedPeople: people, substances: substances, modes: modes))
         }
         return out
     }

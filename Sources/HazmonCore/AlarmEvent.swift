@@ -9,6 +9,8 @@ public enum EventOrigin: Sendable, Hashable {
     case flood
     /// A hazard source's level: the source's position.
     case hazardSource(Int)
+    /// A hazard source's operating mode: the source's position.
+    case hazardSourceMode(Int)
     /// An alarm the engine no longer has (removed by a reload): the journal forgets it.
     case none
 }

@@ -5,6 +5,8 @@ public enum Condition: String, Sendable, Hashable, CaseIterable {
     case h, hh, l, ll, rate, trend, stale, fault, comm, vote, flood, level
     /// An interlock bypassed too long (spec §13): the interlock tag's low side.
     case bypass
+    /// A hazard source's operating mode (startup, shutdown, maintenance; its tag is the source id).
+    case mode
 
     /// The alarm a condition belongs to: `h` and `hh` share the high side, `l` and `ll` the low.
     public var slot: AlarmSlot {
@@ -19,13 +21,14 @@ public enum Condition: String, Sendable, Hashable, CaseIterable {
         case .vote: return .vote
         case .flood: return .flood
         case .level: return .level
+        case .mode: return .mode
         }
     }
 }
 
 /// One alarm per owner and slot; the high and low sides each move between two levels.
 public enum AlarmSlot: String, Sendable, Hashable, CaseIterable {
-    case high, low, rate, trend, stale, fault, comm, vote, flood, level
+    case high, low, rate, trend, stale, fault, comm, vote, flood, level, mode
 
     /// Position in a tag's slot table, for the slots a tag has.
     var tagIndex: Int? {
@@ -49,6 +52,9 @@ public enum EventKind: String, Sendable, Hashable, CaseIterable {
     case suppressed, unsuppressed, reset, predicted
     case floodStart = "flood_start"
     case floodEnd = "flood_end"
+    /// A hazard source entered a declared operating mode, and left it (back to normal).
+    case modeStart = "mode_start"
+    case modeEnd = "mode_end"
 }
 
 /// ISA-18.2 alarm states (spec §3).
@@ -65,7 +71,7 @@ public enum AlarmType: String, Sendable, Hashable, CaseIterable {
     case highHigh = "high_high"
     case low
     case lowLow = "low_low"
-    case rate, trend, stale, fault, comm, vote, flood, level, bypass
+    case rate, trend, stale, fault, comm, vote, flood, level, bypass, mode
 }
 
 extension Condition {

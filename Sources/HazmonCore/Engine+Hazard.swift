@@ -13,6 +13,11 @@ public struct HazardSourceStatus: Sendable, Hashable {
     public var substances: [SubstanceStatus]
     /// Why R is unknown: each unreadable level tag and why.
     public var unknown: [String]
+    /// The declared operating mode, until when, by whom and why (nil times while normal).
+    public var mode: OperatingMode = .normal
+    public var modeUntil: Instant?
+    public var modeBy: String?
+    public var modeNote: String?
 
     public struct SubstanceStatus: Sendable, Hashable {
         public var name: String
@@ -43,10 +48,21 @@ public struct HazardSourceStatus: Sendable, Hashable {
         }
         w.field("substances", raw: "[" + items.joined(separator: ",") + "]")
         if !unknown.isEmpty { w.field("unknown", strings: unknown) }
+        w.field("mode", mode.rawValue)
+        if let modeUntil { w.field("mode_until", modeUntil.iso8601) }
+        if let modeBy { w.field("mode_by", modeBy) }
+        if let modeNote { w.field("mode_note", modeNote) }
         return w.finish()
     }
 
     static func round(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
+    /// The same with its mode's end moved by `d` (engine time to wall time).
+    public func shifted(by d: Duration) -> HazardSourceStatus {
+        var s = self
+        s.modeUntil = modeUntil.map { $0 + d }
+        return s
+    }
 }
 
 /// A hazard source inside the engine: its vessels' tags and the level it last announced.
@@ -54,6 +70,8 @@ struct HazardSourceRuntime: Sendable {
     let definition: HazardSourceDefinition
     /// Per substance, per vessel: the level tag's position (nil: the engine has no such tag).
     let vesselTags: [[Int?]]
+    /// Per mode: the tags it design-suppresses.
+    let modeTags: [OperatingMode: [Int]]
     var status: HazardSourceStatus
     /// The level last announced by an event (and kept in the journal): a restart compares with
     /// it, so it neither forgets a level nor announces it again.
@@ -66,6 +84,7 @@ struct HazardSourceRuntime: Sendable {
     init(_ d: HazardSourceDefinition, handles: [String: TagHandle]) {
         definition = d
         vesselTags = d.substances.map { $0.vessels.map { handles[$0.levelTag]?.index } }
+        modeTags = d.modes.mapValues { $0.suppress.compactMap { handles[$0]?.index } }
         status = HazardSourceStatus(
             id: d.id, code: d.code, name: d.name, alpha: d.alpha, r: nil, s: nil, level: nil,
             substances: d.substances.map { .init(name: $0.name, q: nil, criticalQuantity: $0.criticalQuantity, beta: $0.beta) },
@@ -174,6 +193,113 @@ extension Engine {
         guard let i = sourceIndex[a.tag], (1...4).contains(a.level) else { return false }
         sources[i].announced = a.level
         sources[i].status.level = a.level
+        return true
+    }
+}
+
+extension Engine {
+    /// Declares a hazard source's operating mode (spec §13): `startup`, `shutdown` or
+    /// `maintenance` for a bounded time with a reason, or `normal` to end one early. Journaled
+    /// as `mode_start` / `mode_end` on the source's id; the mode's `suppress` tags are
+    /// design-suppressed while it lasts. Returns the events, in order.
+    public mutating func setMode(source id: String, mode: OperatingMode, for duration: Duration?, user: String?,
+                                 note: String?, at now: Instant) throws(OperatorError) -> [AlarmEvent] {
+        guard let i = sourceIndex[id] else { throw .unknownSource(id) }
+        var events: [AlarmEvent] = []
+        if mode == .normal {
+            guard sources[i].status.mode != .normal else { throw .notInMode(id) }
+            endMode(i, now: now, expired: false, user: user, note: note, into: &events)
+            return events
+        }
+        guard let duration, duration > .zero else { throw .modeNeedsDuration }
+        let rule = sources[i].definition.modes[mode] ?? ModeRule()
+        guard duration <= rule.max else { throw .modeTooLong(mode: mode.rawValue, max: rule.max) }
+        guard let note, !note.trimmedOfSpaces.isEmpty else { throw .modeNeedsReason }
+        if sources[i].status.mode != .normal { endMode(i, now: now, expired: false, user: user, note: "changed to \(mode.rawValue)", into: &events) }
+        sources[i].status.mode = mode
+        sources[i].status.modeUntil = now + duration
+        sources[i].status.modeBy = user
+        sources[i].status.modeNote = note
+        events.append(modeEvent(i, .modeStart, now: now, user: user, note: note,
+                                phrase: .modeStart(name: sources[i].definition.name, mode: mode.rawValue, duration: duration, user: user)))
+        for t in sources[i].modeTags[mode] ?? [] { setModeSuppression(t, by: 1, source: i, now: now, into: &events) }
+        nextDue = .distantPast
+        return events
+    }
+
+    mutating func endMode(_ i: Int, now: Instant, expired: Bool, user: String?, note: String?, into events: inout [AlarmEvent]) {
+        let mode = sources[i].status.mode
+        guard mode != .normal else { return }
+        sources[i].status.mode = .normal
+        sources[i].status.modeUntil = nil
+        sources[i].status.modeBy = nil
+        sources[i].status.modeNote = nil
+        events.append(modeEvent(i, .modeEnd, now: now, user: user, note: note,
+                                phrase: .modeEnd(name: sources[i].definition.name, mode: mode.rawValue, expired: expired, user: user),
+                                mode: mode))
+        for t in sources[i].modeTags[mode] ?? [] { setModeSuppression(t, by: -1, source: i, now: now, into: &events) }
+    }
+
+    /// Ends modes whose time ran out; returns the earliest end still to come.
+    mutating func expireModes(now: Instant, into events: inout [AlarmEvent]) -> Instant {
+        var due = Instant.distantFuture
+        for i in sources.indices {
+            guard let until = sources[i].status.modeUntil else { continue }
+            if until <= now { endMode(i, now: now, expired: true, user: "hazmon", note: "mode time ran out", into: &events) }
+            else { due = min(due, until) }
+        }
+        return due
+    }
+
+    private func modeEvent(_ i: Int, _ kind: EventKind, now: Instant, user: String?, note: String?, phrase: Phrase,
+                           mode: OperatingMode? = nil) -> AlarmEvent {
+        let d = sources[i].definition
+        return AlarmEvent(time: now, site: site, tag: d.id, condition: .mode, event: kind, grade: .blue, state: .normal,
+                          value: Double((mode ?? sources[i].status.mode).code), unit: "", limit: nil, quality: .good, source: "mode",
+                          sourceTime: nil, message: ctx.settings.language.text(phrase), user: user, note: note,
+                          hazardSource: d.id, origin: .hazardSourceMode(i))
+    }
+
+    /// One more (or one fewer) mode suppressing a tag's process alarms; an event on each of its
+    /// limit alarms when that changes whether it is suppressed.
+    mutating func setModeSuppression(_ t: Int, by delta: Int, source i: Int, now: Instant, into events: inout [AlarmEvent], silent: Bool = false) {
+        let before = tags[t].suppressed
+        tags[t].modeSuppressions += delta
+        tags[t].suppressed = tags[t].suppressedByRule || tags[t].modeSuppressions > 0
+        guard before != tags[t].suppressed, !silent else { return }
+        let kind: EventKind = tags[t].suppressed ? .suppressed : .unsuppressed
+        for slot in [AlarmSlot.high, .low, .rate, .trend] where tags[t].isConfigured(slot) {
+            var e = tags[t].event(kind, slot: slot, now: now, ctx: ctx)
+            if kind == .suppressed {
+                e.message = ctx.settings.language.text(.suppressedByMode(name: tags[t].definition.name, source: sources[i].definition.id,
+                                                                         mode: sources[i].status.mode.rawValue))
+            }
+            events.append(e)
+        }
+    }
+
+    /// The durable record of a declared mode: slot `mode`, `level` its number, `shelvedUntil` its
+    /// end, and who declared it and why in `unit` ("user<TAB>note": a mode has no unit).
+    func savedMode(_ i: Int) -> SavedAlarm? {
+        let s = sources[i].status
+        guard s.mode != .normal else { return nil }
+        return SavedAlarm(tag: s.id, slot: .mode, level: s.mode.code, lastLevel: s.mode.code, state: .normal, latched: false,
+                          since: nil, shelvedUntil: s.modeUntil, ackedAt: nil, condition: .mode, grade: .blue,
+                          name: s.name, unit: (s.modeBy ?? "") + "\t" + (s.modeNote ?? ""), value: nil)
+    }
+
+    /// Puts a declared mode back (after a restart or a reload): its tags suppressed again, silently
+    /// (the journal holds the events); a mode whose time ran out meanwhile ends at the next tick.
+    mutating func restoreMode(_ a: SavedAlarm) -> Bool {
+        guard let i = sourceIndex[a.tag], OperatingMode.allCases.indices.contains(a.level), a.level > 0 else { return false }
+        let mode = OperatingMode.allCases[a.level]
+        sources[i].status.mode = mode
+        sources[i].status.modeUntil = a.shelvedUntil
+        let who = a.unit.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        sources[i].status.modeBy = who.first.flatMap { $0.isEmpty ? nil : $0 }
+        sources[i].status.modeNote = who.count > 1 && !who[1].isEmpty ? who[1] : nil
+        var none: [AlarmEvent] = []
+        for t in sources[i].modeTags[mode] ?? [] { setModeSuppression(t, by: 1, source: i, now: .distantPast, into: &none, silent: true) }
         return true
     }
 }

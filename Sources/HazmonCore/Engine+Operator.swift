@@ -9,6 +9,11 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
     case shelveTooLong(max: Duration)
     case notShelved(tag: String, slot: AlarmSlot)
     case notLatched(tag: String, slot: AlarmSlot)
+    case unknownSource(String)
+    case notInMode(String)
+    case modeNeedsDuration
+    case modeNeedsReason
+    case modeTooLong(mode: String, max: Duration)
 
     /// A short machine-readable code for socket replies.
     public var code: String {
@@ -22,6 +27,11 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shelveTooLong: return "shelve_too_long"
         case .notShelved: return "not_shelved"
         case .notLatched: return "not_latched"
+        case .unknownSource: return "unknown_source"
+        case .notInMode: return "not_in_mode"
+        case .modeNeedsDuration: return "mode_needs_duration"
+        case .modeNeedsReason: return "mode_needs_reason"
+        case .modeTooLong: return "mode_too_long"
         }
     }
 
@@ -36,6 +46,11 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shelveTooLong(let m): return "shelving is limited to \(TagRuntime.seconds(m)) (engine.shelve_max)"
         case .notShelved(let t, let s): return "the \(s.rawValue) alarm of \(t.quoted()) is not shelved"
         case .notLatched(let t, let s): return "the \(s.rawValue) alarm of \(t.quoted()) is not latched with its condition cleared"
+        case .unknownSource(let s): return "no hazard source \(s.quoted()) is configured"
+        case .notInMode(let s): return "hazard source \(s.quoted()) is already in normal mode"
+        case .modeNeedsDuration: return "a mode needs a duration (\"for\": e.g. \"8h\"): it always returns to normal by itself"
+        case .modeNeedsReason: return "a mode needs a reason (\"note\"): it is recorded with the event"
+        case .modeTooLong(let m, let max): return "\(m) mode is limited to \(TagRuntime.seconds(max)) for this source"
         }
     }
 }

@@ -158,8 +158,9 @@ public struct Engine: Sendable {
                 Self.expireShelf(&connections[i], now: now, ctx: ctx, into: &events)
                 if let until = connections[i].slot.shelvedUntil { due = min(due, until) }
             }
-            // A level tag that went stale makes its source's R unknown.
+            // A level tag that went stale makes its source's R unknown; a mode's time runs out.
             for i in sources.indices { regrade(i, now: now, into: &events) }
+            due = min(due, expireModes(now: now, into: &events))
             nextDue = due
         }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
@@ -204,7 +205,8 @@ public struct Engine: Sendable {
 
     mutating func updateSuppression(_ t: Int, by value: Double, now: Instant, into events: inout [AlarmEvent]) {
         guard let rule = tags[t].definition.suppressIf else { return }
-        let suppressedNow = rule.holds(value)
+        tags[t].suppressedByRule = rule.holds(value)
+        let suppressedNow = tags[t].suppressedByRule || tags[t].modeSuppressions > 0
         guard suppressedNow != tags[t].suppressed else { return }
         tags[t].suppressed = suppressedNow
         for slot in [AlarmSlot.high, .low] where tags[t].isConfigured(slot) {

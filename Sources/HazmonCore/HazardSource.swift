@@ -12,8 +12,12 @@ public struct HazardSourceDefinition: Sendable, Hashable {
     /// People normally present within 500 m outside the site: sets α (GB 18218-2018 Table 5).
     public var exposedPeople: Int
     public var substances: [SubstanceDefinition]
+    /// What each operating mode design-suppresses, and how long it may last (spec §13).
+    public var modes: [OperatingMode: ModeRule] = [:]
 
-    public init(id: String, code: String = "", name: String? = nil, exposedPeople: Int, substances: [SubstanceDefinition]) {
+    public init(id: String, code: String = "", name: String? = nil, exposedPeople: Int, substances: [SubstanceDefinition],
+                modes: [OperatingMode: ModeRule] = [:]) {
+        self.modes = modes
         self.id = id
         self.code = code
         self.name = name ?? id
@@ -22,6 +26,27 @@ public struct HazardSourceDefinition: Sendable, Hashable {
     }
 
     public var alpha: Double { GB18218.alpha(exposedPeople: exposedPeople) }
+}
+
+/// A hazard source's operating mode: `normal`, or one an engineer declares for a bounded time.
+public enum OperatingMode: String, Sendable, Hashable, CaseIterable {
+    case normal, startup, shutdown, maintenance
+
+    /// Its number in the journal's alarm table (0 normal).
+    var code: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+/// A mode's rule: the tags whose process alarms (limits, rate, trend) it design-suppresses
+/// (ISA-18.2 suppressed by design; faults, stale data and lost connections are never
+/// suppressed), and the longest it may be declared for.
+public struct ModeRule: Sendable, Hashable {
+    public var suppress: [String]
+    public var max: Duration
+    public static let defaultMax = Duration.seconds(24 * 3600)
+    public init(suppress: [String] = [], max: Duration = ModeRule.defaultMax) {
+        self.suppress = suppress
+        self.max = max
+    }
 }
 
 /// One hazardous chemical of a source: its critical quantity Q (tonnes), correction β, and the

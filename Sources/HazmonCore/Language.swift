@@ -72,6 +72,11 @@ public enum Phrase: Sendable {
     case floodEnd(count: String)
     /// An alarm saved before a restart whose tag or condition the new configuration lacks.
     case removed(name: String, condition: Condition)
+    /// A hazard source's declared mode began (for how long, by whom) or ended.
+    case modeStart(name: String, mode: String, duration: Duration, user: String?)
+    case modeEnd(name: String, mode: String, expired: Bool, user: String?)
+    /// A tag's process alarms suppressed by design while its hazard source is in a mode.
+    case suppressedByMode(name: String, source: String, mode: String)
     /// An interlock bypassed (摘除) for longer than its `alarms.bypass.after`, and back in service.
     case bypassed(name: String, after: Duration)
     case bypassCleared(name: String)
@@ -138,6 +143,10 @@ enum English {
         case .flood(let n): return "alarm flood: \(n) alarms raised within the flood window"
         case .floodEnd(let n): return "alarm flood over: \(n) alarms raised within the flood window"
         case .removed(let name, let c): return "\(name) \(c.rawValue) alarm removed: no longer in the configuration"
+        case .modeStart(let name, let mode, let d, let user): return "\(name) in \(mode) mode for \(l.duration(d))\(by(user))"
+        case .modeEnd(let name, let mode, let expired, let user):
+            return "\(name) back to normal: \(mode) mode \(expired ? "time ran out" : "ended\(by(user))")"
+        case .suppressedByMode(let name, let source, let mode): return "\(name) alarms suppressed by design (\(source) in \(mode) mode)"
         case .bypassed(let name, let after): return "\(name) interlock bypassed for more than \(l.duration(after))"
         case .bypassCleared(let name): return "\(name) interlock back in service"
         case .hazardLevel(let name, let r, let level, let previous):
@@ -213,6 +222,10 @@ enum Chinese {
         case .flood(let n): return "报警泛滥：泛滥窗口内 \(n) 个报警"
         case .floodEnd(let n): return "报警泛滥结束：泛滥窗口内 \(n) 个报警"
         case .removed(let name, let c): return "\(name) \(alarmName(c))已移除：配置中已不存在"
+        case .modeStart(let name, let mode, let d, let user): return "\(name) 进入\(modeName(mode))状态，时长 \(l.duration(d))\(by(user))"
+        case .modeEnd(let name, let mode, let expired, let user):
+            return "\(name) 恢复正常：\(modeName(mode))状态\(expired ? "到期" : "结束\(by(user))")"
+        case .suppressedByMode(let name, let source, let mode): return "\(name) 报警按设计抑制（\(source) 处于\(modeName(mode))状态）"
         case .bypassed(let name, let after): return "\(name) 联锁摘除超过 \(l.duration(after))"
         case .bypassCleared(let name): return "\(name) 联锁恢复投用"
         case .hazardLevel(let name, let r, let level, let previous):
@@ -254,6 +267,16 @@ enum Chinese {
         case .flood: return "报警泛滥"
         case .level: return "重大危险源分级"
         case .bypass: return "联锁摘除报警"
+        case .mode: return "运行状态"
+        }
+    }
+
+    static func modeName(_ mode: String) -> String {
+        switch mode {
+        case "startup": return "开车"
+        case "shutdown": return "停车"
+        case "maintenance": return "检修"
+        default: return mode
         }
     }
 

@@ -115,6 +115,7 @@ extension Engine {
         case .connection(let i): g = connections[i]
         case .flood: g = flood
         case .hazardSource(let i): return sources.indices.contains(i) ? savedLevel(i) : nil
+        case .hazardSourceMode(let i): return sources.indices.contains(i) ? savedMode(i) : nil
         }
         guard g.slot.needsSaving else { return nil }
         return g.slot.saved(tag: g.id, slot: g.condition.slot, condition: g.condition, grade: g.grade, name: g.name, unit: "",
@@ -137,6 +138,7 @@ extension Engine {
                                     unit: "", value: g.value))
         }
         out += sources.indices.compactMap(savedLevel)
+        out += sources.indices.compactMap(savedMode)
         return out
     }
 
@@ -194,6 +196,8 @@ extension Engine {
             case .level:
                 // A source the configuration no longer has is cleared below (and forgotten).
                 if restoreLevel(a) { continue }
+            case .mode:
+                if restoreMode(a) { continue }
             default:
                 break
             }

@@ -23,7 +23,11 @@ public struct TagRuntime: Sendable {
     public internal(set) var lastTime: Instant?
     /// The last good sample's time; stale data counts from it (or from the engine's start).
     public internal(set) var lastGoodTime: Instant?
+    /// Suppressed by design: by its `suppress_if` rule, or by a hazard source's mode (spec §13).
     public internal(set) var suppressed = false
+    var suppressedByRule = false
+    /// How many declared modes suppress this tag now.
+    var modeSuppressions = 0
     /// How many of the tag's connections are down; while any is, its quality is bad.
     var connectionsDown = 0
     /// Whether votes or suppressed tags depend on this one (checked per sample, kept inline).

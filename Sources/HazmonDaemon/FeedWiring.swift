@@ -11,6 +11,15 @@ struct PipelineFeedHandler: FeedRequestHandler {
         return FeedSnapshot(seq: seq, alarms: alarms.map(\.json), hazardSources: pipeline.hazardSources().map(\.json))
     }
 
+    func setMode(source: String, mode: OperatingMode, for duration: Duration?, user: String?, note: String?) -> FeedReply {
+        do {
+            try pipeline.setMode(source: source, mode: mode, for: duration, user: user, note: note, at: .steadyNow)
+            return .ok
+        } catch {
+            return .error(code: error.code, message: error.description)
+        }
+    }
+
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply {
         do {
             try pipeline.apply(action, tag: tag, condition: condition, user: user, note: note, at: .steadyNow)

@@ -93,6 +93,8 @@ final class MetricsService: Service, Sendable {
             Metrics.Gauge(label: "hazmon_hazard_source_r", dimensions: dims).record(s.r ?? .nan)
             Metrics.Gauge(label: "hazmon_hazard_source_known", dimensions: dims).record(s.r == nil ? 0 : 1)
             Metrics.Gauge(label: "hazmon_hazard_source_level", dimensions: dims).record(s.level ?? 0)
+            // 0 normal, 1 startup, 2 shutdown, 3 maintenance.
+            Metrics.Gauge(label: "hazmon_hazard_source_mode", dimensions: dims).record(OperatingMode.allCases.firstIndex(of: s.mode) ?? 0)
             for sub in s.substances {
                 Metrics.Gauge(label: "hazmon_hazard_source_tonnes", dimensions: dims + [("substance", sub.name)]).record(sub.q ?? .nan)
             }

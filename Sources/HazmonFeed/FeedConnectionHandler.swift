@@ -98,6 +98,21 @@ final class FeedConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 action = .shelve(d)
             }
             reply(context, handler.operate(action, tag: tag, condition: condition, user: request.user, note: request.note).json)
+        case "mode":
+            guard let source = request.source, !source.isEmpty else {
+                reply(context, FeedReply.error(code: "bad_request", message: "mode needs \"source\": a hazard source id").json); return
+            }
+            guard let name = request.mode, let mode = OperatingMode(rawValue: name) else {
+                reply(context, FeedReply.error(code: "bad_request", message: "mode needs \"mode\": one of \(OperatingMode.allCases.map(\.rawValue).joined(separator: ", "))").json)
+                return
+            }
+            var d: Duration?
+            if let text = request.for {
+                do { d = try DurationParser.parse(text) } catch {
+                    reply(context, FeedReply.error(code: "bad_request", message: "\"for\": \(error)").json); return
+                }
+            }
+            reply(context, handler.setMode(source: source, mode: mode, for: d, user: request.user, note: request.note).json)
         default:
             reply(context, FeedReply.error(code: "unknown_request", message: "unknown request type \"\(request.type.prefix(40))\"").json)
         }

@@ -65,6 +65,17 @@ public struct FeedHazardSource: Sendable, Equatable, Decodable {
     public var color: String?
     public var substances: [Substance]
     public var unknown: [String]?
+    public var mode: String?
+    public var modeUntil: String?
+    public var modeBy: String?
+    public var modeNote: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, code, name, alpha, r, s, level, color, substances, unknown, mode
+        case modeUntil = "mode_until"
+        case modeBy = "mode_by"
+        case modeNote = "mode_note"
+    }
 
     public struct Substance: Sendable, Equatable, Decodable {
         public var name: String

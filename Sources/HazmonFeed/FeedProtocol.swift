@@ -8,6 +8,8 @@ public protocol FeedRequestHandler: Sendable {
     func snapshot() -> FeedSnapshot
     /// An operator's action on an alarm: acknowledge, shelve, unshelve or reset.
     func operate(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?) -> FeedReply
+    /// A hazard source's operating mode declared (spec §13), or ended with `normal`.
+    func setMode(source: String, mode: OperatingMode, for duration: Duration?, user: String?, note: String?) -> FeedReply
 }
 
 /// A snapshot's parts, each item one JSON object.
@@ -60,13 +62,16 @@ struct FeedRequest: Decodable {
     var user: String?
     var note: String?
     var `for`: String?
+    /// `mode` requests: the hazard source and the mode.
+    var source: String?
+    var mode: String?
 
     /// Bounds on what an operator's request may carry into the journal and every client's feed.
     static let maxTag = 128
     static let maxUser = 64
     static let maxNote = 1_000
 
-    enum CodingKeys: String, CodingKey { case type, since, tag, condition, user, note, `for` }
+    enum CodingKeys: String, CodingKey { case type, since, tag, condition, user, note, `for`, source, mode }
 
     /// Thrown by `init(from:)` for a value of the right JSON type but out of range.
     struct Invalid: Error { let message: String }
@@ -89,7 +94,10 @@ struct FeedRequest: Decodable {
         user = try c.decodeIfPresent(String.self, forKey: .user)
         note = try c.decodeIfPresent(String.self, forKey: .note)
         self.for = try c.decodeIfPresent(String.self, forKey: .for)
-        for (key, value, limit) in [("tag", tag, Self.maxTag), ("user", user, Self.maxUser), ("note", note, Self.maxNote)] {
+        source = try c.decodeIfPresent(String.self, forKey: .source)
+        mode = try c.decodeIfPresent(String.self, forKey: .mode)
+        for (key, value, limit) in [("tag", tag, Self.maxTag), ("user", user, Self.maxUser), ("note", note, Self.maxNote),
+                                    ("source", source, Self.maxTag), ("mode", mode, Self.maxTag)] {
             if let value, value.count > limit {
                 throw Invalid(message: "\"\(key)\" is longer than \(limit) characters")
             }

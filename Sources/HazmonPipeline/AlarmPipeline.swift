@@ -135,7 +135,21 @@ public final class AlarmPipeline: Sendable {
     }
 
     /// Every hazard source's live R and level (spec §13).
-    public func hazardSources() -> [HazardSourceStatus] { state.withLock { $0.engine.hazardSources } }
+    public func hazardSources() -> [HazardSourceStatus] {
+        let offset = clock.wallOffset
+        return state.withLock { $0.engine.hazardSources }.map { $0.shifted(by: offset) }
+    }
+
+    /// Declares a hazard source's operating mode (or `normal` to end one), journaled.
+    public func setMode(source: String, mode: OperatingMode, for duration: Duration?, user: String?, note: String?,
+                        at time: Instant) throws(OperatorError) {
+        try state.withLock { s throws(OperatorError) in
+            let events = try s.engine.setMode(source: source, mode: mode, for: duration, user: user, note: note, at: time)
+            s.buffer.removeAll(keepingCapacity: true)
+            s.buffer.append(contentsOf: events)
+            deliver(&s)
+        }
+    }
 
     /// An operator's action (acknowledge, shelve, unshelve, reset) on one alarm.
     public func apply(_ action: OperatorAction, tag: String, condition: Condition, user: String?, note: String?,

@@ -22,7 +22,7 @@ struct Hazmon: AsyncParsableCommand {
         commandName: "hazmon",
         abstract: "Monitors major hazard sources: gas, pressure, level and temperature in, graded alarms out.",
         version: version,
-        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, Trend.self, Report.self, JournalCommand.self, Simulate.self]
+        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, Trend.self, Report.self, Mode.self, JournalCommand.self, Simulate.self]
     )
 
     /// Runs the command line with the exit codes of spec §1: 2 for usage errors (not

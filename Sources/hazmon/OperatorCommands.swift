@@ -104,7 +104,11 @@ extension Alarms {
         } else {
             r = "R unknown (\((s.unknown ?? []).joined(separator: "; ")))"
         }
-        return "\(band) \(s.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(level), \(r): \(subs) \(s.name)"
+        var mode = ""
+        if let m = s.mode, m != "normal" {
+            mode = " [\(m)\(s.modeUntil.map { " until \($0)" } ?? "")\(s.modeBy.map { " by \($0)" } ?? "")\(s.modeNote.map { ": \($0)" } ?? "")]"
+        }
+        return "\(band) \(s.id.padding(toLength: 16, withPad: " ", startingAt: 0)) \(level), \(r): \(subs) \(s.name)\(mode)"
     }
 }
 

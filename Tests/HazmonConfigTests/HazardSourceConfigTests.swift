@@ -171,4 +171,34 @@ struct HazardSourceConfigTests {
         #expect(errs.contains { $0.hasPrefix(#"hazmon.toml:13: tag "PT-1": alarms.bypass: only a tag of class interlock has alarms.bypass"#) },
                 "\(errs)")
     }
+
+    @Test func modesNameTheirTagsAndBounds() throws {
+        let source = """
+            [[hazard_source]]
+            id = "S1"
+            exposed_people = 10
+            MODES
+            [[hazard_source.substance]]
+            name = "LPG"
+            beta = 1.5
+            inventory = [{ level = "LT-S101", shape = "sphere", diameter = 12, density = 0.5 }]
+            """
+        let c = try parse(Self.tags + source.replacingOccurrences(of: "MODES", with: """
+            modes.maintenance = { suppress = ["LT-S102"], max = "12h" }
+            modes.startup = { suppress = ["LT-S101", "LT-S102"] }
+            """))
+        #expect(c.hazardSources[0].modes == [.maintenance: ModeRule(suppress: ["LT-S102"], max: .seconds(43_200)),
+                                             .startup: ModeRule(suppress: ["LT-S101", "LT-S102"], max: .seconds(86_400))])
+        let errs = errors(Self.tags + source.replacingOccurrences(of: "MODES", with: """
+            modes.maintenance = { suppress = ["NOPE"], max = "0s" }
+            modes.repair = { suppress = [] }
+            """))
+        let expected = [
+            #"hazmon.toml:24: hazard_source "S1": modes.maintenance.suppress: no tag "NOPE""#,
+            #"hazmon.toml:24: hazard_source "S1": modes.maintenance.max: must be more than 0"#,
+            #"hazmon.toml:25: hazard_source "S1": modes.repair: unknown key"#,
+        ]
+        for e in expected { #expect(errs.contains { $0.hasPrefix(e) }, "\(e)\n in \(errs.joined(separator: "\n"))") }
+        #expect(errs.count == expected.count, "\(errs.joined(separator: "\n"))")
+    }
 }

@@ -202,3 +202,62 @@ struct InterlockTests {
         #expect(r.feed(60, 0).isEmpty && r.tick(75).isEmpty && r.feed(80, 1).isEmpty && r.tick(120).isEmpty)
     }
 }
+
+/// Spec §13: a declared mode design-suppresses exactly its list, is bounded, journaled, and
+/// ends by itself; a restart keeps it.
+@Suite("Operating modes")
+struct OperatingModeTests {
+    static func engine() -> Engine {
+        var source = HazardSourceTests.spheres
+        source.modes = [.maintenance: ModeRule(suppress: ["PT-1"], max: .seconds(3600))]
+        let pt = { (id: String) in TagDefinition(id: id, unit: "MPa", tagClass: .pressure, h: LimitRule(at: 1.4, grade: .yellow)) }
+        let lt = { (id: String) in TagDefinition(id: id, unit: "m", tagClass: .level) }
+        return Engine(site: "s", tags: [lt("LT-1"), lt("LT-2"), pt("PT-1"), pt("PT-2")], hazardSources: [source], start: at(0))
+    }
+
+    @Test func maintenanceSuppressesItsListOnlyAndEndsByItself() throws {
+        var e = Self.engine()
+        #expect(throws: OperatorError.modeNeedsDuration) { try e.setMode(source: "S10x", mode: .maintenance, for: nil, user: "wang", note: "x", at: at(1)) }
+        #expect(throws: OperatorError.modeNeedsReason) { try e.setMode(source: "S10x", mode: .maintenance, for: .seconds(60), user: "wang", note: " ", at: at(1)) }
+        #expect(throws: OperatorError.modeTooLong(mode: "maintenance", max: .seconds(3600))) {
+            try e.setMode(source: "S10x", mode: .maintenance, for: .seconds(7200), user: "wang", note: "valve", at: at(1))
+        }
+        #expect(throws: OperatorError.unknownSource("nope")) { try e.setMode(source: "nope", mode: .startup, for: .seconds(1), user: nil, note: "n", at: at(1)) }
+        #expect(throws: OperatorError.notInMode("S10x")) { try e.setMode(source: "S10x", mode: .normal, for: nil, user: nil, note: nil, at: at(1)) }
+
+        let start = try e.setMode(source: "S10x", mode: .maintenance, for: .seconds(600), user: "wang", note: "PSV-101 replaced", at: at(10))
+        #expect(start.map(\.event) == [.modeStart, .suppressed])
+        #expect(start[0].tag == "S10x" && start[0].condition == .mode && start[0].user == "wang" && start[0].note == "PSV-101 replaced")
+        #expect(start[0].message == "LPG spheres in maintenance mode for 10m by wang")
+        #expect(start[1].tag == "PT-1" && start[1].message == "PT-1 alarms suppressed by design (S10x in maintenance mode)")
+        #expect(e.hazardSources[0].mode == .maintenance && e.hazardSources[0].modeUntil == at(610))
+        // PT-1's alarm is recorded and flagged suppressed; PT-2's is not: exactly the list.
+        var out: [AlarmEvent] = []
+        e.evaluate(Sample(tag: e.handle(for: "PT-1")!, value: 1.5, time: at(20)), into: &out)
+        e.evaluate(Sample(tag: e.handle(for: "PT-2")!, value: 1.5, time: at(20)), into: &out)
+        #expect(out.map(\.tag) == ["PT-1", "PT-2"])
+        #expect(out[0].flags.contains(.suppressed) && !out[1].flags.contains(.suppressed))
+        #expect(e.snapshot().first { $0.tag == "PT-1" }?.suppressed == true)
+
+        // A restart in the middle keeps the mode and its suppression, silently.
+        let saved = e.savedAlarms().filter { $0.slot == .mode }
+        #expect(saved.count == 1 && saved[0].shelvedUntil == at(610))
+        var again = Self.engine()
+        var restored: [AlarmEvent] = []
+        again.restore(saved, now: at(30), into: &restored)
+        #expect(restored.isEmpty && again.hazardSources[0].mode == .maintenance && again.hazardSources[0].modeBy == "wang")
+        #expect(again.hazardSources[0].modeNote == "PSV-101 replaced")
+        again.evaluate(Sample(tag: again.handle(for: "PT-1")!, value: 1.5, time: at(31)), into: &restored)
+        #expect(restored.first?.flags.contains(.suppressed) == true)
+
+        // The time runs out: back to normal by itself, PT-1 no longer suppressed.
+        var end: [AlarmEvent] = []
+        e.tick(now: at(609), into: &end)
+        #expect(!end.contains { $0.condition == .mode })
+        e.tick(now: at(611), into: &end)
+        #expect(end.filter { $0.condition == .mode }.map(\.event) == [.modeEnd])
+        #expect(end.contains { $0.tag == "PT-1" && $0.event == .unsuppressed })
+        #expect(end.first { $0.event == .modeEnd }?.message == "LPG spheres back to normal: maintenance mode time ran out")
+        #expect(e.hazardSources[0].mode == .normal && e.savedAlarms().filter { $0.slot == .mode }.isEmpty)
+    }
+}

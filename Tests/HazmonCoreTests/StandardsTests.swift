@@ -12,7 +12,7 @@ struct StandardsTests {
     @Test func everyConditionHasItsAlarmType() {
         let expected: [Condition: String] = [.h: "high", .hh: "high_high", .l: "low", .ll: "low_low", .rate: "rate",
                                              .trend: "trend", .stale: "stale", .fault: "fault", .comm: "comm",
-                                             .vote: "vote", .flood: "flood", .level: "level", .bypass: "bypass"]
+                                             .vote: "vote", .flood: "flood", .level: "level", .bypass: "bypass", .mode: "mode"]
         for c in Condition.allCases { #expect(c.alarmType.rawValue == expected[c], "\(c)") }
         #expect(Condition.allCases.filter(\.isFault) == [.stale, .fault, .comm])
     }

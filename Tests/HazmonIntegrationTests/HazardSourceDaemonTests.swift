@@ -146,4 +146,46 @@ struct HazardSourceDaemonTests {
         let share = interlocks.first?["in_service"] as? Double ?? -1
         #expect(interlocks.first?["tag"] as? String == "XS-101" && share > 0.5 && share < 0.9, "\(interlocks)")
     }
+
+    /// `hazmon mode` over the socket: journaled with who and why, the mode's list suppressed,
+    /// shown by `hazmon alarms`, back to normal by itself.
+    @Test func aModeIsDeclaredSuppressesItsListAndEnds() throws {
+        let extra = Self.extra.replacingOccurrences(of: "exposed_people = 120\n",
+                                                    with: "exposed_people = 120\nmodes.maintenance = { suppress = [\"PT-S101\"], max = \"1h\" }\n")
+        let rig = try Rig(extra: extra + """
+
+            [[tag]]
+            id = "PT-S101"
+            unit = "MPa"
+            hazard_source = "S10x"
+            source = { mqtt = "plant/s101/pt" }
+            alarms.h = { at = 1.4 }
+            """)
+        defer { rig.close() }
+        func hazmon(_ args: [String]) throws -> (Int32, String) {
+            let out = rig.dir.path + "/cli-\(UInt32.random(in: 0...UInt32.max)).out"
+            let child = try ChildProcess(hazmonBinary, args + ["--socket", rig.daemon.socketPath], output: out)
+            return (child.wait(), (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        }
+        #expect(try hazmon(["mode", "S10x", "maintenance", "--for", "3s"]).0 == 2, "--note is required")
+        let (tooLong, tooLongOut) = try hazmon(["mode", "S10x", "maintenance", "--for", "2h", "--note", "x"])
+        #expect(tooLong == 1 && tooLongOut.contains("mode_too_long"), "\(tooLongOut)")
+        let (code, out) = try hazmon(["mode", "S10x", "maintenance", "--for", "3s", "--note", "PSV-101 replaced", "--user", "wang"])
+        #expect(code == 0 && out.contains("mode S10x maintenance: ok"), "\(out)")
+        let start = try #require(next(rig.client, condition: "mode"))
+        #expect(start["event"] as? String == "mode_start" && start["user"] as? String == "wang" && start["note"] as? String == "PSV-101 replaced")
+        rig.publisher.publish("plant/s101/pt", "1.5")
+        var raised: [String: Any]?
+        for _ in 0..<20 {
+            guard let e = rig.client.nextEvent() else { break }
+            if e["tag"] as? String == "PT-S101", e["event"] as? String == "raised" { raised = e; break }
+        }
+        #expect((raised?["flags"] as? [String])?.contains("suppressed") == true, "\(String(describing: raised))")
+        let (_, table) = try hazmon(["alarms"])
+        #expect(table.contains("[maintenance until ") && table.contains("by wang: PSV-101 replaced"), "\(table)")
+        let end = try #require(next(rig.client, condition: "mode", timeout: 6))
+        #expect(end["event"] as? String == "mode_end" && (end["message"] as? String)?.contains("time ran out") == true)
+        let sources = try sources(rig)
+        #expect(sources.first?["mode"] as? String == "normal")
+    }
 }
