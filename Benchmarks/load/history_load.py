@@ -11,7 +11,8 @@ Usage: python3 Benchmarks/load/history_load.py [--tags 5000] [--seconds 60] [--d
        [--hazmon .build/release/hazmon]
 Needs: mosquitto, paho-mqtt (PyPI). Loopback only; it stops by itself.
 """
-import argparse, math, os, random, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse
+import urllib.request, math, os, random, sqlite3, subprocess, sys, tempfile, threading, time
 
 import paho.mqtt.client as mqtt
 
@@ -27,8 +28,19 @@ def wait_for(path_or_fn, timeout=30):
     return False
 
 
-def config(tmp, port, tags, history, name):
+def samples_total(metrics_port):
+    """hazmon_samples_total summed over sources, from the daemon's /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("hazmon_samples_total"))
+
+
+def config(tmp, port, tags, history, name, metrics_port):
     lines = [
+        '[metrics]', f'listen = "127.0.0.1:{metrics_port}"',
         '[site]', 'id = "load"', '[log]', 'format = "text"', 'level = "warning"',
         '[alert_socket]', f'path = "{tmp}/alerts.sock"', '[journal]', f'path = "{tmp}/journal.db"',
         '[history]', f'enabled = {"true" if history else "false"}',
@@ -71,9 +83,30 @@ class Publisher(threading.Thread):
                 time.sleep(delay)
 
 
-def phase(args, tmp, port, history, seconds, keep=False):
+def start_broker(tmp):
+    """A broker of its own for each phase: no session or queue of an earlier phase weighs on it."""
+    port = free_port()
+    conf = os.path.join(tmp, f"mosquitto-{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\nmax_inflight_messages 5000\n")
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return broker, port
+
+
+def phase(args, tmp, history, seconds, keep=False):
+    broker, port = start_broker(tmp)
+    try:
+        return run_phase(args, tmp, port, history, seconds, keep)
+    finally:
+        broker.terminate()
+        broker.wait()
+
+
+def run_phase(args, tmp, port, history, seconds, keep):
     d = tempfile.mkdtemp(dir=tmp, prefix="on-" if history else "off-")
-    cfg = config(d, port, args.tags, history, os.path.basename(d))
+    metrics_port = free_port()
+    cfg = config(d, port, args.tags, history, os.path.basename(d), metrics_port)
     log = open(os.path.join(d, "hazmon.log"), "w")
     h = subprocess.Popen([args.hazmon, "run", "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     if not wait_for(os.path.join(d, "alerts.sock")):
@@ -81,9 +114,9 @@ def phase(args, tmp, port, history, seconds, keep=False):
     pub = Publisher(port, args.tags)
     pub.start()
     time.sleep(10)  # warm-up
-    c0, s0, t0 = cpu_seconds(h.pid), pub.sent, time.time()
+    c0, s0, t0, r0 = cpu_seconds(h.pid), pub.sent, time.time(), samples_total(metrics_port)
     time.sleep(seconds)
-    c1, s1, t1 = cpu_seconds(h.pid), pub.sent, time.time()
+    c1, s1, t1, r1 = cpu_seconds(h.pid), pub.sent, time.time(), samples_total(metrics_port)
     if keep:
         time.sleep(max(0, args.disk_minutes * 60 - seconds - 10))
     pub.stop.set()
@@ -91,7 +124,11 @@ def phase(args, tmp, port, history, seconds, keep=False):
     time.sleep(2)
     h.terminate()
     h.wait(30)
-    msgs = s1 - s0
+    # Per message the daemon evaluated (its own counter), not per message published: a phase
+    # where the daemon fell behind would otherwise look cheap.
+    msgs = (r1 - r0) if r0 is not None and r1 is not None else s1 - s0
+    print(f"  {'on ' if history else 'off'}: published {s1 - s0}, evaluated {msgs:.0f} in {t1 - t0:.1f} s, "
+          f"hazmon CPU {c1 - c0:.2f} s", flush=True)
     return (c1 - c0) / msgs * 1e6, msgs / (t1 - t0), d, pub.sent
 
 
@@ -105,17 +142,11 @@ def main():
     args = ap.parse_args()
     args.hazmon = os.path.abspath(args.hazmon)
     tmp = tempfile.mkdtemp(prefix="hazmon-hload-")
-    port = free_port()
-    broker_conf = os.path.join(tmp, "mosquitto.conf")
-    with open(broker_conf, "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\nmax_inflight_messages 5000\n")
-    broker = subprocess.Popen(["mosquitto", "-c", broker_conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
     try:
         # Off, on, off: the two off runs bracket the on run, so a drift of the host shows.
-        off1, _, _, _ = phase(args, tmp, port, False, args.seconds)
-        on, rate_on, d, sent = phase(args, tmp, port, True, args.seconds, keep=args.disk_minutes > 0)
-        off2, _, _, _ = phase(args, tmp, port, False, args.seconds)
+        off1, _, _, _ = phase(args, tmp, False, args.seconds)
+        on, rate_on, d, sent = phase(args, tmp, True, args.seconds, keep=args.disk_minutes > 0)
+        off2, _, _, _ = phase(args, tmp, False, args.seconds)
         off = (off1 + off2) / 2
         print(f"{args.tags} tags at 1 Hz ({rate_on:.0f} msg/s measured), quiet, noisy 4-20 mA-like values:")
         print(f"  hazmon CPU per message, history off: {off1:.1f} / {off2:.1f} us; history on: {on:.1f} us; "
@@ -131,8 +162,6 @@ def main():
             print(f"  compressed points: {chunk_bytes / chunk_points:.2f} bytes per point, minute aggregates "
                   f"{minute_bytes / chunk_points:.2f} bytes per point")
     finally:
-        broker.terminate()
-        broker.wait()
         if args.keep:
             print(f"  kept: {tmp}")
         else:
