@@ -45,6 +45,28 @@ public struct JournalEntry: Sendable, Hashable {
     }
 }
 
+/// One event as a long pass reads it (`JournalReader.forEachSummary`): the indexed columns, the
+/// JSON line where asked for, and the start of its `flags` list (`"flags":[...`) if it has one.
+public struct EventSummary: Sendable {
+    public var time: Int64
+    public var tag: String
+    public var condition: String
+    public var event: String
+    public var grade: Int
+    public var json: String?
+    public var flags: String?
+
+    public init(time: Int64, tag: String, condition: String, event: String, grade: Int, json: String?, flags: String?) {
+        self.time = time
+        self.tag = tag
+        self.condition = condition
+        self.event = event
+        self.grade = grade
+        self.json = json
+        self.flags = flags
+    }
+}
+
 /// The alarm an event changed, and its durable state afterwards (`nil`: back to normal).
 public struct AlarmStateChange: Sendable, Hashable {
     public var tag: String
@@ -397,17 +419,58 @@ public struct JournalReader: Sendable {
         }
     }
 
-    /// Every event before `until`, oldest first, handed to `body` one at a time without holding
-    /// them all (a year of a busy site is millions): `hazmon report`'s single pass.
-    public func forEachEvent(until: Instant, _ body: (JournalEntry) throws -> Void) throws(JournalError) {
+    /// Events with `since <= time < until`, oldest first, one at a time without holding them all
+    /// (a year of a busy site is millions): `hazmon report`'s single pass. The JSON line is read
+    /// only for the kinds in `jsonFor`, and of the others only their `flags` list.
+    public func forEachSummary(since: Instant, until: Instant, jsonFor kinds: [String],
+                               _ body: (EventSummary) throws -> Void) throws(JournalError) {
+        let marks = kinds.map { _ in "?" }.joined(separator: ",")
+        let sql = """
+            SELECT time_ns, tag, condition, event, grade,
+                   CASE WHEN event IN (\(marks.isEmpty ? "NULL" : marks)) THEN json END,
+                   CASE WHEN instr(json, '"flags":[') > 0 THEN substr(json, instr(json, '"flags":['), 96) END
+            FROM event WHERE time_ns >= ? AND time_ns < ? ORDER BY seq
+            """
+        var args: [any DatabaseValueConvertible] = kinds
+        args += [since.nanoseconds, until.nanoseconds]
         do {
             try queue.read { db in
-                let rows = try Row.fetchCursor(db, sql: "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE time_ns < ? ORDER BY seq",
-                                               arguments: [until.nanoseconds])
-                while let r = try rows.next() { try body(JournalEntry(row: r)) }
+                let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(args))
+                while let r = try rows.next() {
+                    try body(EventSummary(time: r[0], tag: r[1], condition: r[2], event: r[3], grade: r[4], json: r[5], flags: r[6]))
+                }
             }
         } catch let e as JournalError {
             throw e
+        } catch {
+            throw JournalError(error, doing: "cannot read the journal")
+        }
+    }
+
+    /// The alarms active at `time` by the events before it: per tag and side (h and hh are one
+    /// alarm, l and ll another), the last raise not followed by a clear, and whether it was
+    /// acknowledged since. For a report whose period starts after such a raise.
+    public func activeAlarms(at time: Instant) throws(JournalError) -> [(tag: String, condition: String, since: Instant, acknowledged: Bool)] {
+        // One scan, grouped: per alarm its last raise or clear, last raise and last acknowledgement.
+        let sql = """
+            SELECT e.tag, e.condition, e.time_ns, coalesce(g.last_ack > g.last_raise, 0)
+            FROM (
+                SELECT tag,
+                       CASE condition WHEN 'hh' THEN 'h' WHEN 'll' THEN 'l' WHEN 'bypass' THEN 'l' ELSE condition END AS side,
+                       max(CASE WHEN event IN ('raised', 'predicted', 'cleared') THEN seq END) AS last_change,
+                       max(CASE WHEN event IN ('raised', 'predicted') THEN seq END) AS last_raise,
+                       max(CASE WHEN event = 'acknowledged' THEN seq END) AS last_ack
+                FROM event WHERE time_ns < ? AND condition NOT IN ('flood', 'level', 'mode')
+                GROUP BY tag, side
+            ) AS g JOIN event AS e ON e.seq = g.last_raise
+            WHERE g.last_raise = g.last_change
+            """
+        do {
+            return try queue.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: [time.nanoseconds]).map {
+                    (tag: $0[0], condition: $0[1], since: Instant(nanoseconds: $0[2]), acknowledged: ($0[3] as Bool?) ?? false)
+                }
+            }
         } catch {
             throw JournalError(error, doing: "cannot read the journal")
         }

@@ -174,7 +174,8 @@ public struct AlarmReportBuilder {
         /// The first annunciation still awaiting acknowledgement.
         var pendingSince: Int64?
         var pendingInRange = false
-        var lastTransitions: [Int64] = []
+        /// The last three raises or clears, oldest first (a fixed ring: no allocation per event).
+        var lastTransitions: (Int64, Int64, Int64) = (.min, .min, .min)
         var lastChatter: Int64?
         var count = 0
         var transitions = 0
@@ -215,11 +216,21 @@ public struct AlarmReportBuilder {
         }
     }
 
-    /// One journaled event; from its JSON line only what a few kinds need (who and why for
-    /// shelving; the flags of every annunciation).
-    public mutating func add(_ entry: JournalEntry) {
-        let e = (time: entry.time.nanoseconds, tag: entry.tag, condition: entry.condition, event: entry.event,
-                 grade: entry.grade, json: entry.json)
+    /// The kinds of event whose JSON line the report reads (who and why).
+    public static let kindsWithText = ["shelved", "unshelved", "unsuppressed"]
+
+    /// An alarm already active when the period starts (from `JournalReader.activeAlarms(at:)`).
+    public mutating func seedActive(tag: String, condition: String, since: Instant, acknowledged: Bool) {
+        guard let slot = Self.slot(condition) else { return }
+        var a = AlarmTrack(position: position(of: tag))
+        a.condition = condition
+        a.activeSince = since.nanoseconds
+        a.acknowledged = acknowledged
+        alarms[AlarmKey(tag: tag, slot: slot)] = a
+    }
+
+    /// One journaled event, oldest first; its JSON line is needed only for `kindsWithText`.
+    public mutating func add(_ e: EventSummary) {
         guard e.time < until, let slot = Self.slot(e.condition) else { return }
         let key = AlarmKey(tag: e.tag, slot: slot)
         var a = alarms[key] ?? AlarmTrack(position: position(of: e.tag))
@@ -231,7 +242,7 @@ public struct AlarmReportBuilder {
             a.acknowledged = false
             a.condition = e.condition
             if e.event != "escalated" { transition(&a, e.time, inRange: inRange) }
-            let hidden = Self.flagged(e.json, "shelved") || Self.flagged(e.json, "suppressed")
+            let hidden = e.flags.map { Self.flagged($0, "shelved") || Self.flagged($0, "suppressed") } ?? false
             if inRange, !hidden {
                 reports[p].annunciated += 1
                 reports[p].perTenMinutes[Int((e.time - since) / Self.tenMinutes)] += 1
@@ -249,14 +260,14 @@ public struct AlarmReportBuilder {
             a.pendingSince = nil
         case "shelved":
             if inRange {
-                let f = Self.fields(e.json)
+                let f = Self.fields(e.json ?? "")
                 reports[p].shelved.append(.init(time: Instant(nanoseconds: e.time), tag: e.tag, condition: e.condition,
                                                 user: f.user ?? "", note: f.note ?? "", until: nil, endedBy: nil))
                 a.shelfIndex = reports[p].shelved.count - 1
             }
         case "unshelved":
             if inRange, let i = a.shelfIndex {
-                let f = Self.fields(e.json)
+                let f = Self.fields(e.json ?? "")
                 reports[p].shelved[i].until = Instant(nanoseconds: e.time)
                 reports[p].shelved[i].endedBy = f.user == "hazmon" ? "expired" : (f.user ?? "")
             }
@@ -266,7 +277,7 @@ public struct AlarmReportBuilder {
         case "unsuppressed":
             if let from = a.suppressedSince, e.time >= since {
                 reports[p].suppressed.append(.init(tag: e.tag, condition: e.condition, since: Instant(nanoseconds: from),
-                                                   until: Instant(nanoseconds: e.time), why: Self.fields(e.json).message ?? ""))
+                                                   until: Instant(nanoseconds: e.time), why: Self.fields(e.json ?? "").message ?? ""))
             }
             a.suppressedSince = nil
         default:
@@ -277,11 +288,10 @@ public struct AlarmReportBuilder {
 
     /// A raise or clear: three within 60 s make the alarm chatter (one episode per burst).
     private mutating func transition(_ a: inout AlarmTrack, _ t: Int64, inRange: Bool) {
-        a.lastTransitions.append(t)
-        if a.lastTransitions.count > 3 { a.lastTransitions.removeFirst() }
+        a.lastTransitions = (a.lastTransitions.1, a.lastTransitions.2, t)
         guard inRange else { return }
         a.transitions += 1
-        if a.lastTransitions.count == 3, t - a.lastTransitions[0] <= Self.chatterWindow {
+        if a.lastTransitions.0 != .min, t - a.lastTransitions.0 <= Self.chatterWindow {
             if a.lastChatter.map({ t - $0 > Self.chatterWindow }) ?? true { a.episodes += 1 }
             a.lastChatter = t
         }
@@ -323,13 +333,10 @@ public struct AlarmReportBuilder {
         return reports
     }
 
-    /// Whether an event's `flags` list holds `flag` (a substring test on the JSON line: flags
-    /// are plain words, and only this one array holds them).
-    static func flagged(_ json: String, _ flag: String) -> Bool {
-        guard let r = json.utf8.firstRange(of: #""flags":["#.utf8) else { return false }
-        let rest = json.utf8[r.upperBound...]
-        let end = rest.firstIndex(of: UInt8(ascii: "]")) ?? rest.endIndex
-        return rest[..<end].firstRange(of: "\"\(flag)\"".utf8) != nil
+    /// Whether a `"flags":[...` list holds `flag` (flags are plain words; the list ends at `]`).
+    static func flagged(_ flags: String, _ flag: String) -> Bool {
+        let list = flags.utf8.prefix { $0 != UInt8(ascii: "]") }
+        return list.firstRange(of: "\"\(flag)\"".utf8) != nil
     }
 
     /// `user`, `note` and `message` of an event line (JSON-decoded: they are free text).

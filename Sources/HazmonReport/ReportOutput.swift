@@ -8,7 +8,12 @@ public enum AlarmReport {
     public static func compute(journal path: String, settings: ReportSettings) throws(JournalError) -> [PositionReport] {
         let reader = try JournalReader(path: path)
         var builder = AlarmReportBuilder(settings: settings)
-        try reader.forEachEvent(until: settings.until) { builder.add($0) }
+        // Alarms active when the period starts come from one grouped query over what precedes
+        // it; the period itself is one streaming pass.
+        for a in try reader.activeAlarms(at: settings.since) {
+            builder.seedActive(tag: a.tag, condition: a.condition, since: a.since, acknowledged: a.acknowledged)
+        }
+        try reader.forEachSummary(since: settings.since, until: settings.until, jsonFor: AlarmReportBuilder.kindsWithText) { builder.add($0) }
         return builder.finish()
     }
 }
