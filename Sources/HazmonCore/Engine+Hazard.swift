@@ -264,7 +264,7 @@ extension Engine {
     /// limit alarms when that changes whether it is suppressed.
     mutating func setModeSuppression(_ t: Int, by delta: Int, source i: Int, now: Instant, into events: inout [AlarmEvent], silent: Bool = false) {
         let before = tags[t].suppressed
-        tags[t].modeSuppressions += delta
+        tags[t].modeSuppressions = UInt8(clamping: Int(tags[t].modeSuppressions) + delta)
         tags[t].suppressed = tags[t].suppressedByRule || tags[t].modeSuppressions > 0
         guard before != tags[t].suppressed, !silent else { return }
         let kind: EventKind = tags[t].suppressed ? .suppressed : .unsuppressed

@@ -122,14 +122,21 @@ public struct Engine: Sendable {
         let first = events.count
         let outcome = tags[i].evaluate(sample, ctx: ctx, into: &events)
         if outcome.timerStarted { nextDue = .distantPast }
+        // Most tags have nothing depending on them: one test, and the rest out of line.
+        if outcome.hasDependents { evaluateDependents(of: i, outcome, sample, into: &events) }
+        if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }
+    }
+
+    /// What depends on a tag's sample: the tags it suppresses, its votes, its hazard sources.
+    @inline(never)
+    mutating func evaluateDependents(of i: Int, _ outcome: TagRuntime.Outcome, _ sample: Sample, into events: inout [AlarmEvent]) {
         if outcome.suppressesOthers, sample.quality == .good, sample.fault == nil, sample.value.isFinite {
             for d in suppressedBy[i] { updateSuppression(d, by: sample.value, now: sample.time, into: &events) }
         }
         if outcome.inVote, outcome.limitLevelChanged || outcome.healthChanged {
             for v in tagVotes[i] { evaluateVote(v, now: sample.time, into: &events) }
         }
-        if tags[i].feedsSource { regradeSources(of: i, now: sample.time, into: &events) }
-        if events.count > first { countRaises(events[first...], now: sample.time, into: &events) }
+        if outcome.feedsSource { regradeSources(of: i, now: sample.time, into: &events) }
     }
 
     /// Runs the timers due by `now`: on- and off-delays, stale data, re-alarms, shelve expiry

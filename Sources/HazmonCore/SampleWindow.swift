@@ -83,8 +83,8 @@ struct SampleWindow: Sendable {
         if count == 0 { minCount = 0; maxCount = 0 }
     }
 
-    var minimum: Double? { minCount > 0 ? values[slot(minQ[minHead])] : nil }
-    var maximum: Double? { maxCount > 0 ? values[slot(maxQ[maxHead])] : nil }
+    @inline(__always) var minimum: Double? { minCount > 0 ? values[slot(minQ[minHead])] : nil }
+    @inline(__always) var maximum: Double? { maxCount > 0 ? values[slot(maxQ[maxHead])] : nil }
 
     /// The least-squares line through the window: value at `time`, slope per second, and R².
     func fit(at time: Instant) -> (value: Double, slope: Double, r2: Double)? {

@@ -25,9 +25,6 @@ public struct TagRuntime: Sendable {
     public internal(set) var lastGoodTime: Instant?
     /// Suppressed by design: by its `suppress_if` rule, or by a hazard source's mode (spec §13).
     public internal(set) var suppressed = false
-    var suppressedByRule = false
-    /// How many declared modes suppress this tag now.
-    var modeSuppressions = 0
     /// How many of the tag's connections are down; while any is, its quality is bad.
     var connectionsDown = 0
     /// Whether votes or suppressed tags depend on this one (checked per sample, kept inline).
@@ -35,8 +32,6 @@ public struct TagRuntime: Sendable {
     /// Whether this tag was bad when its votes last counted it (`voteHealthChanged`).
     var votedBad = false
     var suppressesOthers = false
-    /// Whether a hazard source's inventory is computed from this tag (a vessel's level).
-    var feedsSource = false
     var faultReason: String?
     /// A step of this evaluation started a timer (a delay, or stale data counting again).
     var timerStarted = false
@@ -53,6 +48,14 @@ public struct TagRuntime: Sendable {
     /// A frozen-rule tag's fault alarm came back from before a restart: the first sample does
     /// not clear it unless the value moves (a frozen tag is not raised again as new).
     var faultRestored = false
+    // Small fields, next to the other flags: a wider tag record costs every sample a copy (an
+    // 8-byte Int here made the record's copy a memcpy call: +57 instructions for a full tag).
+    /// Whether a hazard source's inventory is computed from this tag (a vessel's level).
+    var feedsSource = false
+    /// Suppressed by its `suppress_if` rule (`suppressed` also counts declared modes).
+    var suppressedByRule = false
+    /// How many declared modes suppress this tag now (a tag is in one source: at most a few).
+    var modeSuppressions: UInt8 = 0
 
     init(_ d: TagDefinition) {
         definition = d
@@ -112,6 +115,9 @@ public struct TagRuntime: Sendable {
         /// In a vote, and turned bad or healthy (a fault raised or cleared, fresh data).
         var healthChanged = false
         var suppressesOthers = false
+        /// A hazard source's inventory is computed from this tag.
+        var feedsSource = false
+        var hasDependents: Bool { inVote || suppressesOthers || feedsSource }
         /// A timer may now fire sooner than the engine planned: an on- or off-delay runs, or
         /// fresh data cleared a stale alarm (its timer starts again).
         var timerStarted = false
@@ -125,7 +131,7 @@ public struct TagRuntime: Sendable {
         if started { timerStarted = false }
         return Outcome(limitLevelChanged: before != (slots.high.level, slots.low.level),
                        inVote: inVote, healthChanged: inVote && voteHealthChanged(),
-                       suppressesOthers: suppressesOthers, timerStarted: started)
+                       suppressesOthers: suppressesOthers, feedsSource: feedsSource, timerStarted: started)
     }
 
     /// The earliest time a timer of this tag can fire: a running delay (now), stale data, a
@@ -236,7 +242,7 @@ public struct TagRuntime: Sendable {
     /// Seconds until the fitted line reaches the trend's limit, if within the horizon and
     /// the fit is good enough; nil otherwise (also once the value is already past the limit:
     /// the limit alarm has taken over).
-    static func forecast(_ t: TrendRule, limit: Double, window: borrowing SampleWindow, now: Instant) -> Double? {
+    @inline(__always) static func forecast(_ t: TrendRule, limit: Double, window: borrowing SampleWindow, now: Instant) -> Double? {
         guard window.count >= t.minSamples, let fit = window.fit(at: now), fit.r2 >= t.minFit else { return nil }
         let high = t.toward == .h || t.toward == .hh
         let gap = high ? limit - fit.value : fit.value - limit
