@@ -58,13 +58,23 @@ extension ConfigBuilder {
             else if !mapIDs.insert(id).inserted { m.error("id", "duplicate map id \"\(id)\"") }
             let topic = m.string("topic") ?? ""
             if let problem = TopicFilter.validate(topic) { m.error("topic", problem) }
+            var format = MQTTMapFormat.plain
+            if let f = m.string("format") {
+                if let v = MQTTMapFormat(rawValue: f) { format = v }
+                else { m.error("format", "\"\(f)\" is not one of plain (a number, JSON value or batch) or neuron (EMQX Neuron's uploads)") }
+            }
+            let neuron = format == .neuron
             let batch = m.bool("batch") ?? false
-            let template = m.string("tag") ?? (batch ? "{tag}" : "")
+            if neuron, m.has("batch") { m.error("batch", "a Neuron upload is always a batch of tags; leave batch out") }
+            if neuron, m.has("json") { m.error("json", "a Neuron upload's values are where Neuron puts them; leave json out") }
+            let template = m.string("tag") ?? (batch || neuron ? "{tag}" : "")
             if template.isEmpty { m.error("tag", "is required: a template such as \"{3}-{4}\" naming the tag from topic levels") }
-            else if let problem = TagTemplate.validate(template, topic: topic, batch: batch) { m.error("tag", problem) }
+            else if let problem = TagTemplate.validate(template, topic: topic, batch: batch || neuron, neuron: neuron) { m.error("tag", problem) }
             let json = m.string("json")
             if let json, json.isEmpty { m.error("json", "must not be empty; leave it out for a bare number or an object with \"value\"") }
-            s.maps.append(MQTTMapSettings(id: id, topic: topic, tag: template, json: json, batch: batch))
+            var map = MQTTMapSettings(id: id, topic: topic, tag: template, json: neuron ? nil : json, batch: batch)
+            map.format = format
+            s.maps.append(map)
             m.rejectUnknownKeys()
         }
         if let p = t.table("publish") {
@@ -148,7 +158,7 @@ public enum TopicFilter {
 
 /// Tag-id templates of `[[mqtt.map]]`.
 public enum TagTemplate {
-    public static func validate(_ template: String, topic: String, batch: Bool) -> String? {
+    public static func validate(_ template: String, topic: String, batch: Bool, neuron: Bool = false) -> String? {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false).count
         var i = template.startIndex
         while let open = template[i...].firstIndex(of: "{") {
@@ -156,10 +166,12 @@ public enum TagTemplate {
             let name = template[template.index(after: open)..<close]
             if name == "tag" {
                 if !batch { return "{tag} is for batch maps (batch = true)" }
+            } else if name == "node" || name == "group" {
+                if !neuron { return "{\(name)} is for Neuron maps (format = \"neuron\")" }
             } else if let n = Int(name) {
                 if n < 1 || (n > levels && !topic.hasSuffix("#")) { return "{\(n)}: the topic has \(levels) levels" }
             } else {
-                return "{\(name)} is not a placeholder; use {1}...{9} for topic levels or {tag} for batch points"
+                return "{\(name)} is not a placeholder; use {1}...{9} for topic levels, {tag} for batch points, {node} and {group} for Neuron"
             }
             i = template.index(after: close)
         }

@@ -223,6 +223,13 @@ public struct MQTTMapSettings: Sendable, Equatable {
     public var tag: String
     public var json: String?
     public var batch: Bool
+    /// `format = "neuron"`: EMQX Neuron's uploads (`{node}`, `{group}`, `{tag}` in the template).
+    public var format: MQTTMapFormat = .plain
+}
+
+/// How a `[[mqtt.map]]` reads its payloads: hazmon's own forms, or EMQX Neuron's uploads.
+public enum MQTTMapFormat: String, Sendable, Equatable, CaseIterable {
+    case plain, neuron
 }
 
 public enum MQTTTagSource: Sendable, Equatable {

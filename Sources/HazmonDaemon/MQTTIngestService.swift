@@ -78,7 +78,8 @@ public final class MQTTIngestService: Service, Sendable {
             }
         }
         let maps = settings.maps.map {
-            TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch, tags: mapTags[$0.id] ?? [:])
+            TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch,
+                            format: $0.format == .neuron ? .neuron : .plain, tags: mapTags[$0.id] ?? [:])
         }
         return TopicRouter(exact: exact, maps: maps)
     }

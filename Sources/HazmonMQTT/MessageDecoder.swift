@@ -36,6 +36,31 @@ extension TopicRouter {
             } catch {
                 drops.payloadErrors.append(error)
             }
+        case .map(let map, let levels) where map.format == .neuron:
+            do {
+                let doc = try PayloadDecoder.parse(payload, limit: maxPayload)
+                for p in NeuronDecoder.points(in: doc) {
+                    switch p {
+                    case .failure(let e): drops.payloadErrors.append(e)
+                    case .success(let point):
+                        guard let id = map.template.render(levels: levels, point: point.name, node: point.node, group: point.group) else {
+                            drops.unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
+                        }
+                        guard let h = map.tags[id] else {
+                            drops.unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
+                        }
+                        if let code = point.error {
+                            // Neuron could not read the tag: bad, with its code, never a value.
+                            samples.append(Sample(tag: h, value: .nan, quality: .bad, sourceTime: point.sourceTime, time: received,
+                                                  fault: .device(code: code)))
+                        } else if let value = point.value {
+                            samples.append(Sample(tag: h, value: value, quality: .good, sourceTime: point.sourceTime, time: received))
+                        }
+                    }
+                }
+            } catch {
+                drops.payloadErrors.append(error)
+            }
         case .map(let map, let levels):
             do {
                 let doc = try PayloadDecoder.parse(payload, limit: maxPayload)

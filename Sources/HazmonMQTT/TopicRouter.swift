@@ -40,12 +40,13 @@ public struct TopicPattern: Sendable, Equatable {
 }
 
 /// Fills a `[[mqtt.map]]` tag template: `{1}`…`{9}` are topic levels (1-based), `{tag}` a batch
-/// point's own name.
+/// point's own name; for Neuron uploads also `{node}` and `{group}`.
 public struct TagTemplate: Sendable, Equatable {
     enum Piece: Sendable, Equatable {
         case text(String)
         case level(Int)
         case point
+        case node, group
     }
 
     let pieces: [Piece]
@@ -56,14 +57,18 @@ public struct TagTemplate: Sendable, Equatable {
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
             if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
             let name = rest[rest.index(after: open)..<close]
-            if name == "tag" { pieces.append(.point) } else if let n = Int(name) { pieces.append(.level(n)) } else { pieces.append(.text(String(rest[open...close]))) }
+            if name == "tag" { pieces.append(.point) }
+            else if name == "node" { pieces.append(.node) }
+            else if name == "group" { pieces.append(.group) }
+            else if let n = Int(name) { pieces.append(.level(n)) }
+            else { pieces.append(.text(String(rest[open...close]))) }
             rest = rest[rest.index(after: close)...]
         }
         if !rest.isEmpty { pieces.append(.text(String(rest))) }
         self.pieces = pieces
     }
 
-    public func render(levels: [Substring], point: String?) -> String? {
+    public func render(levels: [Substring], point: String?, node: String? = nil, group: String? = nil) -> String? {
         var out = ""
         for p in pieces {
             switch p {
@@ -74,10 +79,24 @@ public struct TagTemplate: Sendable, Equatable {
             case .point:
                 guard let point else { return nil }
                 out += point
+            case .node:
+                guard let node else { return nil }
+                out += node
+            case .group:
+                guard let group else { return nil }
+                out += group
             }
         }
         return out
     }
+}
+
+/// How a `[[mqtt.map]]` reads its payloads.
+public enum PayloadFormat: String, Sendable, Equatable, CaseIterable {
+    /// A number, a JSON value or object, or a batch (`PayloadDecoder`).
+    case plain
+    /// EMQX Neuron's `tags-format` or `values-format` upload (`NeuronDecoder`).
+    case neuron
 }
 
 /// Where one message's values go: which tags, read how.
@@ -97,10 +116,14 @@ public struct TopicRouter: Sendable {
         public var template: TagTemplate
         public var json: String?
         public var batch: Bool
+        /// How its payloads are read: hazmon's own forms, or EMQX Neuron's uploads.
+        public var format: PayloadFormat
         /// Tag ids this map feeds (those whose source names it), to their handles.
         public var tags: [String: TagHandle]
 
-        public init(id: String, filter: String, template: String, json: String?, batch: Bool, tags: [String: TagHandle]) {
+        public init(id: String, filter: String, template: String, json: String?, batch: Bool, format: PayloadFormat = .plain,
+                    tags: [String: TagHandle]) {
+            self.format = format
             self.id = id
             self.filter = filter
             self.pattern = TopicPattern(filter)
