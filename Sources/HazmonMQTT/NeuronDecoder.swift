@@ -21,13 +21,16 @@ public struct NeuronPoint: Sendable, Equatable {
 ///     {"node": "modbus", "group": "grp", "timestamp": 1650006388943,
 ///      "values": {"tag0": 42}, "errors": {"tag1": 2014}}
 ///
+/// (Neuron 2.0 named them `node_name` / `group_name`; newer versions add a `metas` object, ignored.)
 /// `timestamp` is milliseconds since 1970. A value is a number or a boolean (1 / 0); a string,
 /// array or object value is refused for that tag only, never for the tags beside it.
 public enum NeuronDecoder {
     public static func points(in doc: JSONValue) -> [Result<NeuronPoint, PayloadError>] {
         guard case .object(let o) = doc else { return [.failure(.wrongType(field: "neuron upload", found: doc.typeName))] }
-        guard case .string(let node)? = o["node"] else { return [.failure(o["node"] == nil ? .missing("node") : .wrongType(field: "node", found: o["node"]!.typeName))] }
-        guard case .string(let group)? = o["group"] else { return [.failure(o["group"] == nil ? .missing("group") : .wrongType(field: "group", found: o["group"]!.typeName))] }
+        // Neuron 2.0 wrote `node_name` / `group_name`; later versions `node` / `group`.
+        let nodeValue = o["node"] ?? o["node_name"], groupValue = o["group"] ?? o["group_name"]
+        guard case .string(let node)? = nodeValue else { return [.failure(nodeValue == nil ? .missing("node") : .wrongType(field: "node", found: nodeValue!.typeName))] }
+        guard case .string(let group)? = groupValue else { return [.failure(groupValue == nil ? .missing("group") : .wrongType(field: "group", found: groupValue!.typeName))] }
         var time: Instant?
         if let t = o["timestamp"] {
             guard case .number(let ms) = t, ms.isFinite, ms >= 0, ms < 9e12 else { return [.failure(.badTime("timestamp"))] }  // up to the year 2255: nanoseconds fit in 64 bits

@@ -35,10 +35,13 @@ struct NeuronDecoderTests {
     @Test func valuesFormat() {
         let (samples, drops) = Self.decode("""
             {"timestamp": 1650006388943, "node": "modbus", "group": "grp",
-             "values": {"tag0": 42, "tag1": 3.5}, "errors": {"tag2": 2014}}
+             "values": {"tag0": 42, "tag1": 3.5}, "errors": {"tag2": 2014}, "metas": {}}
             """)
         #expect(drops.isEmpty)
         #expect(samples.map(\.value).prefix(2) == [42, 3.5] && samples.last?.fault == .device(code: 2014))
+        // Neuron 2.0's field names.
+        let (old, oldDrops) = Self.decode(#"{"node_name":"modbus","group_name":"grp","timestamp":1647497389075,"tags":[{"value":4,"name":"tag0"}]}"#)
+        #expect(oldDrops.isEmpty && old.map(\.value) == [4])
     }
 
     @Test func hostileVariantsAreDroppedAndCountedNeverHidingGoodTags() {
