@@ -73,12 +73,14 @@ struct WatchdogTests {
             }
         }.start()
         // Generous: in the full suite, blocking tests may hold the cooperative pool for a while,
-        // and a Task.sleep wakes through it (seen: two beats in 60 s on a loaded 2-core host).
-        // That the beats come back at all is the point; one per period is the unit test's above.
-        let alive = await offThePool { notify.collect(for: 60) { $0.filter { $0 == "WATCHDOG=1" }.count >= 2 } }
+        // and a Task.sleep wakes through it (seen: two beats in 60 s on a loaded 2-core host, and
+        // once only one while two builds ran beside the suite). That the beats come back at all is
+        // the point (none came while stalled, so any beat now is the engine's); one per period is
+        // the unit test's above.
+        let alive = await offThePool { notify.collect(for: 60) { $0.contains("WATCHDOG=1") } }
         running.store(false, ordering: .relaxed)
         task.cancel()
         _ = try? await task.value
-        #expect(alive.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(alive)")
+        #expect(alive.contains("WATCHDOG=1"), "\(alive)")
     }
 }
