@@ -1,3 +1,5 @@
+import HazmonCore
+
 /// Maps TOML key paths to the line that defines them, so errors can say `file:line`.
 ///
 /// TOMLKit parses the document but does not expose node positions, so this reads the text once
@@ -214,14 +216,5 @@ struct SourceLocator {
             p.removeLast()
         }
         return nil
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
-        return String(s)
     }
 }

@@ -214,7 +214,7 @@ extension Engine {
         guard let duration, duration > .zero else { throw .modeNeedsDuration }
         let rule = sources[i].definition.modes[mode] ?? ModeRule()
         guard duration <= rule.max else { throw .modeTooLong(mode: mode.rawValue, max: rule.max) }
-        guard let note, !note.trimmedOfSpaces.isEmpty else { throw .modeNeedsReason }
+        guard let note, !note.trimmingSpaces.isEmpty else { throw .modeNeedsReason }
         if sources[i].status.mode != .normal { endMode(i, now: now, expired: false, user: user, note: "changed to \(mode.rawValue)", into: &events) }
         sources[i].status.mode = mode
         sources[i].status.modeUntil = now + duration

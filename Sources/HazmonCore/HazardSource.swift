@@ -102,7 +102,7 @@ public enum LevelUnit: String, Sendable, Hashable {
 
     /// From a tag's unit ("m", "mm", "%"); nil for any other unit.
     public init?(tagUnit: String) {
-        switch tagUnit.trimmedOfSpaces.lowercased() {
+        switch tagUnit.trimmingSpaces.lowercased() {
         case "m": self = .metres
         case "mm": self = .millimetres
         case "%": self = .percent
@@ -248,17 +248,7 @@ public enum GB18218 {
 
     /// The chemical a substance name names (case-insensitive), if hazmon knows it.
     public static func chemical(named name: String) -> Chemical? {
-        let n = name.trimmedOfSpaces.lowercased()
+        let n = name.trimmingSpaces.lowercased()
         return chemicals.first { $0.names.contains { $0.lowercased() == n } }
-    }
-}
-
-extension String {
-    /// Without leading and trailing spaces and tabs.
-    var trimmedOfSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

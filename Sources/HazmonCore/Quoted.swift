@@ -12,3 +12,13 @@ extension String {
         return out
     }
 }
+
+extension String {
+    /// Without leading spaces and tabs, and trailing spaces, tabs and a carriage return.
+    public var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -43,12 +43,8 @@ extension TopicRouter {
                     switch p {
                     case .failure(let e): drops.payloadErrors.append(e)
                     case .success(let point):
-                        guard let id = map.template.render(levels: levels, point: point.name, node: point.node, group: point.group) else {
-                            drops.unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
-                        }
-                        guard let h = map.tags[id] else {
-                            drops.unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
-                        }
+                        guard let h = map.handle(levels: levels, point: point.name, node: point.node, group: point.group,
+                                                 drops: &drops) else { continue }
                         if let code = point.error {
                             // Neuron could not read the tag: bad, with its code, never a value.
                             samples.append(Sample(tag: h, value: .nan, quality: .bad, sourceTime: point.sourceTime, time: received,
@@ -74,12 +70,7 @@ extension TopicRouter {
                     switch p {
                     case .failure(let e): drops.payloadErrors.append(e)
                     case .success(let point):
-                        guard let id = map.template.render(levels: levels, point: point.tag) else {
-                            drops.unmapped = "template \"\(map.id)\" cannot name a tag from it"; continue
-                        }
-                        guard let h = map.tags[id] else {
-                            drops.unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(map.id)\""; continue
-                        }
+                        guard let h = map.handle(levels: levels, point: point.tag, drops: &drops) else { continue }
                         samples.append(sample(h, point))
                     }
                 }
@@ -88,5 +79,21 @@ extension TopicRouter {
             }
         }
         return drops
+    }
+}
+
+extension TopicRouter.Map {
+    /// The configured tag a point names through the template, or nil with the reason in `drops`.
+    func handle(levels: [Substring], point: String?, node: String? = nil, group: String? = nil,
+                drops: inout MessageDrops) -> TagHandle? {
+        guard let id = template.render(levels: levels, point: point, node: node, group: group) else {
+            drops.unmapped = "template \"\(self.id)\" cannot name a tag from it"
+            return nil
+        }
+        guard let h = tags[id] else {
+            drops.unmapped = "it names tag \"\(id)\", which is not configured with mqtt_map = \"\(self.id)\""
+            return nil
+        }
+        return h
     }
 }
