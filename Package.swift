@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,7 +45,10 @@ let package = Package(
         ),
         .target(
             name: "HazmonMQTT",
-            dependencies: ["HazmonCore", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HazmonCore", "CMosquitto", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            // The schema the generated Sparkplug code comes from (see its header to regenerate).
+            exclude: ["Sparkplug/sparkplug_b.proto"]
         ),
         // The durable event log and the state of every alarm not in normal (SQLite, WAL).
         .target(

@@ -77,6 +77,7 @@ extension ConfigBuilder {
             s.maps.append(map)
             m.rejectUnknownKeys()
         }
+        readSparkplug(t, into: &s, mapIDs: &mapIDs)
         if let p = t.table("publish") {
             var out = MQTTPublishSettings()
             for (key, path, allowed) in [("topic", \MQTTPublishSettings.topic, ["site", "tag", "condition"]),
@@ -89,8 +90,58 @@ extension ConfigBuilder {
             p.rejectUnknownKeys()
             s.publish = out
         }
+        if let host = t.string("sparkplug_host") {
+            if !Self.isSparkplugID(host) { t.error("sparkplug_host", "\"\(host)\" is not a Sparkplug id (no '/', '+' or '#', not empty)") }
+            else if s.sparkplug.isEmpty { t.error("sparkplug_host", "publishes a Sparkplug host's STATE; it needs a [[mqtt.sparkplug]] group") }
+            else if s.publish != nil {
+                t.error("sparkplug_host", "the connection's one last will is then this host's STATE (offline), so [mqtt.publish]'s status topic could not be; use one of the two on this broker connection")
+            }
+            s.sparkplugHost = host
+        }
         t.rejectUnknownKeys()
         return s
+    }
+
+    /// `[[mqtt.sparkplug]]` entries; their ids share one namespace with `[[mqtt.map]]`'s.
+    func readSparkplug(_ t: TableReader, into s: inout MQTTSettings, mapIDs: inout Set<String>) {
+        for m in t.arrayOfTables("sparkplug", context: { _, _ in nil }) {
+            let id = m.string("id") ?? ""
+            if !Self.isIdentifier(id) { m.error("id", "each [[mqtt.sparkplug]] needs an id of letters, digits, '-', '_' or '.'") }
+            else if !mapIDs.insert(id).inserted { m.error("id", "duplicate id \"\(id)\" (ids of [[mqtt.map]] and [[mqtt.sparkplug]] are one namespace)") }
+            let group = m.string("group") ?? ""
+            if !Self.isSparkplugID(group) { m.error("group", "is required: the Sparkplug group id (no '/', '+' or '#')") }
+            var nodes: [String] = []
+            if let list = m.stringArray("nodes") {
+                for n in list {
+                    let parts = n.split(separator: "/", omittingEmptySubsequences: false)
+                    if parts.count > 2 || !parts.allSatisfy({ Self.isSparkplugID(String($0)) }) {
+                        m.error("nodes", "\"\(n)\" is not \"NODE\" or \"NODE/DEVICE\" (Sparkplug ids: no '+' or '#', not empty)")
+                    } else if nodes.contains(n) {
+                        m.error("nodes", "\"\(n)\" is listed twice")
+                    } else {
+                        nodes.append(n)
+                    }
+                }
+            } else {
+                m.error("nodes", "is required: the edge nodes hazmon expects, [\"NODE\", \"NODE/DEVICE\", ...]; each one's loss raises a comm alarm")
+            }
+            var entry = SparkplugSettings(id: id, group: group, nodes: nodes)
+            if let tpl = m.string("tag") {
+                if let problem = SparkplugTemplate.validate(tpl) { m.error("tag", problem) } else { entry.tag = tpl }
+            }
+            if let r = m.bool("rebirth") { entry.rebirth = r }
+            if let d = m.duration("birth_timeout") {
+                if d >= .seconds(1) && d <= .seconds(3_600) { entry.birthTimeout = d } else { m.error("birth_timeout", "must be 1s...1h") }
+            }
+            if s.sparkplug.contains(where: { $0.group == group }) { m.error("group", "group \"\(group)\" is read by another [[mqtt.sparkplug]] already") }
+            s.sparkplug.append(entry)
+            m.rejectUnknownKeys()
+        }
+    }
+
+    /// A Sparkplug group, node or device id: the spec forbids `/`, `+` and `#` in them.
+    static func isSparkplugID(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 256 && !s.contains("/") && !s.contains("+") && !s.contains("#")
     }
 
     /// A publish topic: no wildcards, no empty levels, only the placeholders `allowed`.
@@ -175,6 +226,28 @@ public enum TagTemplate {
             }
             i = template.index(after: close)
         }
+        return nil
+    }
+}
+
+/// Tag-id templates of `[[mqtt.sparkplug]]`.
+public enum SparkplugTemplate {
+    public static let placeholders = ["group", "node", "device", "metric"]
+
+    public static func validate(_ template: String) -> String? {
+        if template.isEmpty { return "must not be empty" }
+        var i = template.startIndex
+        var names: [Substring] = []
+        while let open = template[i...].firstIndex(of: "{") {
+            guard let close = template[open...].firstIndex(of: "}") else { return "unclosed '{' in \"\(template)\"" }
+            let name = template[template.index(after: open)..<close]
+            if !placeholders.contains(String(name)) {
+                return "{\(name)} is not a placeholder; use {group}, {node}, {device} and {metric}"
+            }
+            names.append(name)
+            i = template.index(after: close)
+        }
+        if !names.contains("metric") { return "\"\(template)\" names every metric alike; it needs {metric}" }
         return nil
     }
 }

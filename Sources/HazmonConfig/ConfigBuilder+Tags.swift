@@ -134,7 +134,7 @@ extension ConfigBuilder {
         }
 
         guard let s = t.table("source") else {
-            t.error("source", "is required: { mqtt = \"TOPIC\" }, { mqtt_map = \"MAP-ID\" } or { modbus = \"DEVICE\", table = ..., address = ... }")
+            t.error("source", "is required: { mqtt = \"TOPIC\" }, { mqtt_map = \"MAP-ID\" }, { sparkplug = \"ID\" } or { modbus = \"DEVICE\", table = ..., address = ... }")
             return nil
         }
         let source: TagSource
@@ -162,8 +162,32 @@ extension ConfigBuilder {
                 sourceText = "mqtt:\(mqtt?.maps.first { $0.id == mapID }?.topic ?? mapID)"
             }
             s.rejectUnknownKeys()
+        } else if s.has("sparkplug") {
+            let id = s.string("sparkplug") ?? ""
+            let entry = mqtt?.sparkplug.first { $0.id == id }
+            if mqtt == nil { s.error("sparkplug", "a Sparkplug source needs an [mqtt] section with the broker url") }
+            else if entry == nil { s.error("sparkplug", "no [[mqtt.sparkplug]] has id \"\(id)\"") }
+            var name: SparkplugMetricName?
+            if let metric = s.string("metric") {
+                let node = s.string("node") ?? ""
+                if node.isEmpty { s.error("node", "is required with metric: the edge node that publishes it") }
+                let device = s.string("device")
+                if metric.isEmpty { s.error("metric", "must not be empty") }
+                if let entry, !node.isEmpty, !entry.nodes.contains(node) {
+                    s.error("node", "\"\(node)\" is not in [[mqtt.sparkplug]] \"\(id)\"'s nodes; list it there, so its loss raises a comm alarm")
+                }
+                if let entry, let device, !entry.nodes.contains("\(node)/\(device)") {
+                    s.error("device", "\"\(node)/\(device)\" is not in [[mqtt.sparkplug]] \"\(id)\"'s nodes; list it there, so its loss raises a comm alarm")
+                }
+                name = SparkplugMetricName(node: node, device: device, metric: metric)
+            } else {
+                for key in ["node", "device"] where s.has(key) { _ = s.string(key); s.error(key, "goes with metric; without it the group's tag template names the tag") }
+            }
+            source = .mqtt(.sparkplug(id, metric: name))
+            sourceText = "sparkplug:\(entry?.group ?? id)" + (name.map { "/\($0.node)\($0.device.map { "/" + $0 } ?? "")/\($0.metric)" } ?? "")
+            s.rejectUnknownKeys()
         } else {
-            s.error(nil, "names no input: use mqtt, mqtt_map or modbus")
+            s.error(nil, "names no input: use mqtt, mqtt_map, sparkplug or modbus")
             return nil
         }
         let stale = readStale(t, tagClass: tagClass, source: source, devices: devices, defaultStale: defaultStale, override: override)

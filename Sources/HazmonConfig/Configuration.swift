@@ -198,7 +198,40 @@ public struct MQTTSettings: Sendable, Equatable {
     public var maps: [MQTTMapSettings] = []
     /// `[mqtt.publish]`: alarm events out; nil when absent.
     public var publish: MQTTPublishSettings?
+    /// `[[mqtt.sparkplug]]`: Sparkplug B groups read as a host application.
+    public var sparkplug: [SparkplugSettings] = []
+    /// `sparkplug_host`: publish this host's STATE (`spBv1.0/STATE/<id>`, retained, with its
+    /// last will) so edge nodes that wait for a primary host send their births to hazmon.
+    public var sparkplugHost: String?
 }
+
+/// `[[mqtt.sparkplug]]`: one Sparkplug B group (`spBv1.0/<group>/#`) and the edge nodes (and
+/// devices) of it whose loss raises a `comm` alarm.
+public struct SparkplugSettings: Sendable, Equatable {
+    public var id: String
+    public var group: String
+    /// Edge nodes expected in the group, as "node" or "node/device"; each has a `comm` alarm.
+    public var nodes: [String]
+    /// Names a tag from `{group}`, `{node}`, `{device}` (empty for a node's own metrics) and
+    /// `{metric}`; a tag's own `node` / `metric` keys take precedence.
+    public var tag: String = "{metric}"
+    /// Ask a node for its birth (NCMD `Node Control/Rebirth`) after a `seq` gap, data before
+    /// birth, or on connecting.
+    public var rebirth = true
+    /// A declared node or device without a birth this long after connecting (or after a death
+    /// or a rebirth request) raises its `comm` alarm.
+    public var birthTimeout: Duration = .seconds(30)
+
+    public init(id: String, group: String, nodes: [String]) {
+        self.id = id
+        self.group = group
+        self.nodes = nodes
+    }
+
+    /// The `comm` alarm's id (the connection's) for a declared node or "node/device".
+    public func connectionID(_ entry: String) -> String { "sparkplug:\(group)/\(entry)" }
+}
+
 
 /// `[mqtt.publish]`: every alarm event out to the broker, a retained state per alarm and a
 /// retained online/offline status (the broker publishes "offline" as our last will).
@@ -237,6 +270,8 @@ public enum MQTTTagSource: Sendable, Equatable {
     case topic(String, json: String?)
     /// Fed by a `[[mqtt.map]]`.
     case map(String)
+    /// Fed by a `[[mqtt.sparkplug]]` group: by its template, or by an explicit metric name.
+    case sparkplug(String, metric: SparkplugMetricName?)
 }
 
 public enum TagSource: Sendable, Equatable {

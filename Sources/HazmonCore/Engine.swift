@@ -25,7 +25,7 @@ public struct Engine: Sendable {
     let voteRules: [VoteDefinition]
     let tagVotes: [[Int]]
     let suppressedBy: [[Int]]
-    let connectionMembers: [[Int]]
+    var connectionMembers: [[Int]]
     var ctx: EngineContext
     let start: Instant
     var raiseTimes: RingOfTimes
@@ -208,6 +208,23 @@ public struct Engine: Sendable {
         }
         for m in connectionMembers[ci] where tags[m].feedsSource { regradeSources(of: m, now: now, into: &events) }
         if events.count > first { countRaises(events[first...], now: now, into: &events) }
+    }
+
+    /// Replaces the tags a connection holds (an input that learns them at run time). While the
+    /// connection is down, tags that leave it count it no more and tags that join it go bad.
+    public mutating func setConnectionMembers(_ id: String, tags new: [TagHandle]) {
+        guard let ci = connectionIndex[id] else { return }
+        let isDown = connections[ci].slot.level != .none
+        let indices = new.map(\.index).filter { $0 >= 0 && $0 < tags.count }
+        if isDown {
+            for m in connectionMembers[ci] { tags[m].connectionsDown -= 1 }
+            for m in indices {
+                tags[m].connectionsDown += 1
+                tags[m].lastQuality = .bad
+            }
+            nextDue = .distantPast
+        }
+        connectionMembers[ci] = indices
     }
 
     mutating func updateSuppression(_ t: Int, by value: Double, now: Instant, into events: inout [AlarmEvent]) {

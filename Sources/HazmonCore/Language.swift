@@ -318,6 +318,7 @@ enum Chinese {
                          8: "存储奇偶性差错", 10: "网关路径不可用", 11: "网关目标设备响应失败"]
             return "Modbus 异常 \(code)（\(names[code] ?? "未知")），读取\(tableName(table)) \(address)+\(count)"
         case .notANumber: return "寄存器中不是数值（NaN 或无穷大），请检查数据类型和字序"
+        case .noValue: return "数据源报告无值（null）"
         case .faultBit(let table, let address, let bit):
             let isRegister = table == 3 || table == 4
             return "设备报告故障（\(tableName(table)) \(address)\(isRegister ? " 第 \(bit) 位" : "")置位）"

@@ -133,6 +133,8 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
     /// The device's own fault bit for this value is set (a gas controller's channel fault in
     /// its status word); `table` as in `modbusException`, `bit` of the register.
     case faultBit(table: Int, address: Int, bit: Int)
+    /// The source sends the value as null: it has no reading (a Sparkplug metric's `is_null`).
+    case noValue
 
     public var description: String {
         switch self {
@@ -145,6 +147,7 @@ public enum SensorFault: Sendable, Hashable, CustomStringConvertible {
                          11: "gateway target device failed to respond"]
             return "Modbus exception \(code) (\(names[code] ?? "unknown")) reading \(Self.tableName(table)) \(address)+\(count)"
         case .notANumber: return "the registers hold no number (NaN or infinity); check the type and word order"
+        case .noValue: return "the source reports no value (null)"
         case .faultBit(let table, let address, let bit):
             let isRegister = table == 3 || table == 4
             return "the device reports a fault (\(Self.tableName(table)) \(address)\(isRegister ? " bit \(bit)" : "") set)"

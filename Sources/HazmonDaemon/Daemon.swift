@@ -202,6 +202,13 @@ public struct Daemon: Sendable {
         if let mqtt = config.mqtt {
             connections.append(ConnectionDefinition(id: MQTTIngestService.connectionID, name: "MQTT broker \(mqtt.url)",
                                                     tags: mqttTags))
+            // One per declared Sparkplug edge node and device; a birth names its tags.
+            for g in mqtt.sparkplug {
+                for entry in g.nodes {
+                    let what = entry.contains("/") ? "Sparkplug device" : "Sparkplug edge node"
+                    connections.append(ConnectionDefinition(id: g.connectionID(entry), name: "\(what) \(g.group)/\(entry)", tags: []))
+                }
+            }
         }
         connections += ModbusService.connections(config)
         return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,

@@ -3,6 +3,7 @@ import HazmonCore
 import HazmonPipeline
 import HazmonFeed
 import HazmonMQTT
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -17,6 +18,9 @@ public struct IngestCounters: Sendable, Equatable {
     public var overflow = 0
     public var connected = false
     public var connects = 0
+    /// Sparkplug B: births read, and rebirth requests (NCMD) sent.
+    public var sparkplugBirths = 0
+    public var sparkplugRebirthRequests = 0
 }
 
 /// MQTT telemetry in: libmosquitto's thread copies each message and hands it to the event
@@ -34,6 +38,12 @@ public final class MQTTIngestService: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The running client, for a reload to change its subscriptions.
     private let client = Mutex<MosquittoClient?>(nil)
+    /// The Sparkplug B host's state and the pipeline generation its handles belong to; nil
+    /// without `[[mqtt.sparkplug]]`. Replaced (and every node asked to rebirth) by a reload.
+    private let sparkplug: Mutex<(host: SparkplugHost, generation: Int)?>
+    /// `sparkplug_host`: this host's STATE topic, and the timestamp its birth and will share.
+    private let stateTopic: String?
+    private let stateStamp: UInt64
     let pipeline: AlarmPipeline
     let logger: Logger
     let readiness: Readiness
@@ -64,6 +74,32 @@ public final class MQTTIngestService: Service, Sendable {
         self.problems = RateLimitedLog(logger: logger)
         let (generation, handles) = pipeline.handles()
         self.routing = Mutex((Self.router(settings: settings, tags: tags, handles: handles), generation))
+        self.sparkplug = Mutex(Self.sparkplugHost(settings: settings, tags: tags, handles: handles).map { ($0, generation) })
+        self.stateTopic = settings.sparkplugHost.map { SparkplugTopic.state(host: $0) }
+        self.stateStamp = Self.wallMilliseconds
+    }
+
+    static var wallMilliseconds: UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
+
+    /// The Sparkplug host for the `[[mqtt.sparkplug]]` groups, resolved to the engine's tags.
+    static func sparkplugHost(settings: MQTTSettings, tags: [TagSettings], handles: [String: TagHandle]) -> SparkplugHost? {
+        guard !settings.sparkplug.isEmpty else { return nil }
+        var named: [String: [String: TagHandle]] = [:]
+        var explicit: [String: [SparkplugMetricName: TagHandle]] = [:]
+        for t in tags {
+            guard case .mqtt(.sparkplug(let id, let metric)) = t.source, let h = handles[t.definition.id] else { continue }
+            if let metric { explicit[id, default: [:]][metric] = h } else { named[id, default: [:]][t.definition.id] = h }
+        }
+        return SparkplugHost(groups: settings.sparkplug.map { g in
+            SparkplugHost.Group(id: g.id, group: g.group, declared: Dictionary(uniqueKeysWithValues: g.nodes.map { ($0, g.connectionID($0)) }),
+                                template: g.tag, tags: named[g.id] ?? [:], explicit: explicit[g.id] ?? [:],
+                                rebirth: g.rebirth, birthTimeout: g.birthTimeout)
+        })
+    }
+
+    /// Every topic filter: the router's, each Sparkplug group's tree, and this host's STATE.
+    private func subscriptions(_ router: TopicRouter) -> [String] {
+        router.subscriptions + (sparkplug.withLock { $0?.host.subscriptions } ?? []) + (stateTopic.map { [$0] } ?? [])
     }
 
     /// Routes exact topics and `[[mqtt.map]]` filters to the engine's tag handles.
@@ -75,6 +111,7 @@ public final class MQTTIngestService: Service, Sendable {
             switch src {
             case .topic(let topic, let json): exact[topic, default: []].append(.init(tag: h, json: json))
             case .map(let id): mapTags[id, default: [:]][t.definition.id] = h
+            case .sparkplug: break   // the Sparkplug host's (`sparkplugHost`)
             }
         }
         let maps = settings.maps.map {
@@ -90,7 +127,12 @@ public final class MQTTIngestService: Service, Sendable {
         let (generation, handles) = pipeline.handles()
         let router = Self.router(settings: new, tags: tags, handles: handles)
         routing.withLock { $0 = (router, generation) }
-        client.withLock { $0 }?.updateSubscriptions(router.subscriptions)
+        let host = Self.sparkplugHost(settings: new, tags: tags, handles: handles)
+        sparkplug.withLock { $0 = host.map { ($0, generation) } }
+        let client = client.withLock { $0 }
+        client?.updateSubscriptions(subscriptions(router))
+        // The new host knows no births: every node is asked for one.
+        if let client, client.isConnected { sparkplugConnected() }
     }
 
     public func run() async throws {
@@ -108,23 +150,26 @@ public final class MQTTIngestService: Service, Sendable {
             keepaliveSeconds: Int(settings.keepalive.secondsDouble),
             reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
             reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble),
-            will: publisher?.will)
+            will: stateTopic.map { ($0, SparkplugCodec.state(online: false, at: stateStamp), true) } ?? publisher?.will)
         let problems = self.problems
         let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
             var samples: [Sample] = []
             samples.reserveCapacity(batch.count)
             let (router, generation) = routing.withLock { $0 }
-            for raw in batch { process(raw, router: router, into: &samples) }
-            guard !samples.isEmpty else { return }
-            guard let metrics else { pipeline.ingest(samples, generation: generation); return }
-            let started = ContinuousClock.now
-            pipeline.ingest(samples, generation: generation)
-            metrics.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
-            metrics.mqttSamples.increment(by: samples.count)
+            let sparkplugPrefix = "\(SparkplugTopic.namespace)/"
+            let readsSparkplug = sparkplug.withLock { $0 != nil }
+            for raw in batch {
+                if readsSparkplug, raw.topic.hasPrefix(sparkplugPrefix) {
+                    processSparkplug(raw, generation: generation, into: &samples)
+                } else {
+                    process(raw, router: router, into: &samples)
+                }
+            }
+            ingest(&samples, generation: generation)
         }
         let publisher = self.publisher
         let client = try MosquittoClient(
-            options: options, subscriptions: routing.withLock { $0.router.subscriptions }, qos: settings.qos, logger: logger,
+            options: options, subscriptions: subscriptions(routing.withLock { $0.router }), qos: settings.qos, logger: logger,
             onMessage: { topic, payload in
                 if !handoff.push(Raw(topic: topic, payload: payload, received: .steadyNow)) {
                     self.counters.withLock { $0.overflow += 1 }
@@ -140,6 +185,7 @@ public final class MQTTIngestService: Service, Sendable {
                 // Our own clean disconnect at shutdown is not a lost broker.
                 if !up, self.stopping.load(ordering: .relaxed) { return }
                 self.pipeline.setConnection(Self.connectionID, up: up, reason: up ? nil : reason, at: .steadyNow)
+                if up { self.sparkplugConnected() }
             })
         publisher?.attach(client)
         self.client.withLock { $0 = client }
@@ -155,8 +201,20 @@ public final class MQTTIngestService: Service, Sendable {
             pipeline.setConnection(Self.connectionID, up: false,
                                    reason: "broker \(settings.host):\(settings.port) not reachable", at: .steadyNow)
         }
-        try? await gracefulShutdown()
+        if sparkplug.withLock({ $0 != nil }) {
+            // Sparkplug's birth deadlines need a clock.
+            while !Task.isCancelledOrShuttingDown {
+                try? await Task.sleep(for: .milliseconds(250))
+                sparkplugTick()
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
         stopping.store(true, ordering: .relaxed)
+        if let stateTopic, client.isConnected {
+            // A clean exit: say so now (the will is for an unclean one).
+            _ = client.publish(topic: stateTopic, payload: SparkplugCodec.state(online: false, at: stateStamp), qos: 1, retain: true)
+        }
         self.client.withLock { $0 = nil }
         if let publisher {
             publisher.attach(nil)
@@ -165,16 +223,109 @@ public final class MQTTIngestService: Service, Sendable {
         client.stop()
     }
 
+    /// Evaluates the samples gathered so far and empties the buffer.
+    private func ingest(_ samples: inout [Sample], generation: Int) {
+        guard !samples.isEmpty else { return }
+        defer { samples.removeAll(keepingCapacity: true) }
+        guard let metrics else { pipeline.ingest(samples, generation: generation); return }
+        let started = ContinuousClock.now
+        pipeline.ingest(samples, generation: generation)
+        metrics.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
+        metrics.mqttSamples.increment(by: samples.count)
+    }
+
     /// Decodes one message (`TopicRouter.decode`), then counts and logs what it dropped.
     func process(_ raw: Raw, router: TopicRouter, into samples: inout [Sample]) {
         let before = samples.count
         let drops = router.decode(topic: raw.topic, payload: raw.payload, received: raw.received,
                                   maxPayload: settings.maxPayload, into: &samples)
-        let dropped = drops.payloadErrors.map { (raw.topic, $0) }
+        count(drops, topic: raw.topic, samples: samples.count - before)
+    }
+
+    /// One Sparkplug B message through the host (`SparkplugHost.handle`); its actions applied.
+    func processSparkplug(_ raw: Raw, generation: Int, into samples: inout [Sample]) {
+        if let stateTopic, raw.topic == stateTopic {
+            // Our own STATE: someone (the broker, with an old will) says we are offline; we are not.
+            if !raw.payload.isEmpty, !String(decoding: raw.payload, as: UTF8.self).contains("\"online\":true"),
+               let client = client.withLock({ $0 }), client.isConnected {
+                _ = client.publish(topic: stateTopic, payload: SparkplugCodec.state(online: true, at: stateStamp), qos: 1, retain: true)
+            }
+            return
+        }
+        guard let topic = SparkplugTopic(raw.topic) else {
+            var drops = MessageDrops()
+            if !raw.topic.hasPrefix("\(SparkplugTopic.namespace)/STATE/") { drops.unmapped = "not a Sparkplug B edge node or device topic" }
+            count(drops, topic: raw.topic, samples: 0)
+            return
+        }
+        var mine: [Sample] = []
+        let actions = sparkplug.withLock { state -> SparkplugHost.Actions? in
+            guard state != nil, state!.generation == generation else { return nil }
+            return state!.host.handle(topic, payload: raw.payload, received: raw.received, wallMilliseconds: Self.wallMilliseconds,
+                                      maxPayload: settings.maxPayload, into: &mine)
+        }
+        guard let actions else { return }
+        if topic.kind == .nbirth || topic.kind == .dbirth, actions.drops.allSatisfy({ $0.reason != "seq_gap" && $0.reason != "before_birth" }) {
+            counters.withLock { $0.sparkplugBirths += 1 }
+        }
+        apply(actions, generation: generation, flushing: &samples)
+        samples += mine
+        var drops = MessageDrops()
+        drops.payloadErrors = actions.drops
+        count(drops, topic: raw.topic, samples: mine.count)
+    }
+
+    /// Carries out what the Sparkplug host decided. Connection changes wait for the samples
+    /// before them, so a value sent before a death is evaluated before the death.
+    private func apply(_ a: SparkplugHost.Actions, generation: Int, flushing samples: inout [Sample]) {
+        if !a.members.isEmpty || !a.connections.isEmpty { ingest(&samples, generation: generation) }
+        for (id, tags) in a.members.sorted(by: { $0.key < $1.key }) {
+            pipeline.setConnectionMembers(id, tags: tags, generation: generation)
+        }
+        for c in a.connections {
+            pipeline.setConnection(c.id, up: c.up, reason: c.reason, at: .steadyNow)
+        }
+        if !a.commands.isEmpty, let client = client.withLock({ $0 }) {
+            for cmd in a.commands {
+                _ = client.publish(topic: cmd.topic, bytes: cmd.payload, qos: 0, retain: false)
+                logger.info("Sparkplug rebirth requested", metadata: ["topic": "\(cmd.topic)"])
+            }
+            counters.withLock { $0.sparkplugRebirthRequests += a.commands.count }
+        }
+        for note in a.notes { problems.warning(key: note, "\(note)") }
+    }
+
+    /// Connected (again): this host's STATE online, then every node asked for its birth.
+    private func sparkplugConnected() {
+        if let stateTopic, let client = client.withLock({ $0 }) {
+            _ = client.publish(topic: stateTopic, payload: SparkplugCodec.state(online: true, at: stateStamp), qos: 1, retain: true)
+        }
+        let ms = Self.wallMilliseconds
+        guard let (actions, generation) = sparkplug.withLock({ s -> (SparkplugHost.Actions, Int)? in
+            guard s != nil else { return nil }
+            return (s!.host.connected(now: .steadyNow, wallMilliseconds: ms), s!.generation)
+        }) else { return }
+        var none: [Sample] = []
+        apply(actions, generation: generation, flushing: &none)
+    }
+
+    private func sparkplugTick() {
+        let ms = Self.wallMilliseconds
+        guard let (actions, generation) = sparkplug.withLock({ s -> (SparkplugHost.Actions, Int)? in
+            guard s != nil else { return nil }
+            return (s!.host.tick(now: .steadyNow, wallMilliseconds: ms), s!.generation)
+        }) else { return }
+        var none: [Sample] = []
+        apply(actions, generation: generation, flushing: &none)
+    }
+
+    /// Counts and logs (rate-limited) what one message dropped.
+    private func count(_ drops: MessageDrops, topic: String, samples added: Int) {
+        let dropped = drops.payloadErrors.map { (topic, $0) }
         let unmapped = drops.unmapped
         let totals = counters.withLock { c -> [String: Int] in
             c.messages += 1
-            c.samples += samples.count - before
+            c.samples += added
             for (_, e) in dropped { c.dropped[e.reason, default: 0] += 1 }
             if unmapped != nil { c.dropped["unmapped", default: 0] += 1 }
             return c.dropped
@@ -187,8 +338,8 @@ public final class MQTTIngestService: Service, Sendable {
                 "topic": "\(topic)", "reason": "\(e)", "dropped_total": "\(totals[e.reason] ?? 0)"])
         }
         if let unmapped {
-            problems.warning(key: "unmapped \(raw.topic)", "MQTT message not mapped to a tag", metadata: [
-                "topic": "\(raw.topic)", "reason": "\(unmapped)", "dropped_total": "\(totals["unmapped"] ?? 0)"])
+            problems.warning(key: "unmapped \(topic)", "MQTT message not mapped to a tag", metadata: [
+                "topic": "\(topic)", "reason": "\(unmapped)", "dropped_total": "\(totals["unmapped"] ?? 0)"])
         }
     }
 }

@@ -8,6 +8,11 @@ public struct MessageDrops: Sendable, Equatable {
     public var unmapped: String?
 
     public var isEmpty: Bool { payloadErrors.isEmpty && unmapped == nil }
+
+    public init(payloadErrors: [PayloadError] = [], unmapped: String? = nil) {
+        self.payloadErrors = payloadErrors
+        self.unmapped = unmapped
+    }
 }
 
 extension TopicRouter {

@@ -238,7 +238,13 @@ public final class MosquittoClient: @unchecked Sendable {
     /// answers MOSQ_ERR_NO_CONN, which is not a refusal); QoS 0 messages are lost.
     @discardableResult
     public func publish(topic: String, payload: String, qos: Int, retain: Bool) -> Bool {
-        var bytes = Array(payload.utf8)
+        publish(topic: topic, bytes: Array(payload.utf8), qos: qos, retain: retain)
+    }
+
+    /// `publish` for a binary payload (a Sparkplug B command).
+    @discardableResult
+    public func publish(topic: String, bytes: [UInt8], qos: Int, retain: Bool) -> Bool {
+        var bytes = bytes
         let rc = bytes.withUnsafeMutableBytes { buf in
             mosquitto_publish(handle, nil, topic, Int32(buf.count), buf.baseAddress, Int32(qos), retain)
         }

@@ -27,6 +27,8 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
     case badTime(String)
     case badQuality(String)
     case duplicateKey(String)
+    /// A Sparkplug B payload or metric (`SparkplugHost`), with its counter's reason.
+    case sparkplug(reason: String, detail: String)
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badTime(let t): return "unreadable time \(t)"
         case .badQuality(let q): return "unknown quality \(q)"
         case .duplicateKey(let k): return "the key \(k.quoted()) appears twice in one object: which one is meant?"
+        case .sparkplug(_, let detail): return detail
         }
     }
 
@@ -54,6 +57,7 @@ public enum PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badTime: return "bad_time"
         case .badQuality: return "bad_quality"
         case .duplicateKey: return "duplicate_key"
+        case .sparkplug(let reason, _): return reason
         }
     }
 }

@@ -40,13 +40,14 @@ public struct TopicPattern: Sendable, Equatable {
 }
 
 /// Fills a `[[mqtt.map]]` tag template: `{1}`…`{9}` are topic levels (1-based), `{tag}` a batch
-/// point's own name; for Neuron uploads also `{node}` and `{group}`.
+/// point's own name; for Neuron uploads also `{node}` and `{group}`; for Sparkplug B `{group}`,
+/// `{node}`, `{device}` and `{metric}`.
 public struct TagTemplate: Sendable, Equatable {
     enum Piece: Sendable, Equatable {
         case text(String)
         case level(Int)
         case point
-        case node, group
+        case node, group, device, metric
     }
 
     let pieces: [Piece]
@@ -60,6 +61,8 @@ public struct TagTemplate: Sendable, Equatable {
             if name == "tag" { pieces.append(.point) }
             else if name == "node" { pieces.append(.node) }
             else if name == "group" { pieces.append(.group) }
+            else if name == "device" { pieces.append(.device) }
+            else if name == "metric" { pieces.append(.metric) }
             else if let n = Int(name) { pieces.append(.level(n)) }
             else { pieces.append(.text(String(rest[open...close]))) }
             rest = rest[rest.index(after: close)...]
@@ -68,7 +71,8 @@ public struct TagTemplate: Sendable, Equatable {
         self.pieces = pieces
     }
 
-    public func render(levels: [Substring], point: String?, node: String? = nil, group: String? = nil) -> String? {
+    public func render(levels: [Substring], point: String?, node: String? = nil, group: String? = nil,
+                       device: String? = nil, metric: String? = nil) -> String? {
         var out = ""
         for p in pieces {
             switch p {
@@ -85,6 +89,12 @@ public struct TagTemplate: Sendable, Equatable {
             case .group:
                 guard let group else { return nil }
                 out += group
+            case .device:
+                guard let device else { return nil }
+                out += device
+            case .metric:
+                guard let metric else { return nil }
+                out += metric
             }
         }
         return out

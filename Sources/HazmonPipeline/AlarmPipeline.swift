@@ -184,6 +184,15 @@ public final class AlarmPipeline: Sendable {
         }
     }
 
+    /// Which tags a connection holds, for inputs that learn it at run time (a Sparkplug birth
+    /// names its metrics); ignored when `generation` is not the engine's.
+    public func setConnectionMembers(_ id: String, tags: [TagHandle], generation: Int) {
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            s.engine.setConnectionMembers(id, tags: tags)
+        }
+    }
+
     private func deliver(_ s: inout State) {
         guard !s.buffer.isEmpty else { return }
         let through = s.seq + UInt64(s.buffer.count)

@@ -126,7 +126,7 @@ final class Publisher {
 }
 
 /// A config with one combustible gas tag on MQTT, plus anything extra.
-func gasConfig(port: Int, extra: String = "", socketKeys: String = "") -> String {
+func gasConfig(port: Int, extra: String = "", socketKeys: String = "", mqttKeys: String = "") -> String {
     """
     [site]
     id = "it-site"
@@ -141,6 +141,7 @@ func gasConfig(port: Int, extra: String = "", socketKeys: String = "") -> String
     client_id = "hazmon-it-\(port)"
     reconnect_min = "1s"
     reconnect_max = "2s"
+    \(mqttKeys)
     [[tag]]
     id = "GT-101"
     name = "T101 dike combustible gas"
@@ -165,11 +166,11 @@ final class Rig {
     let config: String
     private var runs = 1
 
-    init(extra: String = "", socketKeys: String = "") throws {
+    init(extra: String = "", socketKeys: String = "", mqttKeys: String = "") throws {
         dir = try TempDir(prefix: "hazmon-it")
         port = try FreePort.find()
         broker = try Broker.start(port: port, dir: dir.path)
-        config = gasConfig(port: port, extra: extra, socketKeys: socketKeys)
+        config = gasConfig(port: port, extra: extra, socketKeys: socketKeys, mqttKeys: mqttKeys)
         do {
             daemon = try DaemonUnderTest(config: config, dir: dir)
         } catch {
