@@ -28,7 +28,7 @@ public final class MQTTAlarmPublisher: CursorDelivery, Sendable {
     }
 
     /// The last will to give the connection: "offline", retained, on the status topic.
-    var will: (topic: String, payload: String, retain: Bool) { (statusTopic, "offline", true) }
+    var will: (topic: String, payload: [UInt8], retain: Bool) { (statusTopic, Array("offline".utf8), true) }
     var statusTopic: String { settings.statusTopic.replacingOccurrences(of: "{site}", with: site) }
 
     /// The connection to publish on (nil: none, or shutting down).

@@ -150,7 +150,7 @@ public final class MQTTIngestService: Service, Sendable {
             keepaliveSeconds: Int(settings.keepalive.secondsDouble),
             reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
             reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble),
-            will: stateTopic.map { ($0, SparkplugCodec.state(online: false, at: stateStamp), true) } ?? publisher?.will)
+            will: stateTopic.map { ($0, Array(SparkplugCodec.state(online: false, at: stateStamp).utf8), true) } ?? publisher?.will)
         let problems = self.problems
         let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
             var samples: [Sample] = []

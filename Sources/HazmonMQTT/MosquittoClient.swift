@@ -25,12 +25,12 @@ public struct BrokerOptions: Sendable {
     public var reconnectMinSeconds: Int
     public var reconnectMaxSeconds: Int
     /// A last will: (topic, payload, retain), published by the broker if we vanish.
-    public var will: (topic: String, payload: String, retain: Bool)?
+    public var will: (topic: String, payload: [UInt8], retain: Bool)?
 
     public init(host: String, port: Int, clientID: String, cleanSession: Bool = false, username: String? = nil,
                 password: String? = nil, tls: Bool = false, caFile: String? = nil, certFile: String? = nil,
                 keyFile: String? = nil, keepaliveSeconds: Int = 30, reconnectMinSeconds: Int = 1,
-                reconnectMaxSeconds: Int = 30, will: (topic: String, payload: String, retain: Bool)? = nil) {
+                reconnectMaxSeconds: Int = 30, will: (topic: String, payload: [UInt8], retain: Bool)? = nil) {
         self.host = host
         self.port = port
         self.clientID = clientID
@@ -135,7 +135,7 @@ public final class MosquittoClient: @unchecked Sendable {
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("TLS setup", rc) }
         }
         if let will = options.will {
-            rc = mosquitto_will_set(handle, will.topic, Int32(will.payload.utf8.count), will.payload, 1, will.retain)
+            rc = will.payload.withUnsafeBytes { mosquitto_will_set(handle, will.topic, Int32($0.count), $0.baseAddress, 1, will.retain) }
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MosquittoError("last will", rc) }
         }
         mosquitto_connect_callback_set(handle) { _, obj, rc in
@@ -216,6 +216,24 @@ public final class MosquittoClient: @unchecked Sendable {
             return Array(a.waiting.values)
         }
         for c in waiting { c.resume(throwing: MosquittoError("the MQTT client stopped")) }
+    }
+
+    /// Ends the connection without a DISCONNECT, as a crash or a cut cable would, so the broker
+    /// publishes the will (the simulator's edge node dropping off). The client is then stopped.
+    public func drop() {
+        let wasStarted = state.withLock { s in
+            defer { s.started = false; s.connected = false }
+            return s.started
+        }
+        guard wasStarted else { return }
+        mosquitto_loop_stop(handle, true)
+        let fd = mosquitto_socket(handle)
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+        let waiting = acks.withLock { a in
+            defer { a = Acks() }
+            return Array(a.waiting.values)
+        }
+        for c in waiting { c.resume(throwing: MosquittoError("the MQTT client was dropped")) }
     }
 
     public var isConnected: Bool { state.withLock { $0.connected } }

@@ -20,6 +20,18 @@ public struct Scenario: Sendable {
     public var mqttURL: String?
     /// Real time between two publications of every MQTT signal.
     public var mqttEvery: Duration = .milliseconds(500)
+    /// How the gateway publishes: hazmon's JSON per topic, as a Sparkplug B edge node, or as
+    /// an EMQX Neuron gateway (`[mqtt] format`).
+    public var mqttFormat: GatewayFormat = .json
+    /// The Sparkplug group / Neuron group, and the edge node / Neuron node, it plays.
+    public var mqttGroup = "plant"
+    public var mqttNode = "edge1"
+    /// Neuron: the upload topic (default `neuron/<node>/upload`).
+    public var mqttTopic: String?
+
+    public enum GatewayFormat: String, Sendable, Equatable, CaseIterable {
+        case json, sparkplug, neuron
+    }
     public var signals: [Signal] = []
     public var events: [Event] = []
 
@@ -144,7 +156,22 @@ public enum ScenarioLoader {
             if let e = m.duration("every") {
                 if e >= .milliseconds(10) { s.mqttEvery = e } else { m.error("every", "must be at least 10ms") }
             }
+            if let f = m.string("format") {
+                if let v = Scenario.GatewayFormat(rawValue: f) { s.mqttFormat = v } else { m.error("format", "\"\(f)\" is not json, sparkplug or neuron") }
+            }
+            for (key, path) in [("group", \Scenario.mqttGroup), ("node", \.mqttNode)] {
+                guard let v = m.string(key) else { continue }
+                if s.mqttFormat == .json { m.error(key, "is for format = \"sparkplug\" or \"neuron\"") }
+                else if v.isEmpty || v.contains("/") || v.contains("+") || v.contains("#") { m.error(key, "\"\(v)\" must be a non-empty id without '/', '+' or '#'") }
+                else { s[keyPath: path] = v }
+            }
+            if let t = m.string("topic") {
+                if s.mqttFormat != .neuron { m.error("topic", "is Neuron's upload topic (format = \"neuron\")") }
+                else if t.isEmpty || t.contains("+") || t.contains("#") { m.error("topic", "must be an exact topic") }
+                else { s.mqttTopic = t }
+            }
             m.rejectUnknownKeys()
+
         }
         var signalIDs: Set<String> = []
         for g in top.arrayOfTables("signal", context: { i, t in "signal \"\(t["id"]?.string ?? "#\(i + 1)")\"" }) {
@@ -223,7 +250,9 @@ public enum ScenarioLoader {
                 }
             } else if let dev = e.string("device") {
                 target = dev
-                if !deviceIDs.contains(dev) { e.error("device", "no [[device]] has id \"\(dev)\"") }
+                // The edge node / gateway can drop off like a device: `device = NODE, down = ...`.
+                let gateway = s.mqttFormat == .json ? nil : s.mqttNode
+                if !deviceIDs.contains(dev) && dev != gateway { e.error("device", "no [[device]] has id \"\(dev)\"" + (gateway == nil ? "" : " (and the gateway's [mqtt] node is \"\(gateway!)\")")) }
                 if let d = e.duration("down") { action = .deviceDown(d) }
             }
             if action == nil, target.isEmpty {

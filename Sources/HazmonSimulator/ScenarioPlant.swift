@@ -205,47 +205,191 @@ public final class ScenarioRunner: Sendable {
 
     public func stop() {
         for (_, s) in servers { s.stop() }
-        stopping.flag.store(true, ordering: .relaxed)
     }
 
-    final class Flag: Sendable { let flag = Atomic<Bool>(false) }
-    private let stopping = Flag()
 
-    /// Publishes every MQTT signal as JSON `{"value":…,"quality":…}` each `every`, through
-    /// `publish` (the caller's MQTT client), on a thread of its own, until `stop()`.
-    public func startPublishing(every: Duration, publish: @escaping @Sendable (_ topic: String, _ payload: String) -> Void) {
-        let plant = self.plant, started = self.started, speed = self.speed
-        let stopping = self.stopping
-        Thread {
-            while !stopping.flag.load(ordering: .relaxed) {
-                let t = (ContinuousClock.now - started).secondsDouble * speed
-                let points: [(String, String)] = plant.withLock { p in
-                    p.advance(to: t)
-                    return p.scenario.signals.indices.compactMap { i in
-                        guard let topic = p.scenario.signals[i].topic else { return nil }
-                        let v = (p.value(i) * 1000).rounded() / 1000
-                        return (topic, "{\"value\":\(v),\"quality\":\"\(p.isFaulted(i) ? "bad" : "good")\"}")
-                    }
-                }
-                for (topic, payload) in points { publish(topic, payload) }
-                usleep(useconds_t(max(10_000, every.nanosecondsClamped / 1000)))
+    /// The scenario's MQTT signals now: (topic or metric name, value rounded to 0.001, faulted),
+    /// and whether the gateway's node is down (a `down` event on it).
+    func gatewayPoints(node: String) -> (points: [(name: String, value: Double, faulted: Bool)], down: Bool) {
+        let t = (ContinuousClock.now - started).secondsDouble * speed
+        return plant.withLock { p in
+            p.advance(to: t)
+            let points = p.scenario.signals.indices.compactMap { i -> (String, Double, Bool)? in
+                guard let topic = p.scenario.signals[i].topic else { return nil }
+                return (topic, (p.value(i) * 1000).rounded() / 1000, p.isFaulted(i))
             }
+            return (points, p.isDown(node, at: t))
+        }
+    }
+
+    var scenario: Scenario { plant.withLock { $0.scenario } }
+
+    /// Plays the scenario's MQTT signals into the broker at `host`:`port` as the scenario's
+    /// `[mqtt] format` says, on a thread of its own until `stop()`: JSON per topic (an edge
+    /// gateway, QoS 1), a Sparkplug B edge node (`SparkplugEdge`), or an EMQX Neuron gateway.
+    public func startGateway(host: String, port: Int) throws -> SimulatedGateway {
+        let gateway = try SimulatedGateway(runner: self, host: host, port: port)
+        gateway.start()
+        return gateway
+    }
+}
+
+/// The simulator's MQTT side. JSON and Neuron publish on one long-lived client; a Sparkplug B
+/// edge node opens a client per session: its NDEATH (with that session's bdSeq) as the will,
+/// NBIRTH with every metric and its alias, NDATA by alias with `seq` counting on, a new birth
+/// on an NCMD `Node Control/Rebirth`; a `down` event on the node cuts its connection without a
+/// DISCONNECT, so the broker publishes the death, and it comes back with a new session after.
+public final class SimulatedGateway: Sendable {
+    let runner: ScenarioRunner
+    let host: String
+    let port: Int
+    let format: Scenario.GatewayFormat
+    let stopping = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
+    /// The JSON / Neuron client (nil for Sparkplug, whose sessions come and go).
+    let client: MosquittoClient?
+    /// Sparkplug sessions begun (1 after the first birth): for tests and the log.
+    public let sessions = Atomic<Int>(0)
+    /// Rebirth requests answered.
+    public let rebirths = Atomic<Int>(0)
+    /// Set by the Sparkplug client's callbacks: connected (a birth is due), or a rebirth asked for.
+    let birthDue = Atomic<Bool>(false)
+
+    init(runner: ScenarioRunner, host: String, port: Int) throws {
+        self.runner = runner
+        self.host = host
+        self.port = port
+        format = runner.scenario.mqttFormat
+        client = format == .sparkplug ? nil : try Self.client(host: host, port: port, id: "hazmon-simulate-\(getpid())")
+        try client?.start()
+    }
+
+    static func client(host: String, port: Int, id: String, will: (topic: String, payload: [UInt8], retain: Bool)? = nil,
+                       subscriptions: [String] = [], onMessage: @escaping @Sendable (String, [UInt8]) -> Void = { _, _ in },
+                       onConnection: @escaping @Sendable (Bool, String) -> Void = { _, _ in }) throws -> MosquittoClient {
+        try MosquittoClient(
+            options: BrokerOptions(host: host, port: port, clientID: id, cleanSession: true,
+                                   keepaliveSeconds: 5, reconnectMinSeconds: 1, reconnectMaxSeconds: 2, will: will),
+            subscriptions: subscriptions, qos: 1, logger: Logger(label: "simulate", factory: { _ in SwiftLogNoOpLogHandler() }),
+            onMessage: onMessage, onConnection: onConnection)
+    }
+
+    func start() {
+        let s = runner.scenario
+        let every = useconds_t(max(10_000, s.mqttEvery.nanosecondsClamped / 1000))
+        Thread { [self] in
+            var edge = format == .sparkplug ? SparkplugEdge(gateway: self, group: s.mqttGroup, node: s.mqttNode) : nil
+            while !stopping.load(ordering: .relaxed) {
+                let (points, down) = runner.gatewayPoints(node: s.mqttNode)
+                switch format {
+                case .json:
+                    for p in points {
+                        client?.publish(topic: p.name, payload: "{\"value\":\(p.value),\"quality\":\"\(p.faulted ? "bad" : "good")\"}", qos: 1, retain: false)
+                    }
+                case .neuron:
+                    if !down {
+                        // Neuron's tags-format upload; a failed channel is Neuron's per-tag error.
+                        let tags = points.map { p in
+                            p.faulted ? "{\"name\":\(p.name.quoted()),\"error\":2014}" : "{\"name\":\(p.name.quoted()),\"value\":\(p.value)}"
+                        }
+                        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+                        let body = "{\"node\":\(s.mqttNode.quoted()),\"group\":\(s.mqttGroup.quoted()),\"timestamp\":\(ms),\"tags\":[\(tags.joined(separator: ","))]}"
+                        client?.publish(topic: s.mqttTopic ?? "neuron/\(s.mqttNode)/upload", payload: body, qos: 1, retain: false)
+                    }
+                case .sparkplug:
+                    edge?.step(points: points, down: down)
+                }
+                usleep(every)
+            }
+            edge?.end()
+            done.store(true, ordering: .relaxed)
         }.start()
     }
 
-    /// Plays the scenario's MQTT signals into the broker at `host`:`port` as an edge gateway
-    /// would (client id `hazmon-simulate-PID`, QoS 1, reconnecting on its own); the caller
-    /// stops the returned client after `stop()`.
-    public func startGateway(host: String, port: Int) throws -> MosquittoClient {
-        let client = try MosquittoClient(
-            options: BrokerOptions(host: host, port: port, clientID: "hazmon-simulate-\(getpid())", cleanSession: true,
-                                   reconnectMinSeconds: 1, reconnectMaxSeconds: 2),
-            subscriptions: [], qos: 1, logger: Logger(label: "simulate", factory: { _ in SwiftLogNoOpLogHandler() }),
-            onMessage: { _, _ in })
-        try client.start()
-        startPublishing(every: plant.withLock { $0.scenario.mqttEvery }) { topic, payload in
-            client.publish(topic: topic, payload: payload, qos: 1, retain: false)
+    /// Stops publishing (a Sparkplug node says NDEATH and disconnects cleanly) and returns once
+    /// the thread is done.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        for _ in 0..<300 where !done.load(ordering: .relaxed) { usleep(10_000) }
+        client?.stop()
+    }
+}
+
+/// The Sparkplug B edge node the simulator plays: one metric per MQTT signal (its `mqtt` value
+/// is the metric name; alias = its position + 1), Double, with a Quality property of 0 (bad)
+/// while its loop has failed.
+struct SparkplugEdge {
+    let gateway: SimulatedGateway
+    let group: String
+    let node: String
+    var client: MosquittoClient?
+    var bdSeq: UInt64 = 0
+    var seq: UInt64 = 0
+    init(gateway: SimulatedGateway, group: String, node: String) {
+        self.gateway = gateway
+        self.group = group
+        self.node = node
+    }
+
+    func topic(_ kind: String) -> String { "\(SparkplugTopic.namespace)/\(group)/\(kind)/\(node)" }
+
+    var wallMilliseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    func death() -> [UInt8] {
+        SparkplugCodec.encode(timestamp: wallMilliseconds, seq: nil,
+                              metrics: [SparkplugMetric(name: "bdSeq", alias: nil, datatype: SparkplugCodec.DataType.int64.rawValue, value: .number(Double(bdSeq)))])
+    }
+
+    mutating func step(points: [(name: String, value: Double, faulted: Bool)], down: Bool) {
+        if down {
+            // The cable is cut: no DISCONNECT, the broker publishes our will (NDEATH).
+            client?.drop()
+            client = nil
+            return
         }
-        return client
+        if client == nil {
+            bdSeq = (bdSeq + 1) % 256
+            let gateway = self.gateway
+            guard let c = try? SimulatedGateway.client(
+                host: gateway.host, port: gateway.port, id: "hazmon-simulate-spb-\(node)-\(getpid())",
+                will: (topic("NDEATH"), death(), false), subscriptions: [topic("NCMD")],
+                onMessage: { _, payload in
+                    guard let m = try? SparkplugCodec.decode(payload, limit: 65_536) else { return }
+                    if m.metrics.contains(where: { $0.name == "Node Control/Rebirth" && $0.value == .number(1) }) {
+                        gateway.rebirths.add(1, ordering: .relaxed)
+                        gateway.birthDue.store(true, ordering: .relaxed)
+                    }
+                },
+                onConnection: { up, _ in if up { gateway.birthDue.store(true, ordering: .relaxed) } }) else { return }
+            try? c.start()
+            client = c
+        }
+        guard let client, client.isConnected else { return }
+        let now = wallMilliseconds
+        if gateway.birthDue.exchange(false, ordering: .relaxed) {
+            seq = 0
+            var metrics = points.enumerated().map { i, p in metric(p, alias: UInt64(i + 1), named: true, at: now) }
+            metrics.append(SparkplugMetric(name: "bdSeq", alias: nil, datatype: SparkplugCodec.DataType.int64.rawValue, value: .number(Double(bdSeq))))
+            client.publish(topic: topic("NBIRTH"), bytes: SparkplugCodec.encode(timestamp: now, seq: seq, metrics: metrics), qos: 0, retain: false)
+            gateway.sessions.add(1, ordering: .relaxed)
+            return
+        }
+        seq = (seq + 1) % 256
+        let metrics = points.enumerated().map { i, p in metric(p, alias: UInt64(i + 1), named: false, at: now) }
+        client.publish(topic: topic("NDATA"), bytes: SparkplugCodec.encode(timestamp: now, seq: seq, metrics: metrics), qos: 0, retain: false)
+    }
+
+    func metric(_ p: (name: String, value: Double, faulted: Bool), alias: UInt64, named: Bool, at ms: UInt64) -> SparkplugMetric {
+        SparkplugMetric(name: named ? p.name : nil, alias: alias, timestamp: ms, datatype: SparkplugCodec.DataType.double.rawValue,
+                        value: .number(p.value), quality: p.faulted ? .bad : .good)
+    }
+
+    /// A clean end: NDEATH, then DISCONNECT.
+    mutating func end() {
+        guard let client else { return }
+        if client.isConnected { client.publish(topic: topic("NDEATH"), bytes: death(), qos: 1, retain: false) }
+        usleep(100_000)
+        client.stop()
+        self.client = nil
     }
 }

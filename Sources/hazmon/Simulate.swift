@@ -22,7 +22,9 @@ struct Simulate: ParsableCommand {
             With --scenario FILE (see Config/scenarios/ and Config/demo/), one slave per [[device]] \
             serves its [[signal]]s (float32 in any word order, int16, uint16, 4–20 mA raw counts), \
             a heartbeat and a gas controller's status word; signals with an mqtt topic are \
-            published as JSON, as an edge gateway would; the [[event]]s play: ramps, steps, loop \
+            published as an edge gateway would: JSON per topic, or, with [mqtt] format, as a \
+            Sparkplug B edge node (births, data by alias, its will on a dropped connection, \
+            rebirth on request) or an EMQX Neuron gateway; the [[event]]s play: ramps, steps, loop \
             faults, stuck values, devices that drop off; `repeat` starts the script over. \
             Without, one slave on --modbus-port serves a moving image: input and holding register \
             i read 4000 + (i * 37 + 10 * seconds) mod 16000. Every client connection is its own \
@@ -94,7 +96,7 @@ struct Simulate: ParsableCommand {
             printError("hazmon: \(error)")
             throw ExitCode(Exit.runtime)
         }
-        var gateway: MosquittoClient?
+        var gateway: SimulatedGateway?
         if plan.signals.contains(where: { $0.topic != nil }) {
             guard let url = mqttUrl ?? plan.mqttURL, let (_, host, port) = BrokerURL.parse(url) else {
                 printError("hazmon: the scenario has MQTT signals: give [mqtt] url or --mqtt-url mqtt://HOST:PORT")

@@ -185,6 +185,58 @@ struct ScenarioTests {
         #expect(byTag == expected)
     }
 
+    /// Config/scenarios/sparkplug.toml: the simulator as a Sparkplug B edge node: a ramp by
+    /// alias (a hierarchical metric named explicitly), a failed loop as Quality 0, and the node
+    /// dropping off the network (its will, NDEATH: comm) and coming back (a new birth: cleared).
+    @Test func sparkplugEdgeNodeScenario() throws {
+        let expected: [String: [String]] = [
+            "GT-801": ["h raised"],
+            "gc1-CH2": ["fault raised", "fault cleared"],
+            "sparkplug:tankfarm/gc1": ["comm raised", "comm cleared"],
+        ]
+        let byTag = try playOverMQTT("sparkplug.toml", tags: """
+            [[mqtt.sparkplug]]
+            id = "tankfarm"
+            group = "tankfarm"
+            nodes = ["gc1"]
+            tag = "{node}-{metric}"
+            [[tag]]
+            id = "GT-801"
+            class = "combustible_gas"
+            source = { sparkplug = "tankfarm", node = "gc1", metric = "Gas/CH1" }
+            [[tag]]
+            id = "gc1-CH2"
+            class = "combustible_gas"
+            source = { sparkplug = "tankfarm" }
+            """) { eventsByTag($0, until: expected, seconds: 16) }
+        #expect(byTag == expected)
+    }
+
+    /// Config/scenarios/neuron.toml: the simulator as an EMQX Neuron gateway: a ramp, and a
+    /// failed loop as Neuron's per-tag error code (a fault naming it).
+    @Test func neuronGatewayScenario() throws {
+        let expected: [String: [String]] = [
+            "gc-panel-ch1": ["h raised", "hh escalated"],
+            "gc-panel-ch2": ["fault raised", "fault cleared"],
+        ]
+        let byTag = try playOverMQTT("neuron.toml", tags: """
+            [[mqtt.map]]
+            id = "neuron"
+            topic = "neuron/+/upload"
+            format = "neuron"
+            tag = "{node}-{tag}"
+            [[tag]]
+            id = "gc-panel-ch1"
+            class = "combustible_gas"
+            source = { mqtt_map = "neuron" }
+            [[tag]]
+            id = "gc-panel-ch2"
+            class = "combustible_gas"
+            source = { mqtt_map = "neuron" }
+            """) { eventsByTag($0, until: expected, seconds: 12) }
+        #expect(byTag == expected)
+    }
+
     /// Config/scenarios/flood.toml: twelve detectors pass their limit at once (a flood, marked,
     /// nothing dropped) and a noisy one sits at its limit (the deadband: one raise, no chatter).
     @Test func floodAndANoisySignalAtItsLimit() throws {
@@ -335,5 +387,41 @@ struct ScenarioTests {
         #expect(errors.contains { $0.contains("status.channels: \"Z\" is not a signal of device \"gc\"") }, "\(errors)")
         #expect(errors.contains { $0.contains("status.alarm: must be [FIRST, SECOND]") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("gc.toml:1: repeat: 5s ends the script before its last event (at 6s)") }, "\(errors)")
+    }
+
+    /// The gateway's `[mqtt] format` keys: where each belongs, and events on the edge node.
+    @Test func gatewayFormatMistakes() throws {
+        func errors(_ text: String) -> [String] {
+            do { _ = try ScenarioLoader.parse(text: text, file: "gw.toml"); return [] } catch { return error.errors.map(\.description) }
+        }
+        let json = errors("""
+            [mqtt]
+            node = "gc1"
+            topic = "x"
+            [[event]]
+            at = "1s"
+            device = "gc1"
+            down = "1s"
+            """)
+        #expect(json.contains { $0.hasPrefix("gw.toml:2: mqtt.node: is for format = \"sparkplug\" or \"neuron\"") }, "\(json)")
+        #expect(json.contains { $0.hasPrefix("gw.toml:3: mqtt.topic: is Neuron's upload topic") }, "\(json)")
+        #expect(json.contains { $0.hasPrefix("gw.toml:6: event #1: device: no [[device]] has id \"gc1\"") }, "\(json)")
+        let bad = errors("""
+            [mqtt]
+            format = "opcua"
+            """)
+        #expect(bad.contains { $0.hasPrefix("gw.toml:2: mqtt.format: \"opcua\" is not json, sparkplug or neuron") }, "\(bad)")
+        // With a Sparkplug node, the node is an event target like a device.
+        let ok = try ScenarioLoader.parse(text: """
+            [mqtt]
+            format = "sparkplug"
+            group = "g"
+            node = "gc1"
+            [[event]]
+            at = "1s"
+            device = "gc1"
+            down = "1s"
+            """, file: "gw.toml")
+        #expect(ok.mqttFormat == .sparkplug && ok.mqttGroup == "g" && ok.events.first?.target == "gc1")
     }
 }

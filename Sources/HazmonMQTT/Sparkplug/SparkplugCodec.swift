@@ -58,6 +58,17 @@ public struct SparkplugMetric: Sendable, Equatable {
     public var quality: Quality?
     /// A value from the edge's store-and-forward buffer, not the current one.
     public var historical: Bool
+
+    public init(name: String?, alias: UInt64?, timestamp: UInt64? = nil, datatype: UInt32? = nil, value: Value,
+                quality: Quality? = nil, historical: Bool = false) {
+        self.name = name
+        self.alias = alias
+        self.timestamp = timestamp
+        self.datatype = datatype
+        self.value = value
+        self.quality = quality
+        self.historical = historical
+    }
 }
 
 /// A decoded Sparkplug B payload.
@@ -153,6 +164,47 @@ public enum SparkplugCodec {
         return SparkplugMetric(name: m.hasName ? m.name : nil, alias: m.hasAlias ? m.alias : nil,
                                timestamp: m.hasTimestamp ? m.timestamp : base, datatype: m.hasDatatype ? m.datatype : nil,
                                value: value, quality: quality, historical: m.hasIsHistorical && m.isHistorical)
+    }
+
+    /// A payload from metrics (an edge node's side: the simulator, the benchmarks). Numbers go
+    /// out as their `datatype` says (Double when it says nothing), `.null` as `is_null`; a
+    /// metric's `quality` becomes its `Quality` property (192, 500, 0).
+    public static func encode(timestamp: UInt64?, seq: UInt64?, metrics: [SparkplugMetric]) -> [UInt8] {
+        var p = Hazmon_Sparkplug_SparkplugPayload()
+        if let timestamp { p.timestamp = timestamp }
+        if let seq { p.seq = seq }
+        p.metrics = metrics.map { m in
+            var out = Hazmon_Sparkplug_SparkplugPayload.Metric()
+            if let name = m.name { out.name = name }
+            if let alias = m.alias { out.alias = alias }
+            if let t = m.timestamp { out.timestamp = t }
+            let type = DataType(rawValue: m.datatype ?? DataType.double.rawValue) ?? .double
+            out.datatype = type.rawValue
+            switch m.value {
+            case .number(let v):
+                switch type {
+                case .int8, .int16, .int32: out.intValue = UInt32(bitPattern: Int32(clamping: Int64(v.rounded())))
+                case .uint8, .uint16, .uint32: out.intValue = UInt32(clamping: Int64(v.rounded()))
+                case .int64, .dateTime: out.longValue = UInt64(bitPattern: Int64(v.rounded()))
+                case .uint64: out.longValue = UInt64(max(0, v.rounded()))
+                case .float: out.floatValue = Float(v)
+                case .boolean: out.booleanValue = v != 0
+                case .double, .string, .text: out.doubleValue = v
+                }
+            case .null: out.isNull = true
+            case .unsupported, .none: break
+            }
+            if let q = m.quality {
+                var v = Hazmon_Sparkplug_SparkplugPayload.PropertyValue()
+                v.type = DataType.int32.rawValue
+                v.intValue = q == .good ? 192 : q == .uncertain ? 500 : 0
+                out.properties.keys = ["Quality"]
+                out.properties.values = [v]
+            }
+            if m.historical { out.isHistorical = true }
+            return out
+        }
+        return (try? p.serializedBytes()) ?? []
     }
 
     /// NCMD asking an edge node for a new birth (`Node Control/Rebirth` = true).
