@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "HazmonPostgres", targets: ["HazmonPostgres"]),
         .library(name: "HazmonJournal", targets: ["HazmonJournal"]),
         .library(name: "HazmonReport", targets: ["HazmonReport"]),
+        .library(name: "HazmonMQTT", targets: ["HazmonMQTT"]),
         .library(name: "HazmonTestSupport", targets: ["HazmonTestSupport"]),
     ],
     dependencies: [

@@ -36,6 +36,11 @@ let package = Package(
             dependencies: [.product(name: "HazmonReport", package: "hazmon"), .product(name: "HazmonJournal", package: "hazmon"),
                            .product(name: "HazmonCore", package: "hazmon")]
         ),
+        // What a metric costs to decode: a JSON batch against a Sparkplug B NDATA (issue 20).
+        .executableTarget(
+            name: "DecodeBench",
+            dependencies: [.product(name: "HazmonMQTT", package: "hazmon"), .product(name: "HazmonCore", package: "hazmon")]
+        ),
         .executableTarget(
             name: "EngineProfile",
             dependencies: [.product(name: "HazmonCore", package: "hazmon"), "EngineScenarios"]
