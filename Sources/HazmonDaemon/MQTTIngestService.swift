@@ -201,14 +201,11 @@ public final class MQTTIngestService: Service, Sendable {
             pipeline.setConnection(Self.connectionID, up: false,
                                    reason: "broker \(settings.host):\(settings.port) not reachable", at: .steadyNow)
         }
-        if sparkplug.withLock({ $0 != nil }) {
-            // Sparkplug's birth deadlines need a clock.
-            while !Task.isCancelledOrShuttingDown {
-                try? await Task.sleep(for: .milliseconds(250))
-                sparkplugTick()
-            }
-        } else {
-            try? await gracefulShutdown()
+        // Until shutdown; Sparkplug's birth deadlines need a clock (a reload may add a group, so
+        // the clock runs whether or not one is configured now; without one a tick does nothing).
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: .milliseconds(250))
+            sparkplugTick()
         }
         stopping.store(true, ordering: .relaxed)
         if let stateTopic, client.isConnected {

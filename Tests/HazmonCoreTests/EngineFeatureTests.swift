@@ -1,4 +1,4 @@
-import HazmonCore
+@testable import HazmonCore
 import Testing
 
 /// A test clock: seconds since an arbitrary epoch.
@@ -193,6 +193,26 @@ struct ConditionTests {
         #expect(out.isEmpty)
         r.engine.setConnection("panel-1", up: true, reason: nil, at: at(3), into: &out)
         #expect(kinds(out) == ["comm:cleared"])
+    }
+
+    /// A connection whose tags an input names at run time (a Sparkplug birth): members set
+    /// while it is up go bad with it; set while it is down, joiners go bad and leavers count it no more.
+    @Test func connectionMembersNamedAtRunTime() {
+        var r = Rig(TagDefinition(id: "A", h: LimitRule(at: 20, grade: .yellow)), others: [TagDefinition(id: "B")],
+                    connections: [ConnectionDefinition(id: "node", tags: [])])
+        r.feed(0, 5)
+        var out: [AlarmEvent] = []
+        r.engine.setConnectionMembers("node", tags: [TagHandle(0)])
+        r.engine.setConnection("node", up: false, reason: "NDEATH", at: at(1), into: &out)
+        #expect(kinds(out) == ["comm:raised"] && r.engine.tags[0].lastQuality == .bad && r.engine.tags[0].connectionsDown == 1)
+        r.engine.setConnectionMembers("node", tags: [TagHandle(1)])
+        #expect(r.engine.tags[0].connectionsDown == 0 && r.engine.tags[1].connectionsDown == 1 && r.engine.tags[1].lastQuality == .bad)
+        out = []
+        r.engine.setConnection("node", up: true, reason: nil, at: at(2), into: &out)
+        #expect(kinds(out) == ["comm:cleared"] && r.engine.tags[1].connectionsDown == 0)
+        r.engine.setConnectionMembers("nobody", tags: [TagHandle(0)])   // an unknown connection: nothing
+        r.engine.setConnectionMembers("node", tags: [TagHandle(7)])      // a handle out of range: dropped
+        #expect(r.engine.tags.allSatisfy { $0.connectionsDown == 0 })
     }
 }
 
