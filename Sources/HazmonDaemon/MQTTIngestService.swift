@@ -18,9 +18,6 @@ public struct IngestCounters: Sendable, Equatable {
     public var overflow = 0
     public var connected = false
     public var connects = 0
-    /// Sparkplug B: births read, and rebirth requests (NCMD) sent.
-    public var sparkplugBirths = 0
-    public var sparkplugRebirthRequests = 0
 }
 
 /// MQTT telemetry in: libmosquitto's thread copies each message and hands it to the event
@@ -250,9 +247,7 @@ public final class MQTTIngestService: Service, Sendable {
             return
         }
         guard let topic = SparkplugTopic(raw.topic) else {
-            var drops = MessageDrops()
-            if !raw.topic.hasPrefix("\(SparkplugTopic.namespace)/STATE/") { drops.unmapped = "not a Sparkplug B edge node or device topic" }
-            count(drops, topic: raw.topic, samples: 0)
+            count(MessageDrops(unmapped: "not a Sparkplug B edge node or device topic"), topic: raw.topic, samples: 0)
             return
         }
         var mine: [Sample] = []
@@ -262,14 +257,9 @@ public final class MQTTIngestService: Service, Sendable {
                                       maxPayload: settings.maxPayload, into: &mine)
         }
         guard let actions else { return }
-        if topic.kind == .nbirth || topic.kind == .dbirth, actions.drops.allSatisfy({ $0.reason != "seq_gap" && $0.reason != "before_birth" }) {
-            counters.withLock { $0.sparkplugBirths += 1 }
-        }
         apply(actions, generation: generation, flushing: &samples)
         samples += mine
-        var drops = MessageDrops()
-        drops.payloadErrors = actions.drops
-        count(drops, topic: raw.topic, samples: mine.count)
+        count(MessageDrops(payloadErrors: actions.drops), topic: raw.topic, samples: mine.count)
     }
 
     /// Carries out what the Sparkplug host decided. Connection changes wait for the samples
@@ -287,7 +277,6 @@ public final class MQTTIngestService: Service, Sendable {
                 _ = client.publish(topic: cmd.topic, bytes: cmd.payload, qos: 0, retain: false)
                 logger.info("Sparkplug rebirth requested", metadata: ["topic": "\(cmd.topic)"])
             }
-            counters.withLock { $0.sparkplugRebirthRequests += a.commands.count }
         }
         for note in a.notes { problems.warning(key: note, "\(note)") }
     }

@@ -211,11 +211,16 @@ public final class MosquittoClient: @unchecked Sendable {
         guard wasStarted else { return }
         mosquitto_disconnect(handle)
         mosquitto_loop_stop(handle, false)
+        failWaiters("the MQTT client stopped")
+    }
+
+    /// Publishes still awaiting their acknowledgement will never get one.
+    private func failWaiters(_ why: String) {
         let waiting = acks.withLock { a in
             defer { a = Acks() }
             return Array(a.waiting.values)
         }
-        for c in waiting { c.resume(throwing: MosquittoError("the MQTT client stopped")) }
+        for c in waiting { c.resume(throwing: MosquittoError(why)) }
     }
 
     /// Ends the connection without a DISCONNECT, as a crash or a cut cable would, so the broker
@@ -229,11 +234,7 @@ public final class MosquittoClient: @unchecked Sendable {
         mosquitto_loop_stop(handle, true)
         let fd = mosquitto_socket(handle)
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
-        let waiting = acks.withLock { a in
-            defer { a = Acks() }
-            return Array(a.waiting.values)
-        }
-        for c in waiting { c.resume(throwing: MosquittoError("the MQTT client was dropped")) }
+        failWaiters("the MQTT client was dropped")
     }
 
     public var isConnected: Bool { state.withLock { $0.connected } }

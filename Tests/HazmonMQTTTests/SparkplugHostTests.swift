@@ -141,6 +141,19 @@ struct SparkplugHostTests {
         #expect(a.commands.count == 1, "an alias the birth did not give: rebirth")
     }
 
+    /// A Quality code reads as a JSON payload's would (OPC ranges); one that is neither is not good.
+    @Test func qualityCodes() throws {
+        for (code, expected) in [(192 as UInt32, Quality.good), (500, .uncertain), (0, .bad), (100, .uncertain), (7_777, .uncertain)] {
+            var m = Self.metric("CH4", alias: 1, type: 10) { $0.doubleValue = 1 }
+            m.properties.keys = ["Quality"]
+            var q = Payload.PropertyValue()
+            q.intValue = code
+            m.properties.values = [q]
+            let decoded = try SparkplugCodec.decode(Self.payload(seq: 0, [m]), limit: 1 << 16)
+            #expect(decoded.metrics.first?.quality == expected, "Quality \(code)")
+        }
+    }
+
     /// Hostile payloads: 5,000 mutations of real messages, truncations, a flood of metrics.
     @Test func hostilePayloadsNeverCrash() {
         var r = Run()

@@ -54,7 +54,7 @@ public struct SparkplugMetric: Sendable, Equatable {
     public var timestamp: UInt64?
     public var datatype: UInt32?
     public var value: Value
-    /// From the metric's `Quality` property (192 good, 500 stale, 0 bad), if it has one.
+    /// From the metric's `Quality` property (192 good, 500 stale, 0 bad; OPC ranges), if it has one.
     public var quality: Quality?
     /// A value from the edge's store-and-forward buffer, not the current one.
     public var historical: Bool
@@ -159,7 +159,9 @@ public enum SparkplugCodec {
             case .longValue(let u)?: u
             default: nil
             }
-            if let code { quality = code == 192 ? .good : code == 500 ? .uncertain : code == 0 ? .bad : nil }
+            // The same reading as a JSON payload's quality code (OPC ranges, Sparkplug's 500 stale);
+            // a code that is neither is not trusted as good.
+            if let code { quality = (try? PayloadDecoder.decodeQuality(.number(Double(code)))) ?? .uncertain }
         }
         return SparkplugMetric(name: m.hasName ? m.name : nil, alias: m.hasAlias ? m.alias : nil,
                                timestamp: m.hasTimestamp ? m.timestamp : base, datatype: m.hasDatatype ? m.datatype : nil,

@@ -39,7 +39,7 @@ public struct SparkplugHost: Sendable {
     }
 
     /// What the caller does after a call, in this order.
-    public struct Actions: Sendable, Equatable {
+    public struct Actions: Sendable {
         public struct Connection: Sendable, Equatable {
             public var id: String
             public var up: Bool
@@ -53,11 +53,6 @@ public struct SparkplugHost: Sendable {
         public var drops: [PayloadError] = []
         /// Things an operator should read in the log once (an undeclared node's birth, a stale death).
         public var notes: [String] = []
-
-        public static func == (a: Actions, b: Actions) -> Bool {
-            a.members == b.members && a.connections == b.connections && a.drops == b.drops && a.notes == b.notes
-                && a.commands.map(\.topic) == b.commands.map(\.topic) && a.commands.map(\.payload) == b.commands.map(\.payload)
-        }
     }
 
     struct Binding: Sendable {
@@ -114,9 +109,6 @@ public struct SparkplugHost: Sendable {
     /// The topic filters to subscribe to (each group's tree, and the host's own STATE).
     public var subscriptions: [String] { groups.map { "\(SparkplugTopic.namespace)/\($0.group)/#" } }
 
-    /// Whether this host reads a topic at all.
-    public func reads(_ topic: SparkplugTopic) -> Bool { groupIndex[topic.group] != nil }
-
     // MARK: connection
 
     /// Connected (again) to the broker: births sent while we were away are gone, so every node
@@ -152,16 +144,6 @@ public struct SparkplugHost: Sendable {
             }
         }
         return actions
-    }
-
-    /// The earliest instant `tick` has something to do.
-    public var nextDeadline: Instant? {
-        var due: Instant?
-        for n in nodes.values {
-            if !n.born, let d = n.deadline { due = min(due ?? d, d) }
-            if n.born { for dev in n.devices.values where !dev.born { if let d = dev.deadline { due = min(due ?? d, d) } } }
-        }
-        return due
     }
 
     // MARK: messages
@@ -323,9 +305,9 @@ public struct SparkplugHost: Sendable {
                                into samples: inout [Sample], _ actions: inout Actions) {
         let g = groups[key.group]
         let n = nodes[key]!
-        let from = "\(g.group)/\(key.node)" + (device.map { "/" + $0 } ?? "")
+        func from() -> String { "\(g.group)/\(key.node)" + (device.map { "/" + $0 } ?? "") }
         if let device, n.devices[device]?.born != true {
-            actions.drops.append(.sparkplug(reason: "before_birth", detail: "DDATA from \(from) before its DBIRTH"))
+            actions.drops.append(.sparkplug(reason: "before_birth", detail: "DDATA from \(from()) before its DBIRTH"))
             requestRebirth(key, now: received, wallMilliseconds: wallMilliseconds, into: &actions)
             return
         }
@@ -337,24 +319,26 @@ public struct SparkplugHost: Sendable {
             else { binding = nil }
             guard let binding else {
                 let what = metric.alias.map { "alias \($0)" } ?? metric.name.map { "metric \($0.quoted())" } ?? "a metric with neither name nor alias"
-                actions.drops.append(.sparkplug(reason: "unknown_metric", detail: "\(what) from \(from) is not in its birth"))
+                actions.drops.append(.sparkplug(reason: "unknown_metric", detail: "\(what) from \(from()) is not in its birth"))
                 unknown = true
                 continue
             }
             guard let h = binding.handle else { continue }   // born, but no tag reads it
             var metric = metric
             if metric.datatype == nil { metric.datatype = binding.datatype }
-            sample(metric, h, received: received, into: &samples, &actions, from: from)
+            sample(metric, h, received: received, into: &samples, &actions, from: from())
         }
         // An alias the birth did not give means this host and the node disagree on the birth.
         if unknown { requestRebirth(key, now: received, wallMilliseconds: wallMilliseconds, into: &actions) }
     }
 
+    /// The metric's value as a sample of tag `h`; what cannot be one is a drop. `from` (the
+    /// node or device) is worded only for a drop: this runs for every metric of every message.
     private func sample(_ metric: SparkplugMetric, _ h: TagHandle, received: Instant, into samples: inout [Sample],
-                        _ actions: inout Actions, from: String) {
-        let name = metric.name ?? metric.alias.map { "alias \($0)" } ?? "?"
+                        _ actions: inout Actions, from: @autoclosure () -> String) {
+        var name: String { metric.name ?? metric.alias.map { "alias \($0)" } ?? "?" }
         if metric.historical {
-            actions.drops.append(.sparkplug(reason: "historical", detail: "\(name) from \(from) is a historical value, not the current one"))
+            actions.drops.append(.sparkplug(reason: "historical", detail: "\(name) from \(from()) is a historical value, not the current one"))
             return
         }
         let sourceTime = metric.timestamp.flatMap { SparkplugCodec.instant(unixMilliseconds: $0) }
@@ -365,9 +349,9 @@ public struct SparkplugHost: Sendable {
         case .null:
             samples.append(Sample(tag: h, value: .nan, quality: .bad, sourceTime: sourceTime, time: received, fault: .noValue))
         case .unsupported(let what):
-            actions.drops.append(.sparkplug(reason: "wrong_type", detail: "\(name) from \(from) is \(what), expected a number or boolean"))
+            actions.drops.append(.sparkplug(reason: "wrong_type", detail: "\(name) from \(from()) is \(what), expected a number or boolean"))
         case .none:
-            actions.drops.append(.sparkplug(reason: "missing_field", detail: "\(name) from \(from) has no value"))
+            actions.drops.append(.sparkplug(reason: "missing_field", detail: "\(name) from \(from()) has no value"))
         }
     }
 
