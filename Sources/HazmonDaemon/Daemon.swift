@@ -333,7 +333,7 @@ public struct Daemon: Sendable {
         if let mqttOut { services.append(CursorService(consumer: mqttOut)) }
         var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
-            ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline, loop: loop,
+            ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline,
                                        readiness: readiness, publisher: publisher, metrics: metrics, logger: logger)
             services.append(ingest!)
         }

@@ -5,7 +5,6 @@ import HazmonFeed
 import HazmonMQTT
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -15,13 +14,12 @@ public struct IngestCounters: Sendable, Equatable {
     public var messages = 0
     public var samples = 0
     public var dropped: [String: Int] = [:]
-    public var overflow = 0
     public var connected = false
     public var connects = 0
 }
 
-/// MQTT telemetry in: libmosquitto's thread copies each message and hands it to the event
-/// loop (bounded; see `LoopHandoff`), where it is decoded, routed to its tags and evaluated.
+/// MQTT telemetry in: the MQTT client's network thread reads each pass of messages off the
+/// socket and, in the same pass, decodes them, routes them to their tags and evaluates them.
 public final class MQTTIngestService: Service, Sendable {
     struct Raw: Sendable {
         var topic: String
@@ -46,26 +44,21 @@ public final class MQTTIngestService: Service, Sendable {
     let readiness: Readiness
     let problems: RateLimitedLog
     public let counters = Mutex(IngestCounters())
-    private let loop: EventLoop
     /// Alarm events out on the same connection (`[mqtt.publish]`), if configured.
     let publisher: MQTTAlarmPublisher?
     let metrics: DaemonMetrics?
 
-    /// Messages waiting for the engine before the newest are dropped (and counted).
-    static let bufferLimit = 100_000
     /// The broker connection's id: the "tag" of its `comm` alarm.
     public static let connectionID = "mqtt"
     /// A broker not reached within this long after start raises the `comm` alarm.
     static let firstConnectGrace = Duration.seconds(5)
 
-    /// - Parameter loop: the event loop that evaluates messages (the alert socket's loop).
-    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline, loop: EventLoop,
+    public init(settings: MQTTSettings, tags: [TagSettings], pipeline: AlarmPipeline,
                 readiness: Readiness, publisher: MQTTAlarmPublisher? = nil, metrics: DaemonMetrics? = nil, logger: Logger) {
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher
         self.readiness = readiness
-        self.loop = loop
         self.pipeline = pipeline
         self.logger = logger
         self.problems = RateLimitedLog(logger: logger)
@@ -148,31 +141,10 @@ public final class MQTTIngestService: Service, Sendable {
             reconnectMinSeconds: Int(settings.reconnectMin.secondsDouble),
             reconnectMaxSeconds: Int(settings.reconnectMax.secondsDouble),
             will: stateTopic.map { ($0, Array(SparkplugCodec.state(online: false, at: stateStamp).utf8), true) } ?? publisher?.will)
-        let problems = self.problems
-        let handoff = LoopHandoff<Raw>(loop: loop, capacity: Self.bufferLimit) { [self] batch in
-            var samples: [Sample] = []
-            samples.reserveCapacity(batch.count)
-            let (router, generation) = routing.withLock { $0 }
-            let sparkplugPrefix = "\(SparkplugTopic.namespace)/"
-            let readsSparkplug = sparkplug.withLock { $0 != nil }
-            for raw in batch {
-                if readsSparkplug, raw.topic.hasPrefix(sparkplugPrefix) {
-                    processSparkplug(raw, generation: generation, into: &samples)
-                } else {
-                    process(raw, router: router, into: &samples)
-                }
-            }
-            ingest(&samples, generation: generation)
-        }
         let publisher = self.publisher
         let client = try MosquittoClient(
             options: options, subscriptions: subscriptions(routing.withLock { $0.router }), qos: settings.qos, logger: logger,
-            onMessage: { topic, payload in
-                if !handoff.push(Raw(topic: topic, payload: payload, received: .steadyNow)) {
-                    self.counters.withLock { $0.overflow += 1 }
-                    problems.warning(key: "overflow", "MQTT input buffer full; dropping messages", metadata: ["limit": "\(Self.bufferLimit)"])
-                }
-            },
+            onMessages: { [self] batch in consume(batch, received: .steadyNow) },
             onConnection: { [weak publisher] up, reason in
                 if up, let publisher, let c = publisher.client { publisher.connected(c) }
                 self.counters.withLock { c in
@@ -217,6 +189,42 @@ public final class MQTTIngestService: Service, Sendable {
         client.stop()
     }
 
+    /// The messages of one read pass, on the MQTT client's network thread: decoded, routed and
+    /// evaluated in the same pass, with no hand-off to another thread.
+    func consume(_ batch: [MQTTMessage], received: Instant) {
+        var samples: [Sample] = []
+        samples.reserveCapacity(batch.count)
+        let (router, generation) = routing.withLock { $0 }
+        let readsSparkplug = sparkplug.withLock { $0 != nil }
+        var clean = 0   // messages that dropped nothing: counted together, below
+        var cleanSamples = 0
+        for m in batch {
+            let raw = Raw(topic: m.topic, payload: m.payload, received: received)
+            if readsSparkplug, raw.topic.hasPrefix(Self.sparkplugPrefix) {
+                processSparkplug(raw, generation: generation, into: &samples)
+            } else {
+                let before = samples.count
+                let drops = router.decode(topic: raw.topic, payload: raw.payload, received: raw.received,
+                                          maxPayload: settings.maxPayload, into: &samples)
+                if drops.isEmpty {
+                    clean += 1
+                    cleanSamples += samples.count - before
+                } else {
+                    count(drops, topic: raw.topic, samples: samples.count - before)
+                }
+            }
+        }
+        if clean > 0 {
+            counters.withLock { c in
+                c.messages += clean
+                c.samples += cleanSamples
+            }
+        }
+        ingest(&samples, generation: generation)
+    }
+
+    private static let sparkplugPrefix = "\(SparkplugTopic.namespace)/"
+
     /// Evaluates the samples gathered so far and empties the buffer.
     private func ingest(_ samples: inout [Sample], generation: Int) {
         guard !samples.isEmpty else { return }
@@ -226,14 +234,6 @@ public final class MQTTIngestService: Service, Sendable {
         pipeline.ingest(samples, generation: generation)
         metrics.engineEvaluation.recordNanoseconds((ContinuousClock.now - started).nanosecondsClamped)
         metrics.mqttSamples.increment(by: samples.count)
-    }
-
-    /// Decodes one message (`TopicRouter.decode`), then counts and logs what it dropped.
-    func process(_ raw: Raw, router: TopicRouter, into samples: inout [Sample]) {
-        let before = samples.count
-        let drops = router.decode(topic: raw.topic, payload: raw.payload, received: raw.received,
-                                  maxPayload: settings.maxPayload, into: &samples)
-        count(drops, topic: raw.topic, samples: samples.count - before)
     }
 
     /// One Sparkplug B message through the host (`SparkplugHost.handle`); its actions applied.

@@ -25,6 +25,15 @@ extension TopicRouter {
         func sample(_ h: TagHandle, _ p: DecodedPoint) -> Sample {
             Sample(tag: h, value: p.value, quality: p.quality, sourceTime: p.sourceTime, time: received)
         }
+        if let hit = resolved.lookup(topic) {
+            do throws(PayloadError) {
+                let doc = try PayloadDecoder.parse(payload, limit: maxPayload)
+                samples.append(sample(hit.tag, try PayloadDecoder.point(in: doc, json: maps[hit.map].json)))
+            } catch {
+                drops.payloadErrors.append(error)
+            }
+            return drops
+        }
         switch route(topic) {
         case .none:
             drops.unmapped = "no tag or [[mqtt.map]] takes this topic"
@@ -77,6 +86,9 @@ extension TopicRouter {
                     case .success(let point):
                         guard let h = map.handle(levels: levels, point: point.tag, drops: &drops) else { continue }
                         samples.append(sample(h, point))
+                        if map.resolvesByTopic, let i = maps.firstIndex(where: { $0.id == map.id }) {
+                            resolved.store(topic, TopicCache.Hit(tag: h, map: i))
+                        }
                     }
                 }
             } catch {

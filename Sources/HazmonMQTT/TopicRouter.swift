@@ -1,4 +1,5 @@
 import HazmonCore
+import Synchronization
 
 /// An MQTT topic filter (`plant/+/+/gas`, `gw/#`), matched level by level.
 public struct TopicPattern: Sendable, Equatable {
@@ -131,6 +132,10 @@ public struct TopicRouter: Sendable {
         /// Tag ids this map feeds (those whose source names it), to their handles.
         public var tags: [String: TagHandle]
 
+        /// One value per message whose tag the topic alone names (no `{tag}` from the payload):
+        /// a topic's tag, once resolved, can be remembered (`TopicCache`).
+        var resolvesByTopic: Bool { !batch && format == .plain && !template.pieces.contains(.point) }
+
         public init(id: String, filter: String, template: String, json: String?, batch: Bool, format: PayloadFormat = .plain,
                     tags: [String: TagHandle]) {
             self.format = format
@@ -146,6 +151,11 @@ public struct TopicRouter: Sendable {
 
     public private(set) var exact: [String: [Binding]]
     public private(set) var maps: [Map]
+    /// Topics a one-value `[[mqtt.map]]` already resolved to a tag: the next message on the
+    /// same topic skips matching the filters and filling the template (a gateway publishes on
+    /// the same few thousand topics all day). Shared by copies of this router; a reload builds
+    /// a new router and so starts a new cache.
+    let resolved = TopicCache()
 
     public init(exact: [String: [Binding]], maps: [Map]) {
         self.exact = exact
@@ -171,5 +181,26 @@ public struct TopicRouter: Sendable {
         case bindings([Binding])
         case map(Map, [Substring])
         case none
+    }
+}
+
+/// Topic → (tag, map) for one-value `[[mqtt.map]]` topics that resolved to a configured tag.
+/// Bounded: past `limit` topics (a gateway inventing topics) it starts again empty.
+final class TopicCache: Sendable {
+    struct Hit: Sendable {
+        var tag: TagHandle
+        var map: Int
+    }
+
+    static let limit = 200_000
+    private let table = Mutex<[String: Hit]>([:])
+
+    func lookup(_ topic: String) -> Hit? { table.withLock { $0[topic] } }
+
+    func store(_ topic: String, _ hit: Hit) {
+        table.withLock { t in
+            if t.count >= Self.limit { t.removeAll() }
+            t[topic] = hit
+        }
     }
 }

@@ -1,5 +1,5 @@
 import HazmonCore
-import HazmonMQTT
+@testable import HazmonMQTT
 import Testing
 
 func decode(_ s: String, json: String? = nil, limit: Int = 65_536) throws(PayloadError) -> DecodedPoint {
@@ -174,5 +174,33 @@ struct TopicRoutingTests {
         #expect(drops.unmapped == "no tag or [[mqtt.map]] takes this topic")
         drops = router.decode(topic: "plant/t1/p", payload: Array(repeating: 0x31, count: 101), received: at, maxPayload: 100, into: &samples)
         #expect(drops.payloadErrors.map(\.reason) == ["oversized"])
+    }
+
+    /// A one-value map's topic is resolved once, then remembered: later messages on it land on
+    /// the same tag, still read strictly; a topic that names no tag, or a template that needs
+    /// more than the topic, is never remembered.
+    @Test func resolvedTopicsAreRememberedOnlyWhenTheTopicAloneNamesTheTag() {
+        let router = TopicRouter(exact: [:], maps: [
+            .init(id: "lvl", filter: "plant/+/v", template: "{2}", json: nil, batch: false, tags: ["t1": TagHandle(0)]),
+            .init(id: "named", filter: "gw/+", template: "{tag}", json: "value", batch: false, tags: ["A": TagHandle(1)]),
+        ])
+        let at = Instant(seconds: 1)
+        var samples: [Sample] = []
+        for v in ["1", "2.5", "3"] {
+            #expect(router.decode(topic: "plant/t1/v", payload: Array(v.utf8), received: at, maxPayload: 100, into: &samples).isEmpty)
+        }
+        #expect(samples.map(\.value) == [1, 2.5, 3] && samples.allSatisfy { $0.tag == TagHandle(0) })
+        #expect(router.resolved.lookup("plant/t1/v")?.tag == TagHandle(0))
+        // Remembered, and still strict: NaN and garbage are dropped with their reasons.
+        let drops = router.decode(topic: "plant/t1/v", payload: Array("nan".utf8), received: at, maxPayload: 100, into: &samples)
+        #expect(drops.payloadErrors.map(\.reason) == ["not_finite"])
+        #expect(router.decode(topic: "plant/t1/v", payload: Array("{x".utf8), received: at, maxPayload: 100, into: &samples)
+            .payloadErrors.map(\.reason) == ["not_json"])
+        // An unknown tag is never remembered.
+        #expect(router.decode(topic: "plant/t9/v", payload: Array("1".utf8), received: at, maxPayload: 100, into: &samples).unmapped != nil)
+        #expect(router.resolved.lookup("plant/t9/v") == nil)
+        // A template that needs more than the topic (`{tag}`) is never remembered.
+        #expect(router.decode(topic: "gw/1", payload: Array(#"{"value":1}"#.utf8), received: at, maxPayload: 100, into: &samples).unmapped != nil)
+        #expect(router.resolved.lookup("gw/1") == nil)
     }
 }
