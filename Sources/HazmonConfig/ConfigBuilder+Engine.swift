@@ -39,10 +39,12 @@ extension ConfigBuilder {
 
     /// `[[vote]]`: k of the member tags in a limit condition confirm, e.g. a leak by 2oo3.
     func readVotes(tags: [TagSettings]) -> [VoteDefinition] {
+        let votes = entries("vote", context: { i, t in "vote \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" })
+        guard !votes.isEmpty else { return [] }
         let byID = Dictionary(tags.map { ($0.definition.id, $0.definition) }, uniquingKeysWith: { a, _ in a })
         var seen: Set<String> = []
         var out: [VoteDefinition] = []
-        for v in entries("vote", context: { i, t in "vote \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" }) {
+        for v in votes {
             let id = v.string("id") ?? ""
             if !Self.isIdentifier(id) { v.error("id", "each vote needs an id of letters, digits, '-', '_' or '.'") }
             else if byID[id] != nil { v.error("id", "\"\(id)\" is already a tag id; a vote's id names its alarm") }

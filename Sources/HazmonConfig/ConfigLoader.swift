@@ -16,6 +16,7 @@ public enum ConfigLoader {
         guard let text = readFile(path) else {
             throw ConfigErrors([ConfigError(file: path, line: nil, keyPath: "", message: "cannot read the file: \(String(cString: strerror(errno)))")])
         }
+        defer { FreedMemory.release() }   // the TOML tree is gone by now
         return try parse(text: text, file: path, checkPaths: checkPaths)
     }
 

@@ -19,54 +19,74 @@ enum TOMLHeaderGuard {
         firstProblem(in: text).flatMap { $0.problem == .header ? $0.line : nil }
     }
 
-    /// The first construct toml++ cannot survive, with its 1-based line.
+    /// The first construct toml++ cannot survive, with its 1-based line. One pass over the
+    /// UTF-8 bytes (every delimiter is ASCII), line by line, allocating nothing per line.
     static func firstProblem(in text: String) -> (line: Int, problem: Problem)? {
-        var open: [Unicode.Scalar] = []  // open [ / { of values, possibly spanning lines
-        var multiline: String? = nil   // inside """ or ''' strings
-        var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNo += 1
-            var chars = Array(raw.unicodeScalars)
-            if let m = multiline {
-                guard let close = String(raw).range(of: m) else { continue }
-                multiline = nil
-                chars = Array(String(raw)[close.upperBound...].unicodeScalars)
+        var text = text
+        return text.withUTF8 { firstProblem(in: $0) }
+    }
+
+    private static func firstProblem(in b: UnsafeBufferPointer<UInt8>) -> (line: Int, problem: Problem)? {
+        let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+        let openBracket = UInt8(ascii: "["), openBrace = UInt8(ascii: "{")
+        let closeBracket = UInt8(ascii: "]"), closeBrace = UInt8(ascii: "}")
+        let quoteMark = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'")
+        /// Where `c` three times over starts in `from..<end`, if anywhere.
+        func triple(_ c: UInt8, from: Int, end: Int) -> Int? {
+            var k = from
+            while k + 2 < end {
+                if b[k] == c, b[k + 1] == c, b[k + 2] == c { return k }
+                k += 1
             }
-            var i = 0
-            while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 }
-            if open.isEmpty, i < chars.count, chars[i] == "[" {
+            return nil
+        }
+        var open: [UInt8] = []           // open [ / { of values, possibly spanning lines
+        var multiline: UInt8? = nil      // inside a triple-quoted string: its quote character
+        var lineNo = 0
+        var start = 0
+        while start <= b.count {
+            lineNo += 1
+            var end = start
+            while end < b.count, b[end] != newline { end += 1 }
+            defer { start = end + 1 }
+            var i = start
+            if let m = multiline {
+                guard let close = triple(m, from: i, end: end) else { continue }
+                multiline = nil
+                i = close + 3
+            }
+            while i < end, b[i] == space || b[i] == tab { i += 1 }
+            if open.isEmpty, i < end, b[i] == openBracket {
                 var j = i + 1
-                if j < chars.count, chars[j] == "[" { j += 1 }
-                while j < chars.count, chars[j] == " " || chars[j] == "\t" { j += 1 }
-                if j >= chars.count || (!isKeyStart(chars[j]) && chars[j] != "]") { return (lineNo, .header) }
+                if j < end, b[j] == openBracket { j += 1 }
+                while j < end, b[j] == space || b[j] == tab { j += 1 }
+                if j >= end || (!isKeyStart(b[j]) && b[j] != closeBracket) { return (lineNo, .header) }
                 continue
             }
             // Track brackets of values that continue onto later lines, outside strings.
-            var quote: Unicode.Scalar? = nil
-            while i < chars.count {
-                let c = chars[i]
+            var quote: UInt8? = nil
+            while i < end {
+                let c = b[i]
                 if let q = quote {
-                    if c == "\\" && q == "\"" { i += 2; continue }
+                    if c == UInt8(ascii: "\\") && q == quoteMark { i += 2; continue }
                     if c == q { quote = nil }
-                } else if c == "#" {
+                } else if c == UInt8(ascii: "#") {
                     break
-                } else if c == "\"" || c == "'" {
-                    if i + 2 < chars.count, chars[i + 1] == c, chars[i + 2] == c {
-                        let delim = String(repeating: Character(c), count: 3)
-                        let rest = String(String.UnicodeScalarView(chars[(i + 3)...]))
-                        if let close = rest.range(of: delim) {
-                            i += 3 + rest.unicodeScalars.distance(from: rest.unicodeScalars.startIndex, to: close.upperBound)
+                } else if c == quoteMark || c == apostrophe {
+                    if i + 2 < end, b[i + 1] == c, b[i + 2] == c {
+                        if let close = triple(c, from: i + 3, end: end) {
+                            i = close + 3
                             continue
                         }
-                        multiline = delim
+                        multiline = c
                         break
                     }
                     quote = c
-                } else if c == "[" || c == "{" {
+                } else if c == openBracket || c == openBrace {
                     open.append(c)
-                } else if c == "}", open.last == "[" {
+                } else if c == closeBrace, open.last == openBracket {
                     return (lineNo, .braceInArray)
-                } else if c == "]" || c == "}" {
+                } else if c == closeBracket || c == closeBrace {
                     _ = open.popLast()
                 }
                 i += 1
@@ -123,7 +143,9 @@ enum TOMLHeaderGuard {
         return nil
     }
 
-    static func isKeyStart(_ c: Unicode.Scalar) -> Bool {
-        (c >= "A" && c <= "Z") || (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "_" || c == "-" || c == "\"" || c == "'"
+    static func isKeyStart(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+            || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c == UInt8(ascii: "\"") || c == UInt8(ascii: "'")
     }
 }

@@ -152,6 +152,7 @@ struct EngineTimerService: Service {
 
     func run() async throws {
         pipeline.tick(at: .steadyNow)
+        FreedMemory.release()   // what building the engine and its inputs freed
         readiness.markReady(.engine)
         while !Task.isCancelledOrShuttingDown {
             try? await Task.sleep(for: Self.interval)

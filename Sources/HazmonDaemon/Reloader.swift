@@ -78,6 +78,7 @@ final class Reloader: Service, Sendable {
         if let mqtt, let settings = new.mqtt ?? old.mqtt { mqtt.reconfigure(settings: settings, tags: new.tags) }
         await modbus.replace(with: new)
         current.withLock { $0 = new }
+        FreedMemory.release()   // the old engine and configuration
         let oldIDs = Set(old.tags.map(\.definition.id)), newIDs = Set(new.tags.map(\.definition.id))
         logger.notice("configuration reloaded", metadata: [
             "tags": "\(new.tags.count)", "added": "\(newIDs.subtracting(oldIDs).count)",

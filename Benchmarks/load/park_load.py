@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Issue 14's goals in one run, printed as one table: hazmon beside collectd 5.12 and a bare
+`mosquitto_sub -q 1` (mqtt_load.py, which starts all three against one broker per run), and the
+park-scale figures (scale.py). Each regime runs --runs times; the table shows the median run
+(by hazmon's CPU per message) and the range.
+
+Regimes (QoS 1 throughout):
+  quiet 2,000 msg/s   no value ever crosses a limit             goal: hazmon CPU <= 0.5 x collectd
+  flood 2,000 msg/s   every message an alarm change, journaled  goal: CPU/event <= collectd CPU/msg,
+                                                                      p99 <= floor + 1 ms, nothing lost
+  flood 10,000 msg/s  the same                                  goal: nothing lost, p99 <= floor + 2 ms
+  50,000 tags         READY, resident, check, SIGHUP reload     goal: <= 1 s, <= 128 MiB, <= 1 s, <= 1 s
+
+Usage: python3 Benchmarks/load/park_load.py [--runs 3] [--seconds 20] [--hazmon .build/release/hazmon]
+Needs: what mqtt_load.py and scale.py need (mosquitto, collectd-core, paho-mqtt).
+"""
+import argparse, json, os, statistics, subprocess, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_json(args):
+    out = subprocess.run([sys.executable] + args, capture_output=True, text=True, timeout=900)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{") or l.startswith("[")]
+    if not lines:
+        sys.exit(f"{' '.join(args)} printed no figures:\n{out.stdout}\n{out.stderr}")
+    return json.loads(lines[-1])
+
+
+def median_run(runs, key):
+    ordered = sorted(runs, key=lambda r: r[key])
+    return ordered[len(ordered) // 2]
+
+
+def span(runs, key, fmt):
+    xs = [r[key] for r in runs]
+    return f"{fmt.format(min(xs))}–{fmt.format(max(xs))}" if len(xs) > 1 else fmt.format(xs[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--hazmon", default=".build/release/hazmon")
+    ap.add_argument("--scale-tags", type=int, default=50_000)
+    args = ap.parse_args()
+    load = os.path.join(HERE, "mqtt_load.py")
+    print("| regime | hazmon CPU | collectd CPU | bare libmosquitto | ratio hazmon/collectd | events | p99 over floor | goal |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, rate, p99_budget in (("quiet", 2000, None), ("flood", 2000, 1.0), ("flood", 10000, 2.0)):
+        runs = [run_json([load, "--mode", mode, "--rate", str(rate), "--seconds", str(args.seconds),
+                          "--hazmon", args.hazmon, "--json"]) for _ in range(args.runs)]
+        m = median_run(runs, "hazmon_cpu_us_per_msg")
+        over = m["hazmon_p99"] - m["floor_p99"]
+        if mode == "quiet":
+            met = m["ratio"] <= 0.5 and m["hazmon_events"] == 0
+            events, latency = f"{m['hazmon_events']} (0 expected)", "–"
+        else:
+            lost = m["sent"] - m["hazmon_events"]
+            met = lost == 0 and over <= p99_budget and (rate != 2000 or m["ratio"] <= 1.0)
+            events, latency = f"{m['hazmon_events']:,}/{m['sent']:,}", f"{over:+.2f} ms"
+        print(f"| {mode} {rate:,}/s | {m['hazmon_cpu_us_per_msg']:.1f} µs ({span(runs, 'hazmon_cpu_us_per_msg', '{:.1f}')}) | "
+              f"{m['collectd_cpu_us_per_msg']:.1f} µs | {m['bare_cpu_us_per_msg']:.1f} µs | {m['ratio']:.2f} | "
+              f"{events} | {latency} | {'met' if met else 'NOT met'} |")
+        sys.stdout.flush()
+    rows = [run_json([os.path.join(HERE, "scale.py"), "--tags", str(args.scale_tags), "--quiet-seconds", str(args.seconds),
+                      "--hazmon", args.hazmon, "--json"])[0] for _ in range(args.runs)]
+    r = median_run(rows, "ready_s")
+    print()
+    print("| 50,000 tags | READY | resident after start | after quiet load | `hazmon check` | check peak | SIGHUP reload | resident after reload |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {r['tags']:,} | {r['ready_s']:.2f} s | {r['rss_start_mib']:.0f} MiB | {r['rss_quiet_mib']:.0f} MiB | "
+          f"{r['check_s']:.2f} s | {r['check_mib']:.0f} MiB | {r['reload_s']:.2f} s | {r['rss_reload_mib']:.0f} MiB |")
+    print(f"goal (READY <= 1 s, resident <= 128 MiB, check <= 1 s, reload <= 1 s): "
+          f"{'met' if r['ready_s'] <= 1 and max(r['rss_start_mib'], r['rss_quiet_mib']) <= 128 and r['check_s'] <= 1 and r['reload_s'] <= 1 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
