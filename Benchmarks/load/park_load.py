@@ -45,11 +45,19 @@ def main():
     ap.add_argument("--scale-tags", type=int, default=50_000)
     args = ap.parse_args()
     load = os.path.join(HERE, "mqtt_load.py")
-    print("| regime | hazmon CPU | collectd CPU | bare libmosquitto | ratio hazmon/collectd | events | p99 over floor | goal |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| regime | hazmon CPU | collectd CPU | bare libmosquitto | ratio hazmon/collectd | events | journaled | floor p99 | p99 over floor | goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    # At 10,000/s the collectd twin doubles the publishing (20,000 QoS 1 publishes/s from one
+    # Python process): on 2 cores the publisher and broker then saturate and even the plain
+    # subscriber gets half the messages seconds late. That regime's goal is loss and latency,
+    # not CPU against collectd, so it runs without the twin.
     for mode, rate, p99_budget in (("quiet", 2000, None), ("flood", 2000, 1.0), ("flood", 10000, 2.0)):
-        runs = [run_json([load, "--mode", mode, "--rate", str(rate), "--seconds", str(args.seconds),
-                          "--hazmon", args.hazmon, "--json"]) for _ in range(args.runs)]
+        # And it runs 10 s: past about 13 s at 10,000/s the Python publisher falls so far behind
+        # that the broker never receives the tail (the plain subscriber gets 67 % of a 20 s run).
+        extra = ["--skip-collectd"] if rate > 5000 else []
+        seconds = min(args.seconds, 10) if rate > 5000 else args.seconds
+        runs = [run_json([load, "--mode", mode, "--rate", str(rate), "--seconds", str(seconds),
+                          "--hazmon", args.hazmon, "--json"] + extra) for _ in range(args.runs)]
         m = median_run(runs, "hazmon_cpu_us_per_msg")
         over = m["hazmon_p99"] - m["floor_p99"]
         if mode == "quiet":
@@ -57,11 +65,13 @@ def main():
             events, latency = f"{m['hazmon_events']} (0 expected)", "–"
         else:
             lost = m["sent"] - m["hazmon_events"]
-            met = lost == 0 and over <= p99_budget and (rate != 2000 or m["ratio"] <= 1.0)
+            met = lost == 0 and over <= p99_budget and ("collectd_cpu_us_per_msg" not in m or m["ratio"] <= 1.0)
             events, latency = f"{m['hazmon_events']:,}/{m['sent']:,}", f"{over:+.2f} ms"
+        collectd = f"{m['collectd_cpu_us_per_msg']:.1f} µs" if "collectd_cpu_us_per_msg" in m else "– (not run)"
+        ratio = f"{m['ratio']:.2f}" if "collectd_cpu_us_per_msg" in m else "–"
         print(f"| {mode} {rate:,}/s | {m['hazmon_cpu_us_per_msg']:.1f} µs ({span(runs, 'hazmon_cpu_us_per_msg', '{:.1f}')}) | "
-              f"{m['collectd_cpu_us_per_msg']:.1f} µs | {m['bare_cpu_us_per_msg']:.1f} µs | {m['ratio']:.2f} | "
-              f"{events} | {latency} | {'met' if met else 'NOT met'} |")
+              f"{collectd} | {m['bare_cpu_us_per_msg']:.1f} µs | {ratio} | "
+              f"{events} | {m['journaled']:,} | {m['floor_p99']:.1f} ms | {latency} | {'met' if met else 'NOT met'} |")
         sys.stdout.flush()
     rows = [run_json([os.path.join(HERE, "scale.py"), "--tags", str(args.scale_tags), "--quiet-seconds", str(args.seconds),
                       "--hazmon", args.hazmon, "--json"])[0] for _ in range(args.runs)]

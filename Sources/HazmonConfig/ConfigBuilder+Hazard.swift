@@ -5,11 +5,13 @@ extension ConfigBuilder {
     /// Q and β (named chemicals take GB 18218's figures unless the config gives them), and the
     /// vessels whose level tags give the inventory.
     func readHazardSources(tags: [TagSettings], votes: [VoteDefinition]) -> [HazardSourceDefinition] {
+        let sources = top.arrayOfTables("hazard_source", context: { i, t in "hazard_source \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" })
+        guard !sources.isEmpty else { return [] }
         let byID = Dictionary(tags.map { ($0.definition.id, $0.definition) }, uniquingKeysWith: { a, _ in a })
         let voteIDs = Set(votes.map(\.id))
         var seen: Set<String> = []
         var out: [HazardSourceDefinition] = []
-        for h in top.arrayOfTables("hazard_source", context: { i, t in "hazard_source \(t["id"]?.string?.quoted() ?? "#\(i + 1)")" }) {
+        for h in sources {
             let id = h.string("id") ?? ""
             if !Self.isIdentifier(id) { h.error("id", "each hazard source needs an id of letters, digits, '-', '_' or '.'") }
             else if byID[id] != nil || voteIDs.contains(id) { h.error("id", "\"\(id)\" is already a tag or vote id; a source's id names its level events") }
