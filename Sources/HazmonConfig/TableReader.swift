@@ -47,7 +47,13 @@ package final class TableReader {
     /// Path as errors show it, after `context`.
     let display: [String]
     let context: String?
-    private var seen: Set<String> = []
+    /// Keys read so far. A table has a handful of keys, so a list searched in order is cheaper
+    /// than hashing every key of a 50,000-tag file into a set.
+    private var seen: [String] = []
+
+    private func noteSeen(_ key: String) {
+        if !seen.contains(key) { seen.append(key) }
+    }
 
     init(_ table: TOMLTable, diagnostics: ConfigDiagnostics, location: [String], display: [String], context: String?) {
         self.table = table
@@ -60,7 +66,7 @@ package final class TableReader {
     package func has(_ key: String) -> Bool { table[key] != nil }
 
     /// Marks a key as read by a caller that inspected the raw value itself.
-    package func markSeen(_ key: String) { seen.insert(key) }
+    package func markSeen(_ key: String) { noteSeen(key) }
 
     package func error(_ key: String?, _ message: String) {
         let k = key.map { [$0] } ?? []
@@ -73,7 +79,7 @@ package final class TableReader {
     }
 
     private func value(_ key: String) -> TOMLValueConvertible? {
-        seen.insert(key)
+        noteSeen(key)
         return table[key]
     }
 
