@@ -1,5 +1,5 @@
 """Helpers shared by the end-to-end load scripts."""
-import os, socket
+import contextlib, os, shutil, socket, subprocess, sys, tempfile, time
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -18,3 +18,34 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def wait_port(port, timeout=10):
+    """Returns once something accepts connections on 127.0.0.1:port; exits after `timeout` s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def private_broker(prefix):
+    """A temporary directory and a mosquitto of our own on a free loopback port (no persistence,
+    a queue deep enough for the load), both gone afterwards. Yields (tmp, port)."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    port = free_port()
+    conf = os.path.join(tmp, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n")
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield tmp, port
+    finally:
+        broker.terminate()
+        broker.wait()
+        shutil.rmtree(tmp, ignore_errors=True)

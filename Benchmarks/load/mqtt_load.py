@@ -25,22 +25,11 @@ Usage: python3 Benchmarks/load/mqtt_load.py [--rate 2000] [--tags 200] [--second
        [--hazmon .build/release/hazmon] [--sync full|normal] [--skip-collectd]
 Needs: mosquitto, collectd-core (Debian), paho-mqtt (PyPI); all loopback, it stops by itself.
 """
-import argparse, json, multiprocessing as mp, os, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, json, multiprocessing as mp, os, shutil, signal, socket, sqlite3, subprocess, sys, time
 
 import paho.mqtt.client as mqtt
 
-from loadlib import cpu_seconds, free_port
-
-
-def wait_port(port, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
+from loadlib import cpu_seconds, private_broker
 
 
 def percentile(xs, p):
@@ -329,19 +318,8 @@ def main():
                          "quiet: no value ever crosses a limit (no events at all)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object (for park_load.py)")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="hazmon-load-")
-    port = free_port()
-    with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n")
-    broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
+    with private_broker("hazmon-load-") as (tmp, port):
         r = run(args, port, tmp)
-    finally:
-        broker.terminate()
-        broker.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
     quiet = args.mode == "quiet"
     ratio = (r["hazmon_cpu_us_per_msg"] / r["collectd_cpu_us_per_msg"]
              if r.get("collectd_cpu_us_per_msg") else None)

@@ -14,7 +14,7 @@ Regimes (QoS 1 throughout):
 Usage: python3 Benchmarks/load/park_load.py [--runs 3] [--seconds 20] [--hazmon .build/release/hazmon]
 Needs: what mqtt_load.py and scale.py need (mosquitto, collectd-core, paho-mqtt).
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

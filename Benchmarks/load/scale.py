@@ -12,11 +12,11 @@ Usage: python3 Benchmarks/load/scale.py [--tags 5000,20000,50000] [--quiet-secon
        [--hazmon .build/release/hazmon] [--json]
 Needs: mosquitto, paho-mqtt; loopback only; it stops by itself.
 """
-import argparse, json, os, resource, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, signal, socket, subprocess, sys, time
 
 import paho.mqtt.client as mqtt
 
-from loadlib import free_port
+from loadlib import private_broker
 
 
 def write_config(path, tags, port, sock, journal):
@@ -131,21 +131,8 @@ def main():
     ap.add_argument("--hazmon", default=".build/release/hazmon")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="hazmon-scale-")
-    port = free_port()
-    with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n")
-    broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows = []
-    try:
-        time.sleep(0.3)
-        for n in (int(x) for x in args.tags.split(",")):
-            rows.append(one(args, n, port, tmp))
-    finally:
-        broker.terminate()
-        broker.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with private_broker("hazmon-scale-") as (tmp, port):
+        rows = [one(args, int(n), port, tmp) for n in args.tags.split(",")]
     if args.json:
         print(json.dumps(rows))
         return 0

@@ -25,7 +25,8 @@ extension TopicRouter {
         func sample(_ h: TagHandle, _ p: DecodedPoint) -> Sample {
             Sample(tag: h, value: p.value, quality: p.quality, sourceTime: p.sourceTime, time: received)
         }
-        if let hit = resolved.lookup(topic) {
+        // An exact topic routes by its own dictionary; only map topics go through the cache.
+        if exact[topic] == nil, let hit = resolved.lookup(topic) {
             do throws(PayloadError) {
                 let doc = try PayloadDecoder.parse(payload, limit: maxPayload)
                 samples.append(sample(hit.tag, try PayloadDecoder.point(in: doc, json: maps[hit.map].json)))

@@ -350,28 +350,32 @@ public final class MosquittoClient: @unchecked Sendable {
             // messages beyond libmosquitto's in-flight window wait for earlier PUBACKs, and a
             // DISCONNECT now would leave them unsent. Bounded, like the flush below.
             let drainUntil = ContinuousClock.now + .seconds(2)
-            while outstanding.load(ordering: .relaxed) > 0, mosquitto_socket(handle) >= 0, ContinuousClock.now < drainUntil {
-                var fds = [pollfd(fd: mosquitto_socket(handle), events: Int16(POLLIN), revents: 0)]
-                if mosquitto_want_write(handle) { fds[0].events |= Int16(POLLOUT) }
-                guard poll(&fds, 1, 50) >= 0 else { break }
-                if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                    if mosquitto_loop_read(handle, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
-                    deliverInbox()
-                }
-                if mosquitto_socket(handle) >= 0, mosquitto_want_write(handle),
-                   mosquitto_loop_write(handle, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
-            }
+            while outstanding.load(ordering: .relaxed) > 0, ContinuousClock.now < drainUntil, pump(waitMilliseconds: 50) {}
             mosquitto_disconnect(handle)
-            // Flush the queue and the DISCONNECT (bounded: a broker that stopped reading
-            // does not hold up the shutdown).
-            let deadline = ContinuousClock.now + .seconds(2)
-            while mosquitto_socket(handle) >= 0, mosquitto_want_write(handle), ContinuousClock.now < deadline {
-                var fds = [pollfd(fd: mosquitto_socket(handle), events: Int16(POLLOUT), revents: 0)]
-                guard poll(&fds, 1, 100) >= 0 else { break }
-                if mosquitto_loop_write(handle, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
-            }
+            // Flush the DISCONNECT (bounded: a broker that stopped reading does not hold up the
+            // shutdown).
+            let flushUntil = ContinuousClock.now + .seconds(2)
+            while mosquitto_want_write(handle), ContinuousClock.now < flushUntil, pump(waitMilliseconds: 100) {}
         }
         failWaiters(ending == .stop ? "the MQTT client stopped" : "the MQTT client was dropped")
+    }
+
+    /// One wait on the socket during a stop: reads what came (PUBACKs, messages), writes what is
+    /// queued. False once the connection is gone or failed.
+    private func pump(waitMilliseconds: Int32) -> Bool {
+        let fd = mosquitto_socket(handle)
+        guard fd >= 0 else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if mosquitto_want_write(handle) { p.events |= Int16(POLLOUT) }
+        guard poll(&p, 1, waitMilliseconds) >= 0 else { return false }
+        if p.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            guard mosquitto_loop_read(handle, 1) == MOSQ_ERR_SUCCESS.rawValue else { return false }
+            deliverInbox()
+        }
+        if mosquitto_socket(handle) >= 0, mosquitto_want_write(handle) {
+            guard mosquitto_loop_write(handle, 1) == MOSQ_ERR_SUCCESS.rawValue else { return false }
+        }
+        return mosquitto_socket(handle) >= 0
     }
 
     /// Ends the connection cleanly and joins the network thread: what was published before goes
