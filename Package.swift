@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // The operator's web console (spec §10): HTTP server and bcrypt password hashes.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -99,11 +103,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The web console (spec §10): pages, JSON API, Server-Sent Events, users and sessions.
+        .target(
+            name: "HazmonConsole",
+            dependencies: [
+                "HazmonCore", "HazmonFeed", "HazmonJournal",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "HazmonDaemon",
             dependencies: [
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
-                "HazmonHistory", "HazmonPostgres",
+                "HazmonHistory", "HazmonPostgres", "HazmonConsole",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -118,7 +137,7 @@ let package = Package(
             name: "hazmon",
             dependencies: [
                 "HazmonDaemon", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonModbus", "HazmonSimulator", "HazmonMQTT",
-                "HazmonFeed", "HazmonTestSupport", "HazmonHistory", "HazmonReport",
+                "HazmonFeed", "HazmonTestSupport", "HazmonHistory", "HazmonReport", "HazmonConsole",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,6 +149,7 @@ let package = Package(
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(

@@ -126,6 +126,7 @@ struct ConfigBuilder {
         let socket = readAlertSocket()
         let remote = readRemoteFeed()
         let metrics = readMetrics()
+        let console = readConsole()
         let mqtt = readMQTT(siteID: site.id)
         let devices = readModbus()
         var (engine, defaultStale) = readEngine()
@@ -135,6 +136,7 @@ struct ConfigBuilder {
         var config = HazmonConfiguration(
             file: top.diagnostics.file, site: site, log: log, journal: journal, history: history, alertSocket: socket,
             remoteFeed: remote, metrics: metrics, mqtt: mqtt, modbusDevices: devices, tags: tags, engine: engine, votes: votes, warnings: [])
+        config.console = console
         config.hazardSources = readHazardSources(tags: tags, votes: votes)
         config.positions = readPositions(tags: tags, sources: config.hazardSources)
         return config
@@ -316,6 +318,42 @@ struct ConfigBuilder {
         guard let t = top.table("metrics") else { return nil }
         var s = MetricsSettings(host: "127.0.0.1", port: 9464)
         if let (h, p) = Self.listenAddress(t, example: "\"127.0.0.1:9464\"") { s.host = h; s.port = p }
+        t.rejectUnknownKeys()
+        return s
+    }
+
+    func readConsole() -> ConsoleSettings? {
+        guard let t = top.table("console") else { return nil }
+        var s = ConsoleSettings(host: "127.0.0.1", port: 8080)
+        if !t.has("listen") { t.error("listen", "is required: HOST:PORT, e.g. \"127.0.0.1:8080\"") }
+        if let (h, p) = Self.listenAddress(t, example: "\"127.0.0.1:8080\", \"[::1]:8080\"") { s.host = h; s.port = p }
+        for key in ["cert_file", "key_file"] {
+            guard let path = t.string(key) else { continue }
+            if access(path, R_OK) != 0 { t.error(key, "cannot read \"\(path)\": \(String(cString: strerror(errno)))") }
+            else if key == "key_file" { Self.checkSecret(t, key, path) }
+            if key == "cert_file" { s.certFile = path } else { s.keyFile = path }
+        }
+        if (s.certFile == nil) != (s.keyFile == nil) {
+            t.error(s.certFile == nil ? "cert_file" : "key_file", "TLS needs both cert_file and key_file")
+        }
+        if let f = t.string("users_file") { s.usersFile = f }
+        if let f = t.string("sessions_file") {
+            s.sessionsFile = f
+            if checkPaths { checkDirectory(of: f, t, "console", "sessions_file", what: "the console's sessions") }
+        }
+        if let text = ConfigLoader.readFile(s.usersFile) {
+            do { _ = try UsersFileFormat.parse(text) } catch {
+                if t.has("users_file") { t.error("users_file", "\(s.usersFile): \(error)") } else { top.error("console.users_file", "\(s.usersFile): \(error)") }
+            }
+        } else if access(s.usersFile, F_OK) == 0 {
+            t.error("users_file", "cannot read \"\(s.usersFile)\": \(String(cString: strerror(errno)))")
+        }
+        if let d = t.duration("session_idle") {
+            if d >= .seconds(60) && d <= .seconds(7 * 86_400) { s.sessionIdle = d } else { t.error("session_idle", "must be from 1m to 7d") }
+        }
+        if let n = t.int("max_streams") {
+            if (1...10_000).contains(n) { s.maxStreams = n } else { t.error("max_streams", "must be from 1 to 10000") }
+        }
         t.rejectUnknownKeys()
         return s
     }

@@ -14,6 +14,8 @@ public struct HazmonConfiguration: Sendable {
     public var alertSocket: AlertSocketSettings
     public var remoteFeed: RemoteFeedSettings?
     public var metrics: MetricsSettings?
+    /// `[console]`: the operator's web console (spec §10); off unless set.
+    public var console: ConsoleSettings?
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]
@@ -158,6 +160,26 @@ public struct RemoteFeedSettings: Sendable, Equatable {
     public var maxClients: Int = 16
     /// From accept to a valid token, TLS handshake included; then the connection is closed.
     public var authTimeout: Duration = .seconds(10)
+}
+
+/// `[console]`: the operator's web console (spec §10); off unless set.
+public struct ConsoleSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// TLS with both (PEM); plain HTTP with neither.
+    public var certFile: String?
+    public var keyFile: String?
+    public var usersFile: String = "/etc/hazmon/users.toml"
+    /// A session ends after this long without a request.
+    public var sessionIdle: Duration = .seconds(12 * 3600)
+    /// Where sessions outlive a restart (mode 0600); nil: beside the journal, `<journal>.sessions`.
+    public var sessionsFile: String?
+    /// Browsers' live event streams at once.
+    public var maxStreams: Int = 100
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 }
 
 /// `[metrics]`: the Prometheus text and health endpoint; off unless set.

@@ -1,4 +1,5 @@
 import HazmonConfig
+import HazmonConsole
 import HazmonCore
 import HazmonModbus
 import HazmonFeed
@@ -261,6 +262,13 @@ public struct Daemon: Sendable {
         // MQTT out reads the journal as a cursor; each delivery to the sinks only wakes it.
         let mqttOut = publisher.map { CursorConsumer(name: "mqtt-out", journal: journal, delivery: $0, logger: logger) }
         if let mqttOut { sinks.append(CursorWake(consumer: mqttOut)) }
+        // The console's browsers follow a hub of their own: their limits and slow-client
+        // drops never touch the alert socket's clients.
+        let consoleHub = config.console.map { _ in
+            FeedHub(queueLimit: config.alertSocket.clientQueue, historyLimit: 10_000, lastSeq: lastSeq,
+                    archive: JournalArchive(journal: journal), label: "console stream", logger: logger)
+        }
+        if let consoleHub { sinks.append(consoleHub) }
         if let metrics { sinks.append(MetricsEventSink(metrics: metrics)) }
         var onCommit: (@Sendable (Duration) -> Void)?
         if let metrics { onCommit = { metrics.journalCommit.recordNanoseconds($0.nanosecondsClamped) } }
@@ -308,6 +316,7 @@ public struct Daemon: Sendable {
         var waitFor: Set<ReadinessPart> = [.journal, .socket, .engine, .modbus]
         if config.mqtt != nil { waitFor.insert(.mqtt) }
         if config.remoteFeed != nil { waitFor.insert(.remoteFeed) }
+        if config.console != nil { waitFor.insert(.console) }
         let readiness = Readiness(waitingFor: waitFor)
         var services: [Service & Sendable] = []
         // First in, last out: the journal stops after every service that makes events.
@@ -346,10 +355,33 @@ public struct Daemon: Sendable {
             services.append(MetricsService(settings: m, registry: registry, readiness: readiness, pipeline: pipeline, hub: hub,
                                            mqtt: ingest, loop: loop, logger: logger))
         }
+        if let c = config.console, let consoleHub {
+            services.append(try Self.consoleService(c, config: config, hub: consoleHub, pipeline: pipeline, journal: journal,
+                                                    readiness: readiness, loop: loop, logger: logger))
+        }
         services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, history: history,
                                  notifier: notifier, logger: logger))
         services.append(NotifyService(notifier: notifier, readiness: readiness, pipeline: pipeline, logger: logger))
         self.services = services
+    }
+
+    static func consoleService(_ c: ConsoleSettings, config: HazmonConfiguration, hub: FeedHub, pipeline: AlarmPipeline,
+                               journal: Journal, readiness: Readiness, loop: EventLoop, logger: Logger) throws -> ConsoleService {
+        var options = ConsoleOptions(host: c.host, port: c.port, site: config.site.id, siteName: config.site.name,
+                                     timezone: config.site.timeZone.identifier, language: config.site.language)
+        options.certFile = c.certFile
+        options.keyFile = c.keyFile
+        options.sessionIdle = c.sessionIdle
+        options.sessionsFile = c.sessionsFile ?? config.journal.path + ".sessions"
+        options.maxStreams = c.maxStreams
+        options.streamQueue = config.alertSocket.clientQueue
+        let users = UsersFile(path: c.usersFile, parse: ConsoleUser.parseFile)
+        let backend = PipelineConsoleBackend(feed: PipelineFeedHandler(pipeline: pipeline), journal: journal,
+                                             daemonHealth: DaemonHealth(readiness: readiness, pipeline: pipeline))
+        let server = ConsoleServer(options: options, backend: backend, users: users, hub: hub, logger: logger)
+        let host = c.host.contains(":") ? "[\(c.host)]" : c.host
+        return ConsoleService(server: server, hub: hub, users: users, loop: loop, readiness: readiness, logger: logger,
+                              url: "\(options.tls ? "https" : "http")://\(host):\(c.port)/")
     }
 
     /// Runs every service until a shutdown signal, or until `extra` services finish.

@@ -70,16 +70,11 @@ final class MetricsService: Service, Sendable {
         mqttConnected = Metrics.Gauge(label: "hazmon_mqtt_connected")
         activeAlarms = Metrics.Gauge(label: "hazmon_alarms_not_normal")
         ready = Metrics.Gauge(label: "hazmon_ready")
+        health = DaemonHealth(readiness: readiness, pipeline: pipeline)
     }
 
-    /// READY's conditions, and the engine's timer advancing within the last 2 s.
-    private let lastTicks = ManagedTicks()
-
-    func healthy() -> (Bool, String) {
-        guard readiness.isReady else { return (false, "starting") }
-        guard lastTicks.advanced(pipeline.ticks, within: .seconds(2)) else { return (false, "engine timer stalled") }
-        return (true, "ready")
-    }
+    private let health: DaemonHealth
+    func healthy() -> (Bool, String) { health.check() }
 
     /// The Prometheus text, gauges brought up to date first.
     func scrape() -> [UInt8] {
@@ -122,6 +117,20 @@ final class MetricsService: Service, Sendable {
 }
 
 /// Remembers when the engine's tick count last changed.
+/// READY's conditions, and the engine's timer advancing within the last 2 s: what the
+/// metrics endpoint's /health and the console's /healthz answer.
+struct DaemonHealth: Sendable {
+    let readiness: Readiness
+    let pipeline: AlarmPipeline
+    let lastTicks = ManagedTicks()
+
+    func check() -> (Bool, String) {
+        guard readiness.isReady else { return (false, "starting") }
+        guard lastTicks.advanced(pipeline.ticks, within: .seconds(2)) else { return (false, "engine timer stalled") }
+        return (true, "ready")
+    }
+}
+
 final class ManagedTicks: Sendable {
     private let state = Mutex((ticks: -1, at: ContinuousClock.now))
     func advanced(_ ticks: Int, within: Duration) -> Bool {

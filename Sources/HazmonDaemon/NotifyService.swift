@@ -5,7 +5,7 @@ import Synchronization
 
 /// The parts of the daemon that must be up before it tells systemd it is ready.
 enum ReadinessPart: String, Sendable, CaseIterable {
-    case journal, socket, engine, mqtt, modbus, remoteFeed = "remote_feed"
+    case journal, socket, engine, mqtt, modbus, remoteFeed = "remote_feed", console
 }
 
 /// What must be up before the daemon tells systemd it is ready.

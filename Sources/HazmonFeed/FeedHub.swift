@@ -13,13 +13,14 @@ import Synchronization
 /// after the last one was taken by the client; the client joins the live stream only once the
 /// replay has reached what memory still holds.
 public final class FeedHub: Sendable {
-    final class Client: Sendable {
-        let channel: Channel
+    /// One client of the hub: where its lines go and how many it has not taken yet.
+    public final class Client: Sendable {
+        let output: any FeedOutput
         let id: Int
         /// Lines written but not yet flushed to the socket.
         let pending = Atomic<Int>(0)
         let closing = Atomic<Bool>(false)
-        init(channel: Channel, id: Int) { self.channel = channel; self.id = id }
+        init(output: any FeedOutput, id: Int) { self.output = output; self.id = id }
     }
 
     struct State {
@@ -32,6 +33,7 @@ public final class FeedHub: Sendable {
     }
 
     private let state = Mutex(State())
+    let label: String
     let queueLimit: Int
     let historyLimit: Int
     let archive: FeedArchive?
@@ -46,8 +48,10 @@ public final class FeedHub: Sendable {
     ///   - queueLimit: events queued for one client before it is dropped as too slow.
     ///   - historyLimit: events kept in memory for `subscribe` with `since`.
     ///   - archive: where older events are read from (the journal); nil: memory only.
+    ///   - label: how log lines name its clients.
     public init(queueLimit: Int, historyLimit: Int = 100_000, lastSeq: UInt64 = 0, archive: FeedArchive? = nil,
-                threadPool: NIOThreadPool = .singleton, logger: Logger) {
+                threadPool: NIOThreadPool = .singleton, label: String = "alert socket", logger: Logger) {
+        self.label = label
         self.queueLimit = queueLimit
         self.historyLimit = historyLimit
         self.archive = archive
@@ -66,6 +70,14 @@ public final class FeedHub: Sendable {
             guard !s.saidGoodbye else { return }
             s.saidGoodbye = true
             for c in s.clients.values { send(#"{"type":"bye","reason":"shutdown"}"#, to: c) }
+        }
+    }
+
+    /// Closes every client's output after what was queued for it (the console's streams at a
+    /// shutdown: an HTTP server waits for open responses to end).
+    public func closeAll() {
+        state.withLock { s in
+            for c in s.clients.values where !c.closing.exchange(true, ordering: .relaxed) { c.output.close() }
         }
     }
 
@@ -90,16 +102,22 @@ public final class FeedHub: Sendable {
     }
 
     func register(_ channel: Channel, maxClients: Int) -> Client? {
+        register(ChannelOutput(channel: channel), maxClients: maxClients)
+    }
+
+    /// A client whose lines go to `output` (a console's event stream); nil if `maxClients`
+    /// are connected already. Follow with `subscribe` and end with `unregister`.
+    public func register(_ output: any FeedOutput, maxClients: Int) -> Client? {
         state.withLock { s in
             guard s.clients.count < maxClients else { return nil }
             s.nextID += 1
-            let c = Client(channel: channel, id: s.nextID)
+            let c = Client(output: output, id: s.nextID)
             s.clients[c.id] = c
             return c
         }
     }
 
-    func unregister(_ c: Client) {
+    public func unregister(_ c: Client) {
         state.withLock { s in
             s.clients[c.id] = nil
             s.subscribed.remove(c.id)
@@ -108,7 +126,7 @@ public final class FeedHub: Sendable {
 
     /// Starts the live stream for `c`, first replaying every event after `since` if given.
     /// Returns an error reply, or nil once the client is subscribed or its replay has begun.
-    func subscribe(_ c: Client, since: UInt64?) -> FeedReply? {
+    public func subscribe(_ c: Client, since: UInt64?) -> FeedReply? {
         if let since {
             let last = lastSeq
             // A client ahead of the journal remembers events this journal never had (another
@@ -183,39 +201,70 @@ public final class FeedHub: Sendable {
     /// Writes lines and waits until the client's socket took them: a replay never queues more
     /// than one chunk for a client.
     private func write(_ lines: [String], to c: Client) async throws {
-        let channel = c.channel
-        let bytes = Self.frame(lines, allocator: channel.allocator)
-        try await channel.eventLoop.flatSubmit { channel.writeAndFlush(bytes) }.get()
+        try await c.output.writeAndWait(lines)
     }
 
-    func send(_ line: String, to c: Client) { send(CollectionOfOne(line), to: c) }
+    func send(_ line: String, to c: Client) { send([line], to: c) }
 
     /// Writes lines in one buffer. A client still holding more than `queueLimit` lines
     /// written earlier and not yet taken by the kernel is disconnected instead: it has stopped
     /// reading. (A single large batch to a reading client is not held against it.)
-    func send(_ lines: some Collection<String>, to c: Client, weight: Int? = nil) {
+    func send(_ lines: [String], to c: Client, weight: Int? = nil) {
         guard !lines.isEmpty, !c.closing.load(ordering: .relaxed) else { return }
         let n = weight ?? lines.count
         let queued = c.pending.wrappingAdd(n, ordering: .relaxed).newValue
         if queued - n > queueLimit {
             c.pending.wrappingSubtract(n, ordering: .relaxed)
             if !c.closing.exchange(true, ordering: .relaxed) {
-                clientProblems.warning(key: "slow", "alert socket client too slow; disconnecting",
+                clientProblems.warning(key: "slow", "\(label) client too slow; disconnecting",
                                        metadata: ["client": "\(c.id)", "queued": "\(queued - n)"])
-                c.channel.eventLoop.execute { c.channel.close(promise: nil) }
+                c.output.close()
             }
             return
         }
-        let buf = Self.frame(lines, allocator: c.channel.allocator)
+        c.output.write(lines) { c.pending.wrappingSubtract(n, ordering: .relaxed) }
+    }
+}
+
+/// Where a hub client's lines go: a socket, or a console's event stream. Writes are called
+/// under the hub's lock, in order; an output must keep that order and must not call back into
+/// the hub synchronously.
+public protocol FeedOutput: Sendable {
+    /// Queues lines (each one message) and calls `taken` once the transport took them, or
+    /// once they can never be (the client is gone).
+    func write(_ lines: [String], taken: @escaping @Sendable () -> Void)
+    /// Writes lines and returns once the transport took them; throws if the client is gone.
+    func writeAndWait(_ lines: [String]) async throws
+    /// Ends the client's connection after what was queued.
+    func close()
+}
+
+/// A socket client (the alert socket, the remote feed): newline-delimited JSON.
+struct ChannelOutput: FeedOutput {
+    let channel: Channel
+
+    func write(_ lines: [String], taken: @escaping @Sendable () -> Void) {
+        let buf = Self.frame(lines, allocator: channel.allocator)
         // Always through the loop's task queue, even when already on the loop: a write may fail
         // and close the channel, whose handler then calls back into the hub, whose lock the
         // caller holds. Tasks queued under the lock also keep every client's lines in order.
-        let channel = c.channel
+        let channel = channel
         channel.eventLoop.execute {
             let promise = channel.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { _ in c.pending.wrappingSubtract(n, ordering: .relaxed) }
+            promise.futureResult.whenComplete { _ in taken() }
             channel.writeAndFlush(buf, promise: promise)
         }
+    }
+
+    func writeAndWait(_ lines: [String]) async throws {
+        let channel = channel
+        let bytes = Self.frame(lines, allocator: channel.allocator)
+        try await channel.eventLoop.flatSubmit { channel.writeAndFlush(bytes) }.get()
+    }
+
+    func close() {
+        let channel = channel
+        channel.eventLoop.execute { channel.close(promise: nil) }
     }
 
     /// Lines, each ending in a newline, in one buffer.

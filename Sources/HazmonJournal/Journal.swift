@@ -383,6 +383,28 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Events matching `q`, oldest first: the console's history search and its event list.
+    public func search(_ q: EventQuery) throws(JournalError) -> [JournalEntry] {
+        var sql = "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE seq > ?"
+        var args: [any DatabaseValueConvertible] = [Int64(clamping: q.afterSeq)]
+        if let tag = q.tag { sql += " AND tag = ?"; args.append(tag) }
+        if let c = q.condition { sql += " AND condition = ?"; args.append(c) }
+        if let e = q.event { sql += " AND event = ?"; args.append(e) }
+        if let g = q.grade { sql += " AND grade = ?"; args.append(g) }
+        if let from = q.from { sql += " AND time_ns >= ?"; args.append(from.nanoseconds) }
+        if let until = q.until { sql += " AND time_ns < ?"; args.append(until.nanoseconds) }
+        sql += q.newestFirst ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY seq LIMIT ?"
+        args.append(q.limit)
+        do {
+            let rows = try pool.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(JournalEntry.init(row:))
+            }
+            return q.newestFirst ? rows.reversed() : rows
+        } catch {
+            throw JournalError(error, doing: "cannot search the journal")
+        }
+    }
+
     /// Deletes events older than `cutoff`; returns how many. Alarm states are kept.
     @discardableResult
     public func prune(before cutoff: Instant) throws(JournalError) -> Int {
@@ -397,6 +419,22 @@ public final class Journal: Sendable {
             throw JournalError(error, doing: "cannot prune the journal")
         }
     }
+}
+
+/// What `Journal.search` looks for; nil fields match everything.
+public struct EventQuery: Sendable, Equatable {
+    public var afterSeq: UInt64 = 0
+    public var tag: String?
+    public var condition: String?
+    public var event: String?
+    public var grade: Int?
+    /// Event time from (inclusive) and until (exclusive), wall time.
+    public var from: Instant?
+    public var until: Instant?
+    public var limit: Int = 1_000
+    /// The newest `limit` matches (still returned oldest first) instead of the oldest.
+    public var newestFirst = false
+    public init() {}
 }
 
 /// A read-only view of a journal file, for `hazmon history`: it never writes, so it can run

@@ -134,6 +134,13 @@ public final class AlarmPipeline: Sendable {
         return (seq, alarms.map { $0.shifted(by: offset) })
     }
 
+    /// Every configured tag's value, quality, limits and alarms (or only the tag `id`), times
+    /// in wall time.
+    public func tagViews(only id: String? = nil) -> [TagView] {
+        let offset = clock.wallOffset
+        return state.withLock { $0.engine.tagViews(only: id) }.map { $0.shifted(by: offset) }
+    }
+
     /// Every hazard source's live R and level (spec §13).
     public func hazardSources() -> [HazardSourceStatus] {
         let offset = clock.wallOffset

@@ -1,5 +1,6 @@
 import Foundation
 import HazmonConfig
+import HazmonConsole
 import HazmonCore
 import HazmonModbus
 import HazmonDaemon
@@ -19,6 +20,11 @@ public struct DemoSession {
     public var farm: String?
     /// Scenario seconds per real second (nil: the scenario's own).
     public var speed: Double?
+    /// The console's port (nil: a free one).
+    public var consolePort: Int?
+
+    /// The demo's console users: name, password and role, printed for the newcomer.
+    static let demoUsers = [("operator", "operator", "operator"), ("viewer", "viewer", "viewer")]
 
     public init(duration: Duration?, colour: Bool, farm: String? = nil, speed: Double? = nil) {
         self.duration = duration
@@ -82,6 +88,16 @@ public struct DemoSession {
         config.journal.path = dir.path + "/journal.db"
         config.history?.path = dir.path + "/history.db"
         config.alertSocket.path = dir.path + "/alerts.sock"
+        // The console, on loopback, with two users whose passwords the screen shows.
+        var console = ConsoleSettings(host: "127.0.0.1", port: try consolePort ?? FreePort.find())
+        console.usersFile = dir.path + "/users.toml"
+        do {
+            try UsersFileFormat.write(Self.demoUsers.map { .init(name: $0.0, role: $0.2, passwordHash: ConsoleUser.hash($0.1, cost: 10)) },
+                                      to: console.usersFile)
+        } catch {
+            throw DaemonError.runtime("\(error)")
+        }
+        config.console = console
 
         let logPath = dir.path + "/hazmon.log"
         guard let output = LogOutput.file(logPath, format: .text) else { throw DaemonError.runtime("cannot write \(logPath)") }
@@ -91,6 +107,7 @@ public struct DemoSession {
         screen.write("hazmon demo: \(config.site.name) (\(farmDir)): \(config.tags.count) tags, \(config.votes.count) votes")
         screen.write("simulated plant: Modbus \(devices) and an MQTT gateway; broker 127.0.0.1:\(port)")
         screen.write("daemon log: \(logPath); Ctrl-C stops the demo and removes \(dir.path).")
+        screen.write("alarm console: http://127.0.0.1:\(console.port)/  (log in as operator / operator, or viewer / viewer)")
         if let h = config.history {
             screen.write("recorded values, from another terminal: hazmon trend GT-S01 --history \(h.path) [--every 1m]")
         }

@@ -22,7 +22,7 @@ struct Hazmon: AsyncParsableCommand {
         commandName: "hazmon",
         abstract: "Monitors major hazard sources: gas, pressure, level and temperature in, graded alarms out.",
         version: version,
-        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, Trend.self, Report.self, Mode.self, JournalCommand.self, Simulate.self]
+        subcommands: [Run.self, Check.self, Demo.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self, Tail.self, History.self, Trend.self, Report.self, Mode.self, JournalCommand.self, UserCommand.self, Simulate.self]
     )
 
     /// Runs the command line with the exit codes of spec §1: 2 for usage errors (not
@@ -132,6 +132,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Play the scenario this many times faster than real time.")
     var speed: Double?
 
+    @Option(help: "Serve the web console on this loopback port (default: a free one).")
+    var consolePort: Int?
+
     func run() async throws {
         var d: Duration?
         if let duration {
@@ -141,7 +144,10 @@ struct Demo: AsyncParsableCommand {
         }
         do {
             if let speed, !(speed > 0 && speed <= 100) { throw ValidationError("--speed must be above 0 and at most 100") }
-            try await DemoSession(duration: d, colour: colour || isatty(1) == 1, farm: farm, speed: speed).run()
+            if let consolePort, !(1...65_535).contains(consolePort) { throw ValidationError("--console-port must be 1 to 65535") }
+            var session = DemoSession(duration: d, colour: colour || isatty(1) == 1, farm: farm, speed: speed)
+            session.consolePort = consolePort
+            try await session.run()
         } catch {
             printError("hazmon demo: \(error)")
             throw ExitCode(Exit.runtime)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HazmonConfig
+import HazmonConsole
 import HazmonCore
 import HazmonDaemon
 import HazmonFeed
@@ -300,24 +301,7 @@ struct History: ParsableCommand {
 
     /// An RFC 3339 time, a local date or date-time in `zone`, or an age before now.
     static func parseTime(_ s: String, option: String, zone: TimeZone) throws -> Instant {
-        if let d = try? DurationParser.parse(s) {
-            return Instant(nanoseconds: Instant.now.nanoseconds - d.nanosecondsClamped)
-        }
-        if let i = Instant(iso8601: Substring(s)) { return i }
-        // Local time: YYYY-MM-DD, optionally with [T ]HH:MM[:SS], at the zone's offset then.
-        let parts = s.split(whereSeparator: { "-T :".contains($0) }).map { Int($0) }
-        if [3, 5, 6].contains(parts.count), !parts.contains(nil), s.count >= 10 {
-            let p = parts.map { $0! }
-            var c = DateComponents()
-            c.year = p[0]; c.month = p[1]; c.day = p[2]
-            if p.count >= 5 { c.hour = p[3]; c.minute = p[4] }
-            if p.count == 6 { c.second = p[5] }
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = zone
-            if (1...12).contains(p[1]), (1...31).contains(p[2]), c.isValidDate(in: calendar), let date = calendar.date(from: c) {
-                return Instant(nanoseconds: Int64(date.timeIntervalSince1970) * 1_000_000_000)
-            }
-        }
+        if let t = TimeInput.parse(s, zone: zone) { return t }
         throw ValidationError("\(option): \"\(s)\" is not a time (2026-11-23T08:15:00Z, 2026-11-23 16:15, or an age like 2h)")
     }
 }
