@@ -354,6 +354,9 @@ struct ConfigBuilder {
         if let n = t.int("max_streams") {
             if (1...10_000).contains(n) { s.maxStreams = n } else { t.error("max_streams", "must be from 1 to 10000") }
         }
+        if let n = t.int("stream_queue") {
+            if (100...1_000_000).contains(n) { s.streamQueue = n } else { t.error("stream_queue", "must be from 100 to 1000000 events") }
+        }
         t.rejectUnknownKeys()
         return s
     }

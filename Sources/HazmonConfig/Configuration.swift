@@ -176,6 +176,9 @@ public struct ConsoleSettings: Sendable, Equatable {
     public var sessionsFile: String?
     /// Browsers' live event streams at once.
     public var maxStreams: Int = 100
+    /// Events queued for one browser's stream before it is dropped as too slow (it reconnects
+    /// and resumes from the journal).
+    public var streamQueue: Int = 10_000
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

@@ -32,8 +32,6 @@ public struct ConsoleOptions: Sendable {
     public var sessionsFile: String?
     /// Browsers' live streams at once; more get 503.
     public var maxStreams = 100
-    /// Events queued for one stream before it is dropped as too slow (as socket clients).
-    public var streamQueue = 10_000
 
     public init(host: String, port: Int, site: String, siteName: String, timezone: String, language: Language) {
         self.host = host

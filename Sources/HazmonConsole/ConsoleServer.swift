@@ -41,7 +41,7 @@ public struct ConsoleServer: Sendable {
     public func application(group: EventLoopGroup, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws
         -> some ApplicationProtocol {
         let router = Router(context: ConsoleContext.self)
-        router.middlewares.add(SessionGate(sessions: sessions))
+        router.middlewares.add(SessionGate(sessions: sessions, users: users))
         addPages(router)
         addAPI(router)
         let server: HTTPServerBuilder

@@ -264,8 +264,8 @@ public struct Daemon: Sendable {
         if let mqttOut { sinks.append(CursorWake(consumer: mqttOut)) }
         // The console's browsers follow a hub of their own: their limits and slow-client
         // drops never touch the alert socket's clients.
-        let consoleHub = config.console.map { _ in
-            FeedHub(queueLimit: config.alertSocket.clientQueue, historyLimit: 10_000, lastSeq: lastSeq,
+        let consoleHub = config.console.map { c in
+            FeedHub(queueLimit: c.streamQueue, historyLimit: 10_000, lastSeq: lastSeq,
                     archive: JournalArchive(journal: journal), label: "console stream", logger: logger)
         }
         if let consoleHub { sinks.append(consoleHub) }
@@ -374,7 +374,6 @@ public struct Daemon: Sendable {
         options.sessionIdle = c.sessionIdle
         options.sessionsFile = c.sessionsFile ?? config.journal.path + ".sessions"
         options.maxStreams = c.maxStreams
-        options.streamQueue = config.alertSocket.clientQueue
         let users = UsersFile(path: c.usersFile, parse: ConsoleUser.parseFile)
         let backend = PipelineConsoleBackend(feed: PipelineFeedHandler(pipeline: pipeline), journal: journal,
                                              daemonHealth: DaemonHealth(readiness: readiness, pipeline: pipeline))

@@ -355,6 +355,11 @@ def suite_security():
         # Nothing from elsewhere: the pages name no other origin.
         st, _, body = request(args.url, "GET", "/", cookie=c3)
         check(b"http://" not in body and b"https://" not in body, "the page loads nothing from another origin")
+        # A user removed from the users file is logged out at the next request.
+        users = os.path.dirname(args.config) + "/users.toml"
+        subprocess.run([args.hazmon, "user", "remove", "vera", "--users-file", users], check=True, capture_output=True)
+        st, _, _ = request(args.url, "GET", "/api/me", cookie=c3)
+        check(st == 401, f"a removed user's session ends at once ({st})")
     finally:
         daemon.stop()
 

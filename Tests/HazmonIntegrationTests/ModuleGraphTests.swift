@@ -23,8 +23,11 @@ struct ModuleGraphTests {
         "HazmonPostgres": ["HazmonCore", "HazmonHistory", "PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL", "Logging"],
         // Alarm performance figures from the journal, read-only: no pipeline, no config.
         "HazmonReport": ["HazmonCore", "HazmonJournal"],
+        // The web console: the feed's hub and protocol, the journal's events; no pipeline, no config.
+        "HazmonConsole": ["HazmonCore", "HazmonFeed", "HazmonJournal", "Hummingbird", "HummingbirdCore", "HummingbirdTLS",
+                          "HummingbirdBcrypt", "HTTPTypes", "Logging", "NIOCore", "NIOPosix", "NIOSSL"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
-                         "HazmonHistory", "HazmonPostgres",
+                         "HazmonHistory", "HazmonPostgres", "HazmonConsole",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]
