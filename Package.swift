@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
-        .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal"]),
+        .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonFeed"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(

@@ -10,9 +10,12 @@ public struct ConsoleContext: RequestContext {
     /// Set by `SessionGate` for a request with a live session.
     var session: Sessions.Session?
     var token: String?
+    /// The connection, so a stream whose browser stopped reading can be cut off.
+    let channel: (any Channel)?
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

@@ -136,7 +136,7 @@ public struct ConsoleServer: Sendable {
         }
         router.get("/api/events") { req, _ in try await self.events(req, csv: false) }
         router.get("/api/events.csv") { req, _ in try await self.events(req, csv: true) }
-        router.get("/api/stream") { req, _ in self.stream(req) }
+        router.get("/api/stream") { req, ctx in self.stream(req, channel: ctx.channel) }
         router.post("/api/alarms/:tag/:condition/:action") { req, ctx in try await self.act(req, ctx) }
         router.post("/api/sources/:id/mode") { req, ctx in try await self.mode(req, ctx) }
     }
@@ -332,14 +332,14 @@ public struct ConsoleServer: Sendable {
     }
 
     /// Server-Sent Events: every event after `Last-Event-ID` (or `?since=`), then live, gapless.
-    private func stream(_ req: Request) -> Response {
+    private func stream(_ req: Request, channel: (any Channel)?) -> Response {
         let sinceText = req.headers[HTTPField.Name("Last-Event-ID")!] ?? req.uri.queryParameters["since"].map(String.init)
         var since: UInt64?
         if let sinceText, !sinceText.isEmpty {
             guard let v = UInt64(sinceText) else { return Reply.error(.badRequest, "bad_request", "Last-Event-ID / since must be a seq") }
             since = v
         }
-        let out = EventStreamOutput()
+        let out = EventStreamOutput(channel: channel)
         guard let client = hub.register(out, maxClients: options.maxStreams) else {
             return Reply.error(.serviceUnavailable, "too_many_clients", "the console serves at most \(options.maxStreams) live streams")
         }
@@ -357,19 +357,26 @@ public struct ConsoleServer: Sendable {
             }
             defer {
                 beat.cancel()
-                out.close()
+                out.drop()
                 hub.unregister(client)
             }
             // Reconnect after 2 s when the daemon restarts; the browser sends Last-Event-ID.
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-            for await chunk in out.stream {
+            while let chunks = await out.next() {
+                var buf = chunks[0].bytes
+                if chunks.count > 1 {
+                    buf = ByteBuffer()
+                    buf.reserveCapacity(chunks.reduce(0) { $0 + $1.bytes.readableBytes })
+                    for c in chunks { buf.writeImmutableBuffer(c.bytes) }
+                }
                 do {
-                    try await writer.write(ByteBuffer(string: chunk.text))
+                    try await writer.write(buf)
                 } catch {
-                    chunk.taken?()
+                    for c in chunks { c.taken?() }
+                    out.drop()
                     throw error
                 }
-                chunk.taken?()
+                for c in chunks { c.taken?() }
             }
             try await writer.finish(nil)
         }

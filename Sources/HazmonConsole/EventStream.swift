@@ -1,5 +1,6 @@
 import HazmonFeed
 import NIOCore
+import Synchronization
 
 /// A browser's Server-Sent Events stream as a client of the console's feed hub: the hub
 /// writes lines under its lock, in order; the response body takes them from this stream.
@@ -7,35 +8,100 @@ import NIOCore
 /// cursor it resumes from; other lines (`bye`, `error`) go as named events.
 final class EventStreamOutput: FeedOutput {
     struct Chunk: Sendable {
-        var text: String
+        var bytes: ByteBuffer
         var taken: (@Sendable () -> Void)?
     }
 
-    let stream: AsyncStream<Chunk>
-    private let continuation: AsyncStream<Chunk>.Continuation
-
-    init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Chunk.self)
+    struct State {
+        var pending: [Chunk] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var closed = false
     }
 
-    func write(_ lines: [String], taken: @escaping @Sendable () -> Void) {
-        if case .terminated = continuation.yield(Chunk(text: Self.frame(lines), taken: taken)) { taken() }
+    private let state = Mutex(State())
+    /// The browser's connection: closed a second after the stream ends, in case its writer is
+    /// stuck behind a browser that stopped reading (a reading one has finished by then).
+    let channel: (any Channel)?
+
+    init(channel: (any Channel)? = nil) { self.channel = channel }
+
+    func write(_ batch: FeedBatch, taken: @escaping @Sendable () -> Void) {
+        enqueue(Chunk(bytes: batch.bytes(for: EventStreamOutput.self) { ByteBuffer(string: Self.frame($0)) }, taken: taken))
     }
 
-    func writeAndWait(_ lines: [String]) async throws {
-        let text = Self.frame(lines)
-        let gone: Bool = await withCheckedContinuation { done in
-            if case .terminated = continuation.yield(Chunk(text: text, taken: { done.resume(returning: false) })) {
-                done.resume(returning: true)
+    /// Queues a chunk and wakes the response's writer; false if the stream has ended.
+    @discardableResult
+    private func enqueue(_ chunk: Chunk) -> Bool {
+        let (accepted, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !s.closed else { return (false, nil) }
+            s.pending.append(chunk)
+            let w = s.waiter
+            s.waiter = nil
+            return (true, w)
+        }
+        waiter?.resume()
+        if !accepted { chunk.taken?() }
+        return accepted
+    }
+
+    func writeAndWait(_ batch: FeedBatch) async throws {
+        let bytes = ByteBuffer(string: Self.frame(batch.lines))
+        // `taken` runs exactly once: when written, when dropped, or at once if the stream ended.
+        await withCheckedContinuation { done in enqueue(Chunk(bytes: bytes, taken: { done.resume() })) }
+        if state.withLock({ $0.closed }) { throw CancellationError() }
+    }
+
+    func close() {
+        let (waiter, first) = state.withLock { s -> (CheckedContinuation<Void, Never>?, Bool) in
+            let first = !s.closed
+            s.closed = true
+            let w = s.waiter
+            s.waiter = nil
+            return (w, first)
+        }
+        waiter?.resume()
+        if first, let channel {
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
+    }
+
+    /// Everything queued since the last call, as one write (a writer behind the events catches
+    /// up in one syscall instead of one per batch); nil once the stream is closed and drained.
+    func next() async -> [Chunk]? {
+        while true {
+            let taken = state.withLock { s -> [Chunk]?? in
+                if !s.pending.isEmpty {
+                    let out = s.pending
+                    s.pending.removeAll(keepingCapacity: true)
+                    return .some(out)
+                }
+                return s.closed ? .some(nil) : nil
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if !s.pending.isEmpty || s.closed { return true }
+                    s.waiter = c
+                    return false
+                }
+                if now { c.resume() }
             }
         }
-        if gone { throw CancellationError() }
     }
 
-    func close() { continuation.finish() }
+    /// Ends the stream and releases what it still held (the browser is gone).
+    func drop() {
+        close()
+        let rest = state.withLock { s -> [Chunk] in
+            let out = s.pending
+            s.pending.removeAll()
+            return out
+        }
+        for c in rest { c.taken?() }
+    }
 
     /// A comment line: keeps proxies from timing the stream out and finds a gone browser.
-    func keepAlive() { continuation.yield(Chunk(text: ": keep-alive\n\n", taken: nil)) }
+    func keepAlive() { enqueue(Chunk(bytes: ByteBuffer(string: ": keep-alive\n\n"), taken: nil)) }
 
     /// SSE framing of feed lines.
     static func frame(_ lines: [String]) -> String {

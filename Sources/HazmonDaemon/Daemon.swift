@@ -180,8 +180,8 @@ public struct Daemon: Sendable {
     /// The lock, high-water mark and id that make this daemon the journal's only writer.
     let owned: OwnedJournal
     let services: [Service & Sendable]
-    /// One event loop serves the alert socket and evaluates MQTT messages, so events reach
-    /// socket clients without another thread hop.
+    /// One event loop serves the alert socket and the remote feed; with `[console]` a second
+    /// one serves the browsers, so their writes never delay a socket client's events.
     let loopGroup: MultiThreadedEventLoopGroup
 
     /// The `comm` alarm raised while the journal fails.
@@ -310,9 +310,12 @@ public struct Daemon: Sendable {
         }
         self.hub = hub
         self.pipeline = pipeline
-        let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // With a console, a second loop serves the browsers: their HTTP writes never queue
+        // ahead of an alert-socket client's events.
+        let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: config.console == nil ? 1 : 2)
         self.loopGroup = loopGroup
         let loop = loopGroup.next()
+        let consoleLoop = loopGroup.next()
         var waitFor: Set<ReadinessPart> = [.journal, .socket, .engine, .modbus]
         if config.mqtt != nil { waitFor.insert(.mqtt) }
         if config.remoteFeed != nil { waitFor.insert(.remoteFeed) }
@@ -357,7 +360,7 @@ public struct Daemon: Sendable {
         }
         if let c = config.console, let consoleHub {
             services.append(try Self.consoleService(c, config: config, hub: consoleHub, pipeline: pipeline, journal: journal,
-                                                    readiness: readiness, loop: loop, logger: logger))
+                                                    readiness: readiness, loop: consoleLoop, logger: logger))
         }
         services.append(Reloader(config: config, pipeline: pipeline, mqtt: ingest, modbus: modbus, history: history,
                                  notifier: notifier, logger: logger))

@@ -94,9 +94,11 @@ public final class FeedHub: Sendable {
                 if s.history.count > historyLimit { s.history.removeFirst() }
                 s.lastSeq = max(s.lastSeq, e.seq)
             }
+            // One batch for every client: each kind of output frames it once, not once per client.
+            let batch = FeedBatch(lines)
             for id in s.subscribed {
                 guard let c = s.clients[id] else { continue }
-                send(lines, to: c)
+                send(batch, to: c)
             }
         }
     }
@@ -159,7 +161,7 @@ public final class FeedHub: Sendable {
                 let oldest = s.history.first?.seq ?? s.lastSeq + 1
                 if oldest > since + 1 { return .needsArchive(through: oldest - 1) }
                 // A replay is one write the client asked for; it counts once against the queue.
-                send(s.history.filter { $0.seq > since }.map(\.jsonLine), to: c, weight: 1)
+                send(FeedBatch(s.history.filter { $0.seq > since }.map(\.jsonLine)), to: c, weight: 1)
             }
             s.subscribed.insert(c.id)
             return .joined
@@ -201,17 +203,17 @@ public final class FeedHub: Sendable {
     /// Writes lines and waits until the client's socket took them: a replay never queues more
     /// than one chunk for a client.
     private func write(_ lines: [String], to c: Client) async throws {
-        try await c.output.writeAndWait(lines)
+        try await c.output.writeAndWait(FeedBatch(lines))
     }
 
-    func send(_ line: String, to c: Client) { send([line], to: c) }
+    func send(_ line: String, to c: Client) { send(FeedBatch([line]), to: c) }
 
     /// Writes lines in one buffer. A client still holding more than `queueLimit` lines
     /// written earlier and not yet taken by the kernel is disconnected instead: it has stopped
     /// reading. (A single large batch to a reading client is not held against it.)
-    func send(_ lines: [String], to c: Client, weight: Int? = nil) {
-        guard !lines.isEmpty, !c.closing.load(ordering: .relaxed) else { return }
-        let n = weight ?? lines.count
+    func send(_ batch: FeedBatch, to c: Client, weight: Int? = nil) {
+        guard !batch.lines.isEmpty, !c.closing.load(ordering: .relaxed) else { return }
+        let n = weight ?? batch.lines.count
         let queued = c.pending.wrappingAdd(n, ordering: .relaxed).newValue
         if queued - n > queueLimit {
             c.pending.wrappingSubtract(n, ordering: .relaxed)
@@ -222,7 +224,26 @@ public final class FeedHub: Sendable {
             }
             return
         }
-        c.output.write(lines) { c.pending.wrappingSubtract(n, ordering: .relaxed) }
+        c.output.write(batch) { c.pending.wrappingSubtract(n, ordering: .relaxed) }
+    }
+}
+
+/// Lines sent to clients together, with each output kind's framing of them made once (the
+/// first client of a kind frames, the others share the bytes). A batch is framed only under
+/// the hub's lock or by the one client it was made for, so its caches need no lock of their own.
+public final class FeedBatch: @unchecked Sendable {
+    public let lines: [String]
+    private var framed: [ObjectIdentifier: ByteBuffer] = [:]
+
+    public init(_ lines: [String]) { self.lines = lines }
+
+    /// The lines framed by `frame` for outputs of type `kind`, made on first use.
+    public func bytes(for kind: Any.Type, _ frame: ([String]) -> ByteBuffer) -> ByteBuffer {
+        let key = ObjectIdentifier(kind)
+        if let b = framed[key] { return b }
+        let b = frame(lines)
+        framed[key] = b
+        return b
     }
 }
 
@@ -230,11 +251,11 @@ public final class FeedHub: Sendable {
 /// under the hub's lock, in order; an output must keep that order and must not call back into
 /// the hub synchronously.
 public protocol FeedOutput: Sendable {
-    /// Queues lines (each one message) and calls `taken` once the transport took them, or
-    /// once they can never be (the client is gone).
-    func write(_ lines: [String], taken: @escaping @Sendable () -> Void)
-    /// Writes lines and returns once the transport took them; throws if the client is gone.
-    func writeAndWait(_ lines: [String]) async throws
+    /// Queues a batch of lines (each one message) and calls `taken` once the transport took
+    /// them, or once they can never be (the client is gone).
+    func write(_ batch: FeedBatch, taken: @escaping @Sendable () -> Void)
+    /// Writes a batch and returns once the transport took it; throws if the client is gone.
+    func writeAndWait(_ batch: FeedBatch) async throws
     /// Ends the client's connection after what was queued.
     func close()
 }
@@ -243,8 +264,9 @@ public protocol FeedOutput: Sendable {
 struct ChannelOutput: FeedOutput {
     let channel: Channel
 
-    func write(_ lines: [String], taken: @escaping @Sendable () -> Void) {
-        let buf = Self.frame(lines, allocator: channel.allocator)
+    func write(_ batch: FeedBatch, taken: @escaping @Sendable () -> Void) {
+        let allocator = channel.allocator
+        let buf = batch.bytes(for: ChannelOutput.self) { Self.frame($0, allocator: allocator) }
         // Always through the loop's task queue, even when already on the loop: a write may fail
         // and close the channel, whose handler then calls back into the hub, whose lock the
         // caller holds. Tasks queued under the lock also keep every client's lines in order.
@@ -256,9 +278,10 @@ struct ChannelOutput: FeedOutput {
         }
     }
 
-    func writeAndWait(_ lines: [String]) async throws {
+    func writeAndWait(_ batch: FeedBatch) async throws {
         let channel = channel
-        let bytes = Self.frame(lines, allocator: channel.allocator)
+        let allocator = channel.allocator
+        let bytes = batch.bytes(for: ChannelOutput.self) { Self.frame($0, allocator: allocator) }
         try await channel.eventLoop.flatSubmit { channel.writeAndFlush(bytes) }.get()
     }
 

@@ -378,6 +378,16 @@ def suite_security():
 def suite_screenshot():
     """The demo's alarm list, as the README shows it (the demo is started by the caller)."""
     from selenium.webdriver.common.by import By
+    deadline = time.time() + 60
+    while True:
+        try:
+            if request(args.url, "GET", "/login")[0] == 200:
+                break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            fail("the demo's console never answered")
+        time.sleep(0.2)
     d = browser()
     try:
         browser_login(d, args.url, "operator", "operator")

@@ -1,6 +1,7 @@
 import Foundation
 import HazmonConfig
 import HazmonCore
+import HazmonFeed
 import HazmonJournal
 import Synchronization
 import Testing
@@ -94,9 +95,22 @@ struct StreamFramingTests {
         let out = EventStreamOutput()
         out.close()
         let taken = Mutex(false)
-        out.write(["x"]) { taken.withLock { $0 = true } }
+        out.write(FeedBatch(["x"])) { taken.withLock { $0 = true } }
         #expect(taken.withLock { $0 })
-        await #expect(throws: CancellationError.self) { try await out.writeAndWait(["y"]) }
+        await #expect(throws: CancellationError.self) { try await out.writeAndWait(FeedBatch(["y"])) }
+    }
+
+    @Test func aWriterBehindTheEventsTakesThemInOneGo() async {
+        let out = EventStreamOutput()
+        let count = Mutex(0)
+        for i in 0..<3 { out.write(FeedBatch([#"{"type":"event","v":1,"seq":\#(i + 1)}"#])) { count.withLock { $0 += 1 } } }
+        let chunks = await out.next()
+        #expect(chunks?.count == 3)
+        #expect(count.withLock { $0 } == 0, "taken only once written")
+        out.write(FeedBatch(["z"])) { count.withLock { $0 += 1 } }
+        out.drop()
+        #expect(count.withLock { $0 } == 1, "dropping releases what was still queued")
+        #expect(await out.next() == nil)
     }
 
     @Test func csvFieldsAreQuotedAndFormulasDefused() {

@@ -111,4 +111,28 @@ struct ConsoleBrowserTests {
         #expect(out.contains("ok: after five failures the right password is locked out too"))
         #expect(out.contains("ok: under TLS the cookie is Secure"))
     }
+
+    /// `hazmon demo` serves the console: the headless browser logs in as the demo's operator,
+    /// waits for the farm's alarms and takes the README's screenshot (here into a temp dir;
+    /// `python3 Tests/Browser/console_browser.py --suite screenshot --url URL --screenshot
+    /// docs/images/console-alarms.png` against a running demo refreshes the README's).
+    @Test func theDemoShowsItsAlarmsInTheConsole() throws {
+        let dir = try TempDir(prefix: "hazmon-console-demo")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        let demo = try ChildProcess(hazmonBinary, ["demo", "--farm", repoRoot + "/Config/demo", "--console-port", "\(port)",
+                                                   "--speed", "4", "--duration", "150s"], output: dir.path + "/demo.log")
+        defer { demo.stop() }
+        let shot = dir.path + "/console.png"
+        let log = dir.path + "/screenshot.out"
+        let child = try ChildProcess("/usr/bin/env", ["python3", repoRoot + "/Tests/Browser/console_browser.py", "--suite", "screenshot",
+                                                      "--url", "http://127.0.0.1:\(port)", "--screenshot", shot], output: log)
+        let status = child.wait()
+        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let demoOut = (try? String(contentsOfFile: dir.path + "/demo.log", encoding: .utf8)) ?? ""
+        #expect(status == 0 && out.contains("PASS screenshot"), "\(out)\n--- demo ---\n\(demoOut.suffix(3000))")
+        #expect(demoOut.contains("alarm console: http://127.0.0.1:\(port)/"), "the demo prints the console's URL")
+        let png = FileManager.default.contents(atPath: shot) ?? Data()
+        #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG screenshot of the alarm list")
+    }
 }
