@@ -38,19 +38,24 @@ struct NotifyService: Service {
     let logger: Logger
     /// The engine timer's proof of life (the pipeline's tick count; a test can freeze it).
     var ticks: @Sendable () -> Int
+    /// How the service waits between beats: `Task.sleep`, whose wake-up passes through Swift's
+    /// global pool. A test whose neighbours block that pool passes a sleep that does not.
+    var sleep: @Sendable (Duration) async throws -> Void
 
     init(notifier: SystemdNotifier, readiness: Readiness, pipeline: AlarmPipeline, logger: Logger,
-         ticks: (@Sendable () -> Int)? = nil) {
+         ticks: (@Sendable () -> Int)? = nil,
+         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         self.notifier = notifier
         self.readiness = readiness
         self.pipeline = pipeline
         self.logger = logger
         self.ticks = ticks ?? { [pipeline] in pipeline.ticks }
+        self.sleep = sleep
     }
 
     func run() async throws {
         while !readiness.isReady, !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: .milliseconds(20))
+            try? await sleep(.milliseconds(20))
         }
         guard !Task.isCancelledOrShuttingDown else { return }
         notifier.send("READY=1\nSTATUS=\(status())")
@@ -59,7 +64,7 @@ struct NotifyService: Service {
         let interval = notifier.watchdogInterval ?? .seconds(10)
         while !Task.isCancelledOrShuttingDown {
             // Sleep, but wake at once for a shutdown: STOPPING=1 must not wait for the next beat.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { [sleep] in try await sleep(interval) }
             if Task.isCancelledOrShuttingDown { break }
             if watchdog.beat(ticks: ticks()) {
                 if notifier.watchdogInterval != nil { notifier.send("WATCHDOG=1") }

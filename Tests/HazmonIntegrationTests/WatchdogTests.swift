@@ -22,6 +22,15 @@ func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 extension FakeNotifySocket: @unchecked Sendable {}
 
+/// Sleeps on a thread of its own and resumes the caller from there: unlike `Task.sleep`, whose
+/// wake-up is a job on Swift's global pool, this wakes a task with an executor preference even
+/// while every thread of that pool is held by the suite's blocking tests (seen in CI: no beat at
+/// all in 60 s).
+@Sendable func sleepOffThePool(_ d: Duration) async throws {
+    let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    await offThePool { Thread.sleep(forTimeInterval: seconds) }
+}
+
 /// Runs tasks on a serial dispatch queue of its own: the service under test must not wait for
 /// Swift's cooperative pool, which the suite's other (blocking) tests may be holding.
 final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
@@ -57,7 +66,7 @@ struct WatchdogTests {
         let running = Atomic<Bool>(false)
         let service = NotifyService(notifier: notifier, readiness: Readiness(waitingFor: []), pipeline: pipeline,
                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                    ticks: { ticks.load(ordering: .relaxed) })
+                                    ticks: { ticks.load(ordering: .relaxed) }, sleep: sleepOffThePool)
         let executor = QueueTaskExecutor()
         let task = Task(executorPreference: executor) { try await service.run() }
         // Stalled for a second (ten watchdog periods): READY, nothing else.
@@ -72,11 +81,10 @@ struct WatchdogTests {
                 usleep(20_000)
             }
         }.start()
-        // Generous: in the full suite, blocking tests may hold the cooperative pool for a while,
-        // and a Task.sleep wakes through it (seen: two beats in 60 s on a loaded 2-core host, and
-        // once only one while two builds ran beside the suite). That the beats come back at all is
-        // the point (none came while stalled, so any beat now is the engine's); one per period is
-        // the unit test's above.
+        // Generous: the service and this test never wait for the cooperative pool (their own
+        // executor, a thread-based sleep), but a 2-core host running the suite is slow. That the
+        // beats come back at all is the point (none came while stalled, so any beat now is the
+        // engine's); one per period is the unit test's above.
         let alive = await offThePool { notify.collect(for: 60) { $0.contains("WATCHDOG=1") } }
         running.store(false, ordering: .relaxed)
         task.cancel()
