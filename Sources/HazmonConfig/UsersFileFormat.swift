@@ -88,8 +88,9 @@ public enum UsersFileFormat {
         return out + "\""
     }
 
-    /// Writes `records` to `path` atomically (a temp file renamed over it): a new file gets
-    /// mode 0600, an existing one keeps its mode, owner and group (e.g. root:hazmon 0640).
+    /// Writes `records` to `path` atomically (a temp file renamed over it). An existing file
+    /// keeps its mode, owner and group; a new one gets mode 0640 and the group of its directory
+    /// (under /etc/hazmon, root:hazmon: readable by the daemon, by nobody else).
     public static func write(_ records: [Record], to path: String) throws(Problem) {
         let tmp = path + ".tmp-\(getpid())"
         let text = render(records)
@@ -99,6 +100,12 @@ public enum UsersFileFormat {
         if stat(path, &old) == 0 {
             _ = fchown(fd, old.st_uid, old.st_gid)
             _ = fchmod(fd, old.st_mode & 0o777)
+        } else {
+            var dir = stat()
+            let slash = path.lastIndex(of: "/")
+            let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            if stat(parent, &dir) == 0 { _ = fchown(fd, uid_t.max, dir.st_gid) }
+            _ = fchmod(fd, 0o640)
         }
         let ok = text.utf8CString.withUnsafeBufferPointer { p in
             let n = p.count - 1

@@ -26,7 +26,7 @@ extension ConsoleAssets {
     tr.alarm.fault td:first-child { border-left: 8px solid var(--gc, #888); }
     tr.alarm.shelved { opacity: .6; }
     tr.alarm.unack { animation: blink 1s steps(1, end) infinite; }
-    @keyframes blink { 50% { background: #fff; color: #222; } }
+    @keyframes blink { 50% { opacity: .35; } }
     tr.alarm a { color: inherit; }
     td.actions button { margin-right: .3em; cursor: pointer; }
     .kind { font-size: .8em; padding: 0 .4em; border: 1px solid currentColor; border-radius: 3px; }

@@ -64,6 +64,17 @@ struct ConfigSummary {
         if let p = c.mqtt?.publish { outputs += ", MQTT \(p.topic) (state \(p.stateTopic), status \(p.statusTopic))" }
         if let r = c.remoteFeed { outputs += ", remote feed TLS \(r.host):\(r.port) (token)" }
         lines.append(outputs)
+        if let w = c.console {
+            let host = w.host.contains(":") ? "[\(w.host)]" : w.host
+            var users = "users_file \(w.usersFile): "
+            if let text = ConfigLoader.readFile(w.usersFile), let list = try? UsersFileFormat.parse(text) {
+                let roles = UsersFileFormat.roles.map { r in "\(list.filter { $0.role == r }.count) \(r)" }
+                users += "\(list.count) users (\(roles.joined(separator: ", ")))"
+            } else {
+                users += "none yet (hazmon user add NAME --role operator --users-file \(w.usersFile))"
+            }
+            lines.append("console: \(w.certFile == nil ? "http" : "https")://\(host):\(w.port)/, \(users), session idle \(DurationParser.format(w.sessionIdle))")
+        }
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
         if let h = c.history {
             let banded = c.tags.filter { $0.history.deadband > 0 }.count

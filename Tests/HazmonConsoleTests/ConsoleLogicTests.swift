@@ -173,7 +173,7 @@ struct UsersFileTests {
         try UsersFileFormat.write([.init(name: "zhang", role: "operator", passwordHash: hash)], to: path)
         #expect(users.user(named: "zhang")?.role == .operator)
         var st = stat()
-        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o640, "a new users file: owner writes, group reads")
         try UsersFileFormat.write([.init(name: "zhang", role: "viewer", passwordHash: hash),
                                    .init(name: "li", role: "engineer", passwordHash: hash)], to: path)
         #expect(users.user(named: "zhang")?.role == .viewer && users.user(named: "li")?.role == .engineer)
