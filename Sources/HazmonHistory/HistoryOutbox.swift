@@ -13,23 +13,34 @@ public struct OutboxRow: Sendable, Hashable {
     public var sourceTime: Int64?
 }
 
-/// The history's outbox as its forwarder sees it: read the oldest points, and remove them once
-/// the far side has committed them. Its own connection to the history file (SQLite serialises
-/// it with the history's writer; each transaction is short).
+/// The history's outbox as one of its readers sees it (the PostgreSQL copy, an uplink): the
+/// oldest points after the reader's position, and `confirm` once the far side has them. Each
+/// reader has its own position in the file; a point is removed once every reader passed it.
+/// Its own connection to the history file (SQLite serialises it with the history's writer;
+/// each transaction is short).
 public final class HistoryOutbox: Sendable {
     let queue: DatabaseQueue
+    /// The reader's name (`postgres`, `uplink:ID`).
+    public let reader: String
     /// This history's id (random, made with the file): with a point's `id` it names the point
     /// uniquely wherever it is copied, even after a damaged file was set aside for a new one.
     public let historyID: Int64
 
-    public init(path: String) throws(HistoryError) {
+    /// Opens the outbox for `reader`; a reader the writer has not registered yet is registered
+    /// here, before every point still queued.
+    public init(path: String, reader: String = "postgres") throws(HistoryError) {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.label = "hazmon-history-outbox"
+        self.reader = reader
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
-            let id = try queue.read { db -> Int64? in
-                guard try db.tableExists("outbox") else { return nil }
+            let id = try queue.write { db -> Int64? in
+                guard try db.tableExists("outbox_reader") else { return nil }
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO outbox_reader (name, after)
+                    SELECT ?, coalesce((SELECT min(id) FROM outbox) - 1, (SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)
+                    """, arguments: [reader])
                 return try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'history_id'")
             }
             guard let id else { throw HistoryError("\(path) has no outbox yet (the daemon creates it)") }
@@ -39,14 +50,25 @@ public final class HistoryOutbox: Sendable {
         }
     }
 
-    /// The oldest `limit` points, oldest first.
+    /// The reader's position: the last point it confirmed (or started after).
+    public func position() throws(HistoryError) -> Int64 {
+        do {
+            return try queue.read { db in
+                try Int64.fetchOne(db, sql: "SELECT after FROM outbox_reader WHERE name = ?", arguments: [reader]) ?? 0
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot read the history's outbox")
+        }
+    }
+
+    /// The oldest `limit` points after the reader's position, oldest first.
     public func next(limit: Int) throws(HistoryError) -> [OutboxRow] {
         do {
             return try queue.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT o.id, t.name, o.time_ms, o.value, o.quality, o.source_ms FROM outbox o JOIN tag t ON t.id = o.tag
-                    ORDER BY o.id LIMIT ?
-                    """, arguments: [limit]).map { r in
+                    WHERE o.id > (SELECT after FROM outbox_reader WHERE name = ?) ORDER BY o.id LIMIT ?
+                    """, arguments: [reader, limit]).map { r in
                     let v: Double? = r[3]
                     return OutboxRow(id: r[0], tag: r[1], time: r[2], value: v ?? .nan, quality: Quality(code: UInt64(r[4] as Int)),
                                      sourceTime: r[5])
@@ -57,22 +79,27 @@ public final class HistoryOutbox: Sendable {
         }
     }
 
-    /// Forgets every point up to `id` (delivered).
-    public func remove(through id: Int64) throws(HistoryError) {
+    /// The reader has delivered every point up to `id`: its position moves there, and points
+    /// no reader still needs are removed.
+    public func confirm(through id: Int64) throws(HistoryError) {
         do {
-            try queue.write { db in try db.execute(sql: "DELETE FROM outbox WHERE id <= ?", arguments: [id]) }
+            try queue.write { db in
+                try db.execute(sql: "UPDATE outbox_reader SET after = max(after, ?) WHERE name = ?", arguments: [id, reader])
+                try HistoryStore.pruneOutbox(db)
+            }
         } catch {
             throw HistoryError(error, doing: "cannot update the history's outbox")
         }
     }
 
-    /// How many points wait.
+    /// How many points wait for this reader.
     public func pending() throws(HistoryError) -> Int {
         do {
             return try queue.read { db in
-                let r = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox")
-                guard let low = r?[0] as Int64?, let high = r?[1] as Int64? else { return 0 }
-                return Int(high - low + 1)
+                let high = try Int64.fetchOne(db, sql: "SELECT max(id) FROM outbox") ?? 0
+                let after = try Int64.fetchOne(db, sql: "SELECT after FROM outbox_reader WHERE name = ?", arguments: [reader]) ?? 0
+                let low = try Int64.fetchOne(db, sql: "SELECT min(id) FROM outbox") ?? 0
+                return high == 0 ? 0 : Int(max(0, high - max(after, low - 1)))
             }
         } catch {
             throw HistoryError(error, doing: "cannot read the history's outbox")

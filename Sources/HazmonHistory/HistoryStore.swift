@@ -126,7 +126,42 @@ public final class HistoryStore {
                 try db.execute(sql: "UPDATE chunk SET minutes = ? WHERE id = ?", arguments: [Data(bytes), id])
             }
         }
+        // Several store-and-forward readers (the PostgreSQL copy, each uplink) share the
+        // outbox: each has its own position; a point goes once every reader has passed it.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox_reader (name TEXT PRIMARY KEY, after INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO outbox_reader (name, after) SELECT 'postgres', min(id) - 1 FROM outbox HAVING count(*) > 0;
+                """)
+        }
         return m
+    }
+
+    /// Makes `names` the outbox's readers: a new one starts after the last point queued so far
+    /// (enabling a reader does not replay what others already sent); a reader no longer named
+    /// is forgotten, so it holds nothing back. Points every reader has passed are removed.
+    public func setOutboxReaders(_ names: [String]) throws(HistoryError) {
+        do {
+            try queue.write { db in
+                let end = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
+                let known = try String.fetchAll(db, sql: "SELECT name FROM outbox_reader")
+                for gone in known where !names.contains(gone) {
+                    try db.execute(sql: "DELETE FROM outbox_reader WHERE name = ?", arguments: [gone])
+                }
+                for name in names where !known.contains(name) {
+                    try db.execute(sql: "INSERT INTO outbox_reader (name, after) VALUES (?, ?)", arguments: [name, end])
+                }
+                try Self.pruneOutbox(db)
+            }
+        } catch {
+            throw HistoryError(error, doing: "cannot set the history outbox's readers")
+        }
+    }
+
+    /// Removes the points every reader has passed (all of them when there is no reader).
+    static func pruneOutbox(_ db: Database) throws {
+        let low = try Int64.fetchOne(db, sql: "SELECT min(after) FROM outbox_reader")
+        try db.execute(sql: "DELETE FROM outbox WHERE id <= ?", arguments: [low ?? .max])
     }
 
     /// The database ids of these tag names, created where new.
@@ -163,7 +198,7 @@ public final class HistoryStore {
     /// Writes a batch of new points to the `recent` log, in one transaction; with `outbox`,
     /// also queues them for the store-and-forward copy, in the same transaction (a point is in
     /// both or in neither). The outbox keeps at most `outboxLimit` points: older ones are
-    /// dropped and counted.
+    /// dropped and counted (a reader that was behind them finds the gap and says so).
     /// - Returns: how many queued points were dropped to stay within the limit.
     @discardableResult
     public func append(_ rows: [RecentRow], outbox: Bool = false, outboxLimit: Int = .max) throws(HistoryError) -> Int {

@@ -18,8 +18,10 @@ public struct HistoryWriterSettings: Sendable {
     public var queueLimit = 1_000_000
     /// Points kept in memory while writes fail; past it the oldest are counted and dropped.
     public var unwrittenLimit = 2_000_000
-    /// Queue every stored point in the file's outbox for a store-and-forward copy.
-    public var outbox = false
+    /// The store-and-forward readers of the file's outbox (`postgres`, `uplink:ID`): every
+    /// stored point is queued for them. None: nothing is queued (and what was queued goes).
+    public var outboxReaders: [String] = []
+    public var outbox: Bool { !outboxReaders.isEmpty }
     /// Points the outbox holds at most (while the far side is away); past it the oldest go.
     public var outboxLimit = 50_000_000
 
@@ -224,6 +226,7 @@ final class ThreadState: @unchecked Sendable {
                 s = try HistoryStore(path: settings.path)
             }
             try s.setMaxGap(maxGapMillis)
+            try s.setOutboxReaders(settings.outboxReaders)
             let last = try s.lastCompacted()
             let recent = try s.recentPoints()
             let unmerged = try s.unmergedCounts()

@@ -155,7 +155,7 @@ public final class PostgresCopy: Sendable {
         logger.debug("history copy: sending", metadata: ["points": "\(rows.count)", "through": "\(rows.last!.id)"])
         try await insert(rows, historyID: outbox.historyID, on: c)
         let last = rows.last!.id
-        try await pool.runIfActive { try outbox.remove(through: last) }
+        try await pool.runIfActive { try outbox.confirm(through: last) }
         return rows.count == limit ? .zero : .milliseconds(100)
     }
 
