@@ -30,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Uplinks (spec §9): HTTP(S) POSTs to platforms, AES-CBC where an access specification asks.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -118,11 +121,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Uplinks (spec §9): values and alarms to park and regulator platforms over MQTT, HTTP
+        // and TCP frames, each with durable cursors (the journal's, the history outbox's).
+        .target(
+            name: "HazmonUplink",
+            dependencies: [
+                "HazmonCore", "HazmonJournal", "HazmonHistory", "HazmonMQTT",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .target(
             name: "HazmonDaemon",
             dependencies: [
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
-                "HazmonHistory", "HazmonPostgres", "HazmonConsole",
+                "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -144,12 +164,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
-        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus", "HazmonSimulator"]),
+        .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus", "HazmonSimulator", "HazmonTestSupport"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
         .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonFeed"]),
+        .testTarget(name: "HazmonUplinkTests", dependencies: ["HazmonUplink", "HazmonCore", "HazmonConfig"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(

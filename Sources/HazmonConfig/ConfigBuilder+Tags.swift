@@ -241,6 +241,7 @@ extension ConfigBuilder {
         var settings = TagSettings(definition: def, source: source, complianceOverride: override,
                                    oel: exposure?.kind == .oel ? exposure?.value : nil)
         settings.history = history
+        settings.code = t.string("code", default: "")
         return settings
     }
 

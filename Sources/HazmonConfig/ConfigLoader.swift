@@ -139,6 +139,7 @@ struct ConfigBuilder {
         config.console = console
         config.hazardSources = readHazardSources(tags: tags, votes: votes)
         config.positions = readPositions(tags: tags, sources: config.hazardSources)
+        config.uplinks = readUplinks(site: site, history: history, tags: tags)
         return config
     }
 

@@ -16,6 +16,8 @@ public struct HazmonConfiguration: Sendable {
     public var metrics: MetricsSettings?
     /// `[console]`: the operator's web console (spec §10); off unless set.
     public var console: ConsoleSettings?
+    /// `[[uplink]]`: platforms the site's values and alarms go up to (spec §9).
+    public var uplinks: [UplinkSettings] = []
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]
@@ -313,6 +315,8 @@ public struct TagSettings: Sendable {
     public var oel: Double?
     /// How the history records it.
     public var history = TagHistorySettings()
+    /// 指标编码: the tag's indicator code on a platform (uplinks send it beside the tag's id).
+    public var code = ""
 }
 
 extension HazmonConfiguration {

@@ -109,6 +109,9 @@ package final class TableReader {
         return i
     }
 
+    /// Whether `key` holds a table (without marking it read or reporting anything).
+    package func isTable(_ key: String) -> Bool { table[key]?.table != nil }
+
     package func bool(_ key: String) -> Bool? {
         guard let v = value(key) else { return nil }
         guard let b = v.bool else { error(key, "expected true or false, found \(v.type)"); return nil }
@@ -158,9 +161,9 @@ package final class TableReader {
     }
 
     /// Reports every key of this table that no getter asked for.
-    package func rejectUnknownKeys() {
+    package func rejectUnknownKeys(hint: String = "check its spelling; see Config/hazmon.example.toml") {
         for k in table.keys where !seen.contains(k) {
-            error(k, "unknown key (check its spelling; see Config/hazmon.example.toml)")
+            error(k, "unknown key (\(hint))")
         }
     }
 }

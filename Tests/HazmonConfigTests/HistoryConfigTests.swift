@@ -11,14 +11,7 @@ struct HistoryConfigTests {
 
         """
 
-    func errors(_ text: String) -> [String] {
-        do {
-            _ = try ConfigLoader.parse(text: text, file: "hazmon.toml")
-            return []
-        } catch {
-            return error.errors.map(\.description)
-        }
-    }
+    func errors(_ text: String) -> [String] { configErrors(text) }
 
     @Test func onByDefaultBesideTheJournal() throws {
         let c = try ConfigLoader.parse(text: Self.header + """
