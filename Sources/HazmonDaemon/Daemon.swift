@@ -213,6 +213,7 @@ public struct Daemon: Sendable {
             }
         }
         connections += ModbusService.connections(config)
+        connections += UplinkWiring.connections(config)
         return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
                       connections: connections, hazardSources: config.hazardSources, settings: config.engine, start: .steadyNow)
     }
@@ -258,7 +259,12 @@ public struct Daemon: Sendable {
             registry = r
         }
         let metrics = registry.map { _ in DaemonMetrics() }
+        // Uplinks read the journal and the history's outbox after cursors of their own; a
+        // commit only wakes them. They see the pipeline (made below) weakly.
+        let pipelineForUplinks = PipelineLiveState()
+        let uplinks = try UplinkWiring.make(config: config, journal: journal, pipeline: pipelineForUplinks, logger: logger)
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
+        for (u, _) in uplinks { sinks.append(UplinkWake(uplink: u)) }
         // MQTT out reads the journal as a cursor; each delivery to the sinks only wakes it.
         let mqttOut = publisher.map { CursorConsumer(name: "mqtt-out", journal: journal, delivery: $0, logger: logger) }
         if let mqttOut { sinks.append(CursorWake(consumer: mqttOut)) }
@@ -282,7 +288,7 @@ public struct Daemon: Sendable {
         // past the end of the run (its WAL never checkpointed and removed at exit).
         let pipelineForHistory = Mutex(WeakPipeline())
         let history = config.history.map { h in
-            HistoryWriter(settings: HistoryWiring.writerSettings(h), logger: logger) { up, reason in
+            HistoryWriter(settings: HistoryWiring.writerSettings(h, uplinks: config.uplinks), logger: logger) { up, reason in
                 pipelineForHistory.withLock { $0.pipeline }?.setConnection(HistoryWiring.connectionID, up: up, reason: reason,
                                                                              at: .steadyNow)
             }
@@ -299,6 +305,7 @@ public struct Daemon: Sendable {
             }
         }
         pipelineForHistory.withLock { $0.pipeline = pipeline }
+        pipelineForUplinks.pipeline = pipeline
         writer.onHealth { [weak pipeline] up, reason in
             pipeline?.setConnection(Self.journalConnectionID, up: up, reason: reason, at: .steadyNow)
         }
@@ -344,6 +351,7 @@ public struct Daemon: Sendable {
         }
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
         if let mqttOut { services.append(CursorService(consumer: mqttOut)) }
+        for (u, transport) in uplinks { services.append(UplinkService(uplink: u, transport: transport)) }
         var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
             ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline,

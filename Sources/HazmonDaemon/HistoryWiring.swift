@@ -29,12 +29,20 @@ enum HistoryWiring {
     /// The `comm` alarm raised while the history cannot be written.
     static let connectionID = "history"
 
-    static func writerSettings(_ h: HistorySettings) -> HistoryWriterSettings {
+    /// The writer's settings; the outbox has a reader for the PostgreSQL copy and for each
+    /// uplink that sends stored values, and holds as many points as the largest of their bounds.
+    static func writerSettings(_ h: HistorySettings, uplinks: [UplinkSettings] = []) -> HistoryWriterSettings {
         var s = HistoryWriterSettings(path: h.path, retention: h.retention, maxGap: h.maxGap, batch: h.batch)
+        var limits: [Int] = []
         if let pg = h.postgres {
-            s.outbox = true
-            s.outboxLimit = pg.queueMax
+            s.outboxReaders.append("postgres")
+            limits.append(pg.queueMax)
         }
+        for u in uplinks where u.valuesOnChange {
+            s.outboxReaders.append(UplinkWiring.outboxReader(u))
+            limits.append(u.backlogMax)
+        }
+        if let most = limits.max() { s.outboxLimit = most }
         return s
     }
 

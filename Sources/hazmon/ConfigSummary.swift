@@ -75,6 +75,17 @@ struct ConfigSummary {
             }
             lines.append("console: \(w.certFile == nil ? "http" : "https")://\(host):\(w.port)/, \(users), session idle \(DurationParser.format(w.sessionIdle))")
         }
+        for u in c.uplinks {
+            var what: [String] = []
+            if let e = u.valuesEvery { what.append("snapshots every \(DurationParser.format(e))") }
+            if u.valuesOnChange { what.append("stored values") }
+            if u.alarms { what.append("alarms") }
+            if let h = u.heartbeat { what.append("heartbeat \(DurationParser.format(h))") }
+            let extras = [u.encrypt.map { "encrypted \($0.cipher)" }, u.timeFormat == .beijing ? "Beijing time" : nil,
+                          u.fields.isEmpty ? nil : "\(u.fields.count) fields renamed"].compactMap { $0 }
+            lines.append("uplink \(u.id): \(u.url): \(what.isEmpty ? "nothing" : what.joined(separator: ", "))"
+                + (extras.isEmpty ? "" : "; " + extras.joined(separator: ", ")) + "; comm alarm after \(DurationParser.format(u.downAfter))")
+        }
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
         if let h = c.history {
             let banded = c.tags.filter { $0.history.deadband > 0 }.count

@@ -26,8 +26,12 @@ struct ModuleGraphTests {
         // The web console: the feed's hub and protocol, the journal's events; no pipeline, no config.
         "HazmonConsole": ["HazmonCore", "HazmonFeed", "HazmonJournal", "Hummingbird", "HummingbirdCore", "HummingbirdTLS",
                           "HummingbirdBcrypt", "HTTPTypes", "Logging", "NIOCore", "NIOPosix", "NIOSSL"],
+        // Uplinks: the journal's events and the history's outbox after cursors of their own, out over
+        // MQTT (the input's libmosquitto client), HTTP (AsyncHTTPClient) or TCP frames; no pipeline, no config.
+        "HazmonUplink": ["HazmonCore", "HazmonJournal", "HazmonHistory", "HazmonMQTT", "AsyncHTTPClient", "Crypto", "CryptoExtras",
+                         "NIOCore", "NIOPosix", "NIOHTTP1", "NIOSSL", "Logging", "Metrics"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
-                         "HazmonHistory", "HazmonPostgres", "HazmonConsole",
+                         "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]
