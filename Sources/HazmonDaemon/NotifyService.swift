@@ -63,8 +63,15 @@ struct NotifyService: Service {
         var watchdog = WatchdogBeat(lastTicks: ticks())
         let interval = notifier.watchdogInterval ?? .seconds(10)
         while !Task.isCancelledOrShuttingDown {
-            // Sleep, but wake at once for a shutdown: STOPPING=1 must not wait for the next beat.
-            try? await cancelWhenGracefulShutdown { [sleep] in try await sleep(interval) }
+            // Sleep in slices of at most 100 ms, so STOPPING=1 never waits for the next beat. (No
+            // child tasks, as cancelWhenGracefulShutdown would make: a test runs this loop on an
+            // executor of its own, and children that started on the shared pool stalled there.)
+            var slept = Duration.zero
+            while slept < interval, !Task.isCancelledOrShuttingDown {
+                let slice = min(interval - slept, .milliseconds(100))
+                try? await sleep(slice)
+                slept += slice
+            }
             if Task.isCancelledOrShuttingDown { break }
             if watchdog.beat(ticks: ticks()) {
                 if notifier.watchdogInterval != nil { notifier.send("WATCHDOG=1") }

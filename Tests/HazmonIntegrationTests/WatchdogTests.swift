@@ -31,13 +31,36 @@ extension FakeNotifySocket: @unchecked Sendable {}
     await offThePool { Thread.sleep(forTimeInterval: seconds) }
 }
 
-/// Runs tasks on a serial dispatch queue of its own: the service under test must not wait for
-/// Swift's cooperative pool, which the suite's other (blocking) tests may be holding.
+/// Runs tasks on a thread of its own. Not a DispatchQueue: a plain serial queue runs on
+/// dispatch's global worker threads, as wide as the cores, and the suite's blocking tests can
+/// hold every one of them, as they can Swift's cooperative pool (seen in CI: a service task
+/// that did not run for 60 s).
 final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
-    let queue = DispatchQueue(label: "hazmon-test-executor")
+    // @unchecked: `jobs` is only touched under `lock`.
+    private let lock = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init() {
+        // The thread serves this executor for the rest of the process (a test's lifetime).
+        Thread { [self] in run() }.start()
+    }
+
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        lock.lock()
+        jobs.append(job)
+        lock.signal()
+        lock.unlock()
+    }
+
+    private func run() {
+        while true {
+            lock.lock()
+            while jobs.isEmpty { lock.wait() }
+            let job = jobs.removeFirst()
+            lock.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
 
