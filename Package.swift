@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "HazmonUplink",
             dependencies: [
-                "HazmonCore", "HazmonJournal", "HazmonHistory", "HazmonMQTT",
+                "HazmonCore", "HazmonJournal", "HazmonHistory", "HazmonMQTT", "HazmonPipeline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

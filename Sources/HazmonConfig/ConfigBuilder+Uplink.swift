@@ -8,7 +8,7 @@ import Glibc
 extension ConfigBuilder {
     /// `[[uplink]]` entries (spec §9). Values on change need the history (they are the values
     /// it stores); a key or password file is read now, so a missing one fails `hazmon check`.
-    func readUplinks(site: SiteSettings, history: HistorySettings?, tags: [TagSettings]) -> [UplinkSettings] {
+    func readUplinks(site: SiteSettings, history: HistorySettings?) -> [UplinkSettings] {
         var out: [UplinkSettings] = []
         var ids: Set<String> = []
         for t in top.arrayOfTables("uplink", context: { _, _ in nil }) {
@@ -163,7 +163,7 @@ extension ConfigBuilder {
 /// The keys of hazmon's uplink messages that `fields` may rename.
 public enum UplinkFieldNames {
     public static let all = [
-        "type", "site", "enterprise_code", "time", "points", "tag", "code", "value", "quality", "hazard_source",
+        "type", "v", "site", "enterprise_code", "time", "snapshot", "points", "tag", "code", "value", "quality", "hazard_source",
         "hazard_source_code", "sources", "r", "level", "unit", "seq", "condition", "event", "alarm_type", "gb_level",
         "grade", "color", "state", "limit", "source", "source_time", "message", "user", "note", "eta_seconds", "flags",
     ]

@@ -88,6 +88,12 @@ public enum ConfigLoader {
         return Array(line.utf8.drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed().drop { $0 == 32 || $0 == 9 || $0 == 13 }.reversed())
     }
 
+    /// The directory a path names a file in (`/` for `/x`, `.` for a bare name).
+    static func directory(of path: String) -> String {
+        let slash = path.lastIndex(of: "/")
+        return slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    }
+
     /// The whole file as UTF-8 text, or nil if it cannot be read.
     public static func readFile(_ path: String) -> String? {
         guard let f = fopen(path, "rb") else { return nil }
@@ -139,7 +145,7 @@ struct ConfigBuilder {
         config.console = console
         config.hazardSources = readHazardSources(tags: tags, votes: votes)
         config.positions = readPositions(tags: tags, sources: config.hazardSources)
-        config.uplinks = readUplinks(site: site, history: history, tags: tags)
+        config.uplinks = readUplinks(site: site, history: history)
         return config
     }
 
@@ -300,8 +306,7 @@ struct ConfigBuilder {
     /// The directory `path` is in must exist and be writable by this user; the error goes to
     /// `key` of `t` (or, for a default path, to the file).
     func checkDirectory(of path: String, _ t: TableReader?, _ section: String, _ key: String, what: String) {
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let dir = ConfigLoader.directory(of: path)
         var st = stat()
         let problem: String?
         if stat(dir, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {

@@ -102,9 +102,7 @@ public enum UsersFileFormat {
             _ = fchmod(fd, old.st_mode & 0o777)
         } else {
             var dir = stat()
-            let slash = path.lastIndex(of: "/")
-            let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-            if stat(parent, &dir) == 0 { _ = fchown(fd, uid_t.max, dir.st_gid) }
+            if stat(ConfigLoader.directory(of: path), &dir) == 0 { _ = fchown(fd, uid_t.max, dir.st_gid) }
             _ = fchmod(fd, 0o640)
         }
         let ok = text.utf8CString.withUnsafeBufferPointer { p in

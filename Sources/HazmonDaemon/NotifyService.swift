@@ -63,9 +63,10 @@ struct NotifyService: Service {
         var watchdog = WatchdogBeat(lastTicks: ticks())
         let interval = notifier.watchdogInterval ?? .seconds(10)
         while !Task.isCancelledOrShuttingDown {
-            // Sleep in slices of at most 100 ms, so STOPPING=1 never waits for the next beat. (No
-            // child tasks, as cancelWhenGracefulShutdown would make: a test runs this loop on an
-            // executor of its own, and children that started on the shared pool stalled there.)
+            // Sleep in slices of at most 100 ms, so STOPPING=1 never waits for the next beat. No
+            // child tasks (cancelWhenGracefulShutdown makes two per beat): with them, the stalled-
+            // engine test, which runs this loop on a thread of its own, saw no beat for 60 s in
+            // the full suite; without them it passes.
             var slept = Duration.zero
             while slept < interval, !Task.isCancelledOrShuttingDown {
                 let slice = min(interval - slept, .milliseconds(100))

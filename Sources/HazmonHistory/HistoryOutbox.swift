@@ -26,8 +26,8 @@ public final class HistoryOutbox: Sendable {
     /// uniquely wherever it is copied, even after a damaged file was set aside for a new one.
     public let historyID: Int64
 
-    /// Opens the outbox for `reader`; a reader the writer has not registered yet is registered
-    /// here, before every point still queued.
+    /// Opens the outbox for `reader`. Throws until the history's writer has created the file
+    /// and registered the reader (`HistoryStore.setOutboxReaders`); a caller tries again later.
     public init(path: String, reader: String = "postgres") throws(HistoryError) {
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -35,15 +35,13 @@ public final class HistoryOutbox: Sendable {
         self.reader = reader
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
-            let id = try queue.write { db -> Int64? in
-                guard try db.tableExists("outbox_reader") else { return nil }
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO outbox_reader (name, after)
-                    SELECT ?, coalesce((SELECT min(id) FROM outbox) - 1, (SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)
-                    """, arguments: [reader])
+            let id = try queue.read { db -> Int64? in
+                guard try db.tableExists("outbox_reader"),
+                      try Bool.fetchOne(db, sql: "SELECT 1 FROM outbox_reader WHERE name = ?", arguments: [reader]) == true
+                else { return nil }
                 return try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'history_id'")
             }
-            guard let id else { throw HistoryError("\(path) has no outbox yet (the daemon creates it)") }
+            guard let id else { throw HistoryError("\(path) has no outbox reader \(reader) yet (the daemon's history writer registers it)") }
             historyID = id
         } catch {
             throw HistoryError(error, doing: "cannot open the history's outbox \(path)")
@@ -96,10 +94,11 @@ public final class HistoryOutbox: Sendable {
     public func pending() throws(HistoryError) -> Int {
         do {
             return try queue.read { db in
-                let high = try Int64.fetchOne(db, sql: "SELECT max(id) FROM outbox") ?? 0
-                let after = try Int64.fetchOne(db, sql: "SELECT after FROM outbox_reader WHERE name = ?", arguments: [reader]) ?? 0
-                let low = try Int64.fetchOne(db, sql: "SELECT min(id) FROM outbox") ?? 0
-                return high == 0 ? 0 : Int(max(0, high - max(after, low - 1)))
+                // Ids are consecutive; points below `low` were dropped by the outbox's bound.
+                let r = try Row.fetchOne(db, sql: "SELECT min(id), max(id), (SELECT after FROM outbox_reader WHERE name = ?) FROM outbox",
+                                         arguments: [reader])
+                guard let low = r?[0] as Int64?, let high = r?[1] as Int64? else { return 0 }
+                return Int(max(0, high - max(r?[2] as Int64? ?? 0, low - 1)))
             }
         } catch {
             throw HistoryError(error, doing: "cannot read the history's outbox")

@@ -189,6 +189,15 @@ public final class Journal: Sendable {
         }
     }
 
+    /// A named consumer's cursor; one that has none yet starts at the journal's end (stored
+    /// now), so enabling an output does not replay the whole history into it.
+    public func cursorOrEnd(_ name: String) throws(JournalError) -> UInt64 {
+        if let c = try cursor(name) { return c }
+        let end = try lastCommittedSeq()
+        try advanceCursor(name, to: end)
+        return end
+    }
+
     /// Moves a named consumer's cursor forward to `seq` (never back), durably.
     public func advanceCursor(_ name: String, to seq: UInt64) throws(JournalError) {
         do {

@@ -49,16 +49,7 @@ public final class CursorConsumer: Sendable {
         var cursor: UInt64
         while true {
             do {
-                cursor = try await NamedThread.run("hazmon-cursor") { () -> Result<UInt64, JournalError> in
-                    do throws(JournalError) {
-                        if let c = try journal.cursor(name) { return .success(c) }
-                        let end = try journal.lastCommittedSeq()
-                        try journal.advanceCursor(name, to: end)
-                        return .success(end)
-                    } catch {
-                        return .failure(error)
-                    }
-                }.get()
+                cursor = try await NamedThread.run("hazmon-cursor") { Result { () throws(JournalError) in try journal.cursorOrEnd(name) } }.get()
                 break
             } catch {
                 logger.error("cursor \(name): cannot read its position; retrying", metadata: ["reason": "\(error)"])
@@ -111,10 +102,12 @@ public final class CursorConsumer: Sendable {
 }
 
 /// A one-slot wake-up: `fire` wakes the waiter, or the next `wait` if none is waiting.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func fire() {
+    public init() {}
+
+    public func fire() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             guard let w = s.waiter else { s.fired = true; return nil }
             s.waiter = nil
@@ -124,7 +117,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns when fired or after `timeout`; false if the task was cancelled.
-    func wait(upTo timeout: Duration) async -> Bool {
+    public func wait(upTo timeout: Duration) async -> Bool {
         let timer = Task { [self] in
             try? await Task.sleep(for: timeout)
             fire()

@@ -1,5 +1,3 @@
-import Foundation
-import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -23,17 +21,7 @@ public final class FrameUplinkTransport: UplinkTransport {
         self.port = port
         self.delimiter = delimiter
         self.timeout = timeout
-        if tls {
-            var c = TLSConfiguration.makeClientConfiguration()
-            if let caFile { c.trustRoots = .file(caFile) }
-            if let certFile, let keyFile {
-                c.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
-                c.privateKey = .file(keyFile)
-            }
-            self.tls = try NIOSSLContext(configuration: c)
-        } else {
-            self.tls = nil
-        }
+        self.tls = tls ? try NIOSSLContext(configuration: ClientTLS.configuration(caFile: caFile, certFile: certFile, keyFile: keyFile)) : nil
     }
 
     func connect() async throws -> Channel {

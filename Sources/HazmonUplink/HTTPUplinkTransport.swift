@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import Logging
+import HazmonCore
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -16,14 +16,9 @@ public final class HTTPUplinkTransport: UplinkTransport {
     let token: String?
 
     public init(url: String, timeout: Duration, token: String?, caFile: String?, certFile: String?, keyFile: String?) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.trustRoots = .file(caFile) }
-        if let certFile, let keyFile {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
-            tls.privateKey = .file(keyFile)
-        }
+        let tls = try ClientTLS.configuration(caFile: caFile, certFile: certFile, keyFile: keyFile)
         var config = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
-        let t = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let t = TimeAmount.nanoseconds(timeout.nanosecondsClamped)
         config.timeout = .init(connect: min(t, .seconds(10)), read: t)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.url = url

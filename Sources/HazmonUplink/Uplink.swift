@@ -2,6 +2,7 @@ import Foundation
 import HazmonCore
 import HazmonHistory
 import HazmonJournal
+import HazmonPipeline
 import Logging
 import Metrics
 import NIOPosix
@@ -66,8 +67,9 @@ public final class Uplink: Sendable {
         var confirmedOnce = false
     }
     private let health = Mutex(Health())
-    private let wakeUp = Atomic<Bool>(false)
-    private let counters = Mutex((alarms: 0, values: 0, dropped: 0, backlogAlarms: 0, backlogValues: 0))
+    private let signal = WakeSignal()
+    /// What waits (alarm events, stored values) and how many values were dropped so far.
+    private let counters = Mutex((backlogAlarms: 0, backlogValues: 0, dropped: 0))
 
     public init(options: UplinkOptions, format: UplinkFormat, cipher: UplinkCipher?, transport: UplinkTransport, journal: Journal,
                 live: UplinkLiveState, logger: Logger, pool: NIOThreadPool = .singleton,
@@ -86,21 +88,18 @@ public final class Uplink: Sendable {
     }
 
     /// New events were committed: look now rather than at the next poll.
-    public func wake() { wakeUp.store(true, ordering: .relaxed) }
+    public func wake() { signal.fire() }
 
-    /// Alarm events and values delivered, values dropped, and what waits (alarms, values).
-    public var figures: (alarms: Int, values: Int, dropped: Int, backlogAlarms: Int, backlogValues: Int) {
-        counters.withLock { $0 }
-    }
+    /// What waits (alarm events, stored values) and how many values were dropped so far.
+    public var figures: (backlogAlarms: Int, backlogValues: Int, dropped: Int) { counters.withLock { $0 } }
 
     /// Sends until the task is cancelled; what is not yet confirmed waits behind the cursors.
     public func run() async {
         let watch = Task { await watchHealth() }
         defer { watch.cancel() }
-        var state = LoopState()
         let clock = ContinuousClock()
-        state.nextHeartbeat = clock.now
-        state.nextSnapshot = clock.now + .seconds(1)
+        // The first snapshot after a second, once the inputs have had a chance to read.
+        var state = LoopState(nextHeartbeat: clock.now, nextSnapshot: clock.now + .seconds(1))
         while !Task.isCancelled {
             do {
                 let busy = try await round(&state, now: clock.now)
@@ -125,8 +124,8 @@ public final class Uplink: Sendable {
     }
 
     struct LoopState {
-        var nextHeartbeat = ContinuousClock.now
-        var nextSnapshot = ContinuousClock.now
+        var nextHeartbeat: ContinuousClock.Instant
+        var nextSnapshot: ContinuousClock.Instant
         var alarmCursor: UInt64?
         var outbox: HistoryOutbox?
         var valuePosition: Int64?
@@ -156,13 +155,8 @@ public final class Uplink: Sendable {
     func sendAlarms(_ s: inout LoopState) async throws -> Bool {
         let journal = self.journal, name = options.cursorName, limit = options.batch
         if s.alarmCursor == nil {
-            s.alarmCursor = try await pool.runIfActive {
-                if let c = try journal.cursor(name) { return c }
-                // A new uplink starts at the journal's end: enabling it does not replay years.
-                let end = try journal.lastCommittedSeq()
-                try journal.advanceCursor(name, to: end)
-                return end
-            }
+            // A new uplink starts at the journal's end: enabling it does not replay years.
+            s.alarmCursor = try await pool.runIfActive { try journal.cursorOrEnd(name) }
         }
         let from = s.alarmCursor!
         let (batch, end) = try await pool.runIfActive { (try journal.entries(after: from, limit: limit), try journal.lastCommittedSeq()) }
@@ -172,10 +166,7 @@ public final class Uplink: Sendable {
         try await deliver(messages, id: "alarms-\(batch.first!.seq)-\(last)")
         try await pool.runIfActive { try journal.advanceCursor(name, to: last) }
         s.alarmCursor = last
-        counters.withLock {
-            $0.alarms += batch.count
-            $0.backlogAlarms = Int(end > last ? end - last : 0)
-        }
+        counters.withLock { $0.backlogAlarms = Int(end > last ? end - last : 0) }
         return batch.count == limit
     }
 
@@ -214,10 +205,7 @@ public final class Uplink: Sendable {
         try await deliver([payload(kind: "values", text)], id: "values-\(outbox.historyID)-\(first.id)-\(last.id)")
         try await pool.runIfActive { try outbox.confirm(through: last.id) }
         s.valuePosition = last.id
-        counters.withLock {
-            $0.values += rows.count
-            $0.backlogValues = max(0, pending - rows.count)
-        }
+        counters.withLock { $0.backlogValues = max(0, pending - rows.count) }
         return rows.count == limit
     }
 
@@ -250,6 +238,8 @@ public final class Uplink: Sendable {
 
     /// Raises the comm alarm once something has waited `downAfter` without a confirmed delivery.
     func watchHealth() async {
+        let alarmsWaiting = Gauge(label: "hazmon_uplink_backlog", dimensions: [("uplink", options.id), ("kind", "alarms")])
+        let valuesWaiting = Gauge(label: "hazmon_uplink_backlog", dimensions: [("uplink", options.id), ("kind", "values")])
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             let reason = health.withLock { h -> String? in
@@ -263,17 +253,15 @@ public final class Uplink: Sendable {
                 onHealth(false, reason)
             }
             let f = figures
-            Gauge(label: "hazmon_uplink_backlog", dimensions: [("uplink", options.id), ("kind", "alarms")]).record(f.backlogAlarms)
-            Gauge(label: "hazmon_uplink_backlog", dimensions: [("uplink", options.id), ("kind", "values")]).record(f.backlogValues)
+            alarmsWaiting.record(f.backlogAlarms)
+            valuesWaiting.record(f.backlogValues)
         }
     }
 
-    /// Waits for a wake-up, new values, or the next due message (at most 250 ms).
+    /// Waits for a commit's wake-up or the next due message, at most 250 ms (new stored values
+    /// are looked for that often).
     func idle(until due: ContinuousClock.Instant) async {
-        let deadline = min(due, ContinuousClock.now + .milliseconds(250))
-        while ContinuousClock.now < deadline, !Task.isCancelled {
-            if wakeUp.exchange(false, ordering: .relaxed) { return }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        let wait = min(due - .now, .milliseconds(250))
+        if wait > .zero { _ = await signal.wait(upTo: wait) }
     }
 }

@@ -1,4 +1,3 @@
-import Logging
 
 /// One message ready for the wire: JSON, or Base64 ciphertext when the uplink encrypts.
 public struct UplinkPayload: Sendable {

@@ -89,7 +89,10 @@ struct UplinkTests {
         let mqttOut = try ChildProcess("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(parkPort)", "-t", "park/#", "-q", "1", "-v"],
                                        output: dir.path + "/mqtt.out")
         defer { mqttOut.stop() }
+        let metricsPort = try FreePort.find()
         let uplinks = """
+            [metrics]
+            listen = "127.0.0.1:\(metricsPort)"
             [history]
             path = "\(dir.path)/history.db"
             batch = "200ms"
@@ -134,6 +137,14 @@ struct UplinkTests {
             let comm = (try? rig.snapshot())?.filter { ($0["tag"] as? String)?.hasPrefix("uplink-") == true && $0["condition"] as? String == "comm" } ?? []
             return Set(comm.compactMap { $0["tag"] as? String }) == ["uplink-park-http", "uplink-province-tcp"]
         }
+        // What waits shows in /metrics (the gauges are set every 250 ms).
+        try wait(5, "the backlog in /metrics", log: httpGet(port: metricsPort, path: "/metrics")?.1 ?? "no /metrics") {
+            let lines = (httpGet(port: metricsPort, path: "/metrics")?.1 ?? "").split(separator: "\n")
+            return lines.contains { l in
+                l.hasPrefix("hazmon_uplink_backlog{") && l.contains("\"park-http\"") && l.contains("\"alarms\"")
+                    && (Double(l.split(separator: " ").last ?? "") ?? 0) > 0
+            }
+        }
         usleep(1_500_000)   // the history's batch is written (a crash loses at most one)
         try rig.crashAndRestart()
         publish([10, 11, 27, 12])
@@ -177,6 +188,46 @@ struct UplinkTests {
         }
         #expect(Array(seqs.prefix(finalJournal.count)) == finalJournal, "MQTT: every journaled event once, in order: \(seqs)")
         #expect(mqtt.contains { $0.hasPrefix("park/it-site/values {\"type\":\"values\"") }, "values on the MQTT uplink's topic")
+    }
+
+    /// A platform that answers HTTP 500: the uplink's comm alarm says so, nothing is lost, and
+    /// once the platform takes records again each event arrives once, in order.
+    @Test func aPlatformAnswering500IsRetriedAndRaisesTheCommAlarm() throws {
+        let dir = try TempDir(prefix: "hazmon-uplink-500")
+        defer { dir.remove() }
+        let mode = dir.path + "/platform.mode"
+        try "500".write(toFile: mode, atomically: true, encoding: .utf8)
+        let platform = try TestPlatform(dir: dir.path)
+        defer { platform.stop() }
+        let rig = try Rig(extra: """
+            [[uplink]]
+            id = "busy"
+            url = "http://127.0.0.1:\(platform.http)/ingest"
+            values = false
+            heartbeat = "0s"
+            down_after = "1s"
+            """)
+        defer { rig.close() }
+        for v in [25.0, 5, 45, 5] {
+            rig.publisher.publish("plant/t101/gas", "\(v)")
+            usleep(100_000)
+        }
+        try wait(20, "the comm alarm naming HTTP 500", log: rig.daemon.log) {
+            let (c, _) = (try? rig.daemon.subscriber(since: 0)) ?? (nil, [:])
+            guard let c else { return false }
+            defer { c.close() }
+            while let e = c.nextEvent(timeout: 0.5) {
+                if e["tag"] as? String == "uplink-busy", e["event"] as? String == "raised",
+                   (e["message"] as? String)?.contains("HTTP 500") == true { return true }
+            }
+            return false
+        }
+        #expect(delivered(platform.messages()).seqs.isEmpty, "a 500 takes nothing")
+        try FileManager.default.removeItem(atPath: mode)
+        let journal = try journalSeqs(rig)
+        try wait(30, "every event after the 500s", log: rig.daemon.log) { Set(delivered(platform.messages()).seqs).isSuperset(of: journal) }
+        let seqs = delivered(platform.messages()).seqs
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && Array(seqs.prefix(journal.count)) == journal, "\(seqs) vs \(journal)")
     }
 
     /// Stored values of GT-101 as `hazmon trend` reads them: (RFC 3339 time=value, Beijing time=value).

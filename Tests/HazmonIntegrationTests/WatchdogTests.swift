@@ -35,7 +35,7 @@ extension FakeNotifySocket: @unchecked Sendable {}
 /// dispatch's global worker threads, as wide as the cores, and the suite's blocking tests can
 /// hold every one of them, as they can Swift's cooperative pool (seen in CI: a service task
 /// that did not run for 60 s).
-final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
+final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked: `jobs` is only touched under `lock`.
     private let lock = NSCondition()
     private var jobs: [UnownedJob] = []
@@ -75,8 +75,8 @@ struct WatchdogTests {
     /// The notify service against a fake NOTIFY_SOCKET with the engine's tick count frozen:
     /// READY=1, but no WATCHDOG=1; once the ticks move again, WATCHDOG=1 comes back.
     @Test func noWatchdogWhileTheEngineStalls() async throws {
-        // The whole test on an executor of its own (see QueueTaskExecutor).
-        try await withTaskExecutorPreference(QueueTaskExecutor()) { try await body() }
+        // The whole test on an executor of its own (see ThreadTaskExecutor).
+        try await withTaskExecutorPreference(ThreadTaskExecutor()) { try await body() }
     }
 
     func body() async throws {
@@ -90,7 +90,7 @@ struct WatchdogTests {
         let service = NotifyService(notifier: notifier, readiness: Readiness(waitingFor: []), pipeline: pipeline,
                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                                     ticks: { ticks.load(ordering: .relaxed) }, sleep: sleepOffThePool)
-        let executor = QueueTaskExecutor()
+        let executor = ThreadTaskExecutor()
         let task = Task(executorPreference: executor) { try await service.run() }
         // Stalled for a second (ten watchdog periods): READY, nothing else.
         let stalled = await offThePool { notify.collect(for: 1.0) }

@@ -1,4 +1,5 @@
 import Foundation
+import HazmonConfig
 @testable import HazmonCore
 @testable import HazmonUplink
 import Testing
@@ -54,14 +55,38 @@ struct UplinkFormatTests {
         #expect(throws: (any Error).self) { try f.alarm("{not json") }
     }
 
+    static let sources = [
+        HazardSourceStatus(id: "S1", code: "C1", name: "spheres", alpha: 2, r: 57.5, s: 1.2, level: 2, substances: [], unknown: []),
+        HazardSourceStatus(id: "S2", code: "", name: "tank", alpha: 1, r: nil, s: nil, level: nil, substances: [], unknown: ["LT-1"]),
+    ]
+
     @Test func aSnapshotCarriesTheHazardSources() throws {
         let f = UplinkFormat(site: "yx")
-        var s = HazardSourceStatus(id: "S1", code: "C1", name: "spheres", alpha: 2, r: 57.5, s: 1.2, level: 2, substances: [], unknown: [])
-        let unknown = { s.r = nil; s.level = nil; return s }()
-        let o = try object(f.values([], at: at, snapshot: true, sources: [HazardSourceStatus(id: "S1", code: "C1", name: "spheres", alpha: 2, r: 57.5, s: 1.2, level: 2, substances: [], unknown: []), unknown]))
+        let o = try object(f.values([], at: at, snapshot: true, sources: Self.sources))
         let list = try #require(o["sources"] as? [[String: Any]])
         #expect(list[0]["r"] as? Double == 57.5 && list[0]["level"] as? Int == 2 && list[0]["hazard_source_code"] as? String == "C1")
         #expect(list[1]["r"] is NSNull && list[1]["level"] is NSNull, "an unknown R is null, never a guess")
+    }
+
+    /// The config's list of renameable keys (UplinkFieldNames, in HazmonConfig) and the keys the
+    /// formatter writes are two lists in two modules: renaming every listed key must leave no
+    /// key of any message unrenamed.
+    @Test func everyKeyAMessageHasCanBeRenamed() throws {
+        let fields = Dictionary(uniqueKeysWithValues: UplinkFieldNames.all.map { ($0, "x_" + $0) })
+        let f = UplinkFormat(site: "yx", enterpriseCode: "E1", tagCodes: ["GT-101": "Q1"], tagSources: ["GT-101": "S1"],
+                             sourceCodes: ["S1": "C1"], fields: fields)
+        let event = #"{"type":"event","v":1,"seq":7,"time":"2026-11-23T08:15:02.123Z","site":"yx","tag":"GT-101","condition":"hh","event":"acknowledged","alarm_type":"high_high","gb_level":2,"grade":2,"color":"orange","state":"acked","value":41.7,"unit":"%LEL","limit":40,"quality":"good","source":"mqtt:x","source_time":"2026-11-23T08:15:02.101Z","message":"m","user":"zhang","note":"n","eta_seconds":12,"flags":["flood"]}"#
+        let texts = [f.values([UplinkPoint(tag: "GT-101", value: 1, quality: .good, time: at)], at: at, snapshot: true, sources: Self.sources),
+                     f.heartbeat(at: at), try f.alarm(event)]
+        func keys(_ v: Any) -> [String] {
+            if let o = v as? [String: Any] { return o.keys + o.values.flatMap(keys) }
+            if let a = v as? [Any] { return a.flatMap(keys) }
+            return []
+        }
+        for text in texts {
+            let all = keys(try JSONSerialization.jsonObject(with: Data(text.utf8)))
+            #expect(!all.isEmpty && all.allSatisfy { $0.hasPrefix("x_") }, "not renameable: \(all.filter { !$0.hasPrefix("x_") })")
+        }
     }
 
     @Test(arguments: [16, 32])

@@ -135,6 +135,7 @@ func pgdrain(points: Int) async throws {
     let ids = try store.tagIDs(for: (0..<5000).map { String(format: "TAG-%04d", $0) }).values.sorted()
     var rng = SplitMix64(seed: 1)
     let start = Int64(Date().timeIntervalSince1970 * 1000) - Int64(points / 5) 
+    try store.setOutboxReaders(["postgres"])   // the copy's reader, before the points it is to drain
     var n = 0
     while n < points {
         let rows = (0..<min(100_000, points - n)).map { i -> HistoryStore.RecentRow in
