@@ -138,11 +138,28 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Notifications (spec §9): routes and steps over the journal's events into a durable
+        // outbox in the journal's database, out to webhooks, DingTalk and WeCom robots and SMS
+        // gateways; its vocabulary is the config's [notify] settings.
+        .target(
+            name: "HazmonNotify",
+            dependencies: [
+                "HazmonCore", "HazmonConfig", "HazmonJournal", "HazmonFeed", "HazmonPipeline",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .target(
             name: "HazmonDaemon",
             dependencies: [
                 "HazmonCore", "HazmonConfig", "HazmonMQTT", "HazmonFeed", "HazmonJournal", "HazmonModbus", "HazmonPipeline",
-                "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink",
+                "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink", "HazmonNotify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -171,6 +188,7 @@ let package = Package(
         .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonFeed"]),
         .testTarget(name: "HazmonUplinkTests", dependencies: ["HazmonUplink", "HazmonCore", "HazmonConfig"]),
+        .testTarget(name: "HazmonNotifyTests", dependencies: ["HazmonNotify", "HazmonCore", "HazmonConfig", "HazmonJournal", "HazmonTestSupport"]),
         .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(

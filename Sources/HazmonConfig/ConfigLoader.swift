@@ -146,6 +146,7 @@ struct ConfigBuilder {
         config.hazardSources = readHazardSources(tags: tags, votes: votes)
         config.positions = readPositions(tags: tags, sources: config.hazardSources)
         config.uplinks = readUplinks(site: site, history: history)
+        config.notify = readNotify(hazardSources: config.hazardSources)
         return config
     }
 

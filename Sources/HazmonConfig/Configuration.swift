@@ -18,6 +18,8 @@ public struct HazmonConfiguration: Sendable {
     public var console: ConsoleSettings?
     /// `[[uplink]]`: platforms the site's values and alarms go up to (spec §9).
     public var uplinks: [UplinkSettings] = []
+    /// `[notify]`: channels and routes that tell people on call (spec §9).
+    public var notify = NotifySettings()
     public var mqtt: MQTTSettings?
     public var modbusDevices: [ModbusDeviceSettings]
     public var tags: [TagSettings]

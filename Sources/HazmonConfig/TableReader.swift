@@ -112,6 +112,9 @@ package final class TableReader {
     /// Whether `key` holds a table (without marking it read or reporting anything).
     package func isTable(_ key: String) -> Bool { table[key]?.table != nil }
 
+    /// Whether `key` holds an array (without marking it read or reporting anything).
+    package func isArray(_ key: String) -> Bool { table[key]?.array != nil }
+
     package func bool(_ key: String) -> Bool? {
         guard let v = value(key) else { return nil }
         guard let b = v.bool else { error(key, "expected true or false, found \(v.type)"); return nil }
@@ -135,6 +138,18 @@ package final class TableReader {
         for item in a {
             guard let s = item.string else { error(key, "expected an array of strings"); return nil }
             out.append(s)
+        }
+        return out
+    }
+
+    /// An array of integers; nil (with an error) if any item is not one.
+    package func intArray(_ key: String) -> [Int]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { error(key, "expected an array of integers, found \(v.type)"); return nil }
+        var out: [Int] = []
+        for item in a {
+            guard let i = item.int else { error(key, "expected an array of integers"); return nil }
+            out.append(i)
         }
         return out
     }

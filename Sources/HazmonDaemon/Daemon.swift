@@ -214,6 +214,7 @@ public struct Daemon: Sendable {
         }
         connections += ModbusService.connections(config)
         connections += UplinkWiring.connections(config)
+        connections += NotifyWiring.connections(config)
         return Engine(site: config.site.id, tags: config.tags.map(\.definition), votes: config.votes,
                       connections: connections, hazardSources: config.hazardSources, settings: config.engine, start: .steadyNow)
     }
@@ -265,6 +266,9 @@ public struct Daemon: Sendable {
         let uplinks = try UplinkWiring.make(config: config, journal: journal, pipeline: pipelineForUplinks, logger: logger)
         var sinks: [EventSink] = [EventLogSink(output: out), hub]
         for (u, _) in uplinks { sinks.append(UplinkWake(uplink: u)) }
+        // Notifications plan from the journal into its outbox; a commit only wakes them.
+        let alarmNotifier = try NotifyWiring.make(config: config, journal: journal, pipeline: pipelineForUplinks, logger: logger)
+        if let alarmNotifier { sinks.append(NotifierWake(notifier: alarmNotifier)) }
         // MQTT out reads the journal as a cursor; each delivery to the sinks only wakes it.
         let mqttOut = publisher.map { CursorConsumer(name: "mqtt-out", journal: journal, delivery: $0, logger: logger) }
         if let mqttOut { sinks.append(CursorWake(consumer: mqttOut)) }
@@ -352,6 +356,7 @@ public struct Daemon: Sendable {
         services.append(EngineTimerService(pipeline: pipeline, readiness: readiness))
         if let mqttOut { services.append(CursorService(consumer: mqttOut)) }
         for (u, transport) in uplinks { services.append(UplinkService(uplink: u, transport: transport)) }
+        if let alarmNotifier { services.append(NotifierService(notifier: alarmNotifier)) }
         var ingest: MQTTIngestService?
         if let mqtt = config.mqtt {
             ingest = MQTTIngestService(settings: mqtt, tags: config.tags, pipeline: pipeline,

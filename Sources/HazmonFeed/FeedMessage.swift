@@ -113,12 +113,15 @@ public struct FeedEvent: Sendable, Equatable, Decodable {
     public var user: String?
     public var note: String?
     public var flags: [String]?
+    /// The major hazard source the alarm belongs to, if any.
+    public var hazardSource: String?
 
     enum CodingKeys: String, CodingKey {
         case seq, time, site, tag, condition, event, grade, color, state, value, unit, limit, quality, source, message
         case user, note, flags
         case alarmType = "alarm_type"
         case gbLevel = "gb_level"
+        case hazardSource = "hazard_source"
     }
 
     /// An instrument or communication fault rather than a process alarm.

@@ -34,7 +34,7 @@ public struct JournalEntry: Sendable, Hashable {
     }
 
     /// A row of `SELECT seq, time_ns, tag, condition, event, grade, json`.
-    init(row r: Row) {
+    package init(row r: Row) {
         self.init(seq: UInt64(r[0] as Int64), time: Instant(nanoseconds: r[1]), tag: r[2], condition: r[3],
                   event: r[4], grade: r[5], json: r[6])
     }
@@ -175,8 +175,39 @@ public final class Journal: Sendable {
             // uplink, a notification channel) has had its events confirmed.
             try db.execute(sql: "CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
         }
+        m.registerMigration("v4") { db in
+            // The notification outbox (spec §9): one row per message to a channel, written in
+            // the transaction that moves the `notify` cursor past the event, so a message is
+            // planned once; `key` (event, channel, delay) makes it so even if planned again.
+            try db.execute(sql: """
+                CREATE TABLE notify_message (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    channel TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    alarm TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    step INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    due_ns INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_try_ns INTEGER NOT NULL DEFAULT 0,
+                    sent_ns INTEGER,
+                    error TEXT,
+                    body TEXT NOT NULL
+                );
+                CREATE INDEX notify_due ON notify_message(channel, status, due_ns);
+                CREATE INDEX notify_alarm ON notify_message(alarm, seq);
+                CREATE TABLE notify_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return m
     }
+
+    /// The journal's database, for the notification outbox that lives in it (the same file, so
+    /// a message is planned in the transaction that moves its cursor).
+    package var database: DatabasePool { pool }
 
     /// The seq a named consumer has confirmed through, or nil if it has none yet.
     public func cursor(_ name: String) throws(JournalError) -> UInt64? {

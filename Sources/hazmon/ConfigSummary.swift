@@ -86,6 +86,23 @@ struct ConfigSummary {
             lines.append("uplink \(u.id): \(u.url): \(what.isEmpty ? "nothing" : what.joined(separator: ", "))"
                 + (extras.isEmpty ? "" : "; " + extras.joined(separator: ", ")) + "; comm alarm after \(DurationParser.format(u.downAfter))")
         }
+        for ch in c.notify.channels {
+            let target = ch.url.map { $0.split(separator: "?", maxSplits: 1).first.map(String.init) ?? $0 } ?? "URL from \(ch.urlFile ?? "")"
+            let extras = [ch.secretFile == nil ? nil : "signed", ch.mobiles.isEmpty ? nil : "\(ch.mobiles.count) phone numbers",
+                          ch.template == nil ? nil : "template"].compactMap { $0 }
+            lines.append("notify channel \(ch.id): \(ch.kind.rawValue) \(target)" + (extras.isEmpty ? "" : " (" + extras.joined(separator: ", ") + ")")
+                + "; comm alarm after \(DurationParser.format(ch.downAfter))")
+        }
+        for r in c.notify.routes {
+            var match: [String] = []
+            if let g = r.grades { match.append("grade " + g.sorted().map(String.init).joined(separator: "/")) }
+            if let x = r.classes { match.append(x.sorted().joined(separator: "/")) }
+            if let x = r.hazardSources { match.append("hazard source " + x.sorted().joined(separator: "/")) }
+            if let x = r.conditions { match.append("condition " + x.sorted().joined(separator: "/")) }
+            let steps = r.steps.map { "\(DurationParser.format($0.after)) → \($0.to.joined(separator: ", "))" }.joined(separator: "; ")
+            lines.append("notify route \(r.id): \(match.isEmpty ? "every alarm" : match.joined(separator: ", ")): \(steps); "
+                + "digest every \(DurationParser.format(r.digestEvery)) in a flood")
+        }
         lines.append("journal: \(c.journal.path), retention \(DurationParser.format(c.journal.retention)), sync \(c.journal.sync.rawValue), max wait \(DurationParser.format(c.journal.maxWait))")
         if let h = c.history {
             let banded = c.tags.filter { $0.history.deadband > 0 }.count

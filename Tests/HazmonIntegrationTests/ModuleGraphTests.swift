@@ -31,8 +31,13 @@ struct ModuleGraphTests {
         // module only its wake-up signal; no config.
         "HazmonUplink": ["HazmonCore", "HazmonJournal", "HazmonHistory", "HazmonMQTT", "HazmonPipeline", "AsyncHTTPClient", "Crypto", "CryptoExtras",
                          "NIOCore", "NIOPosix", "NIOHTTP1", "NIOSSL", "Logging", "Metrics"],
+        // Notifications: the journal's events into an outbox in its database, out over HTTP; the
+        // config's [notify] settings are its vocabulary; of the feed its event form and local
+        // times, of the pipeline its wake-up signal.
+        "HazmonNotify": ["HazmonCore", "HazmonConfig", "HazmonJournal", "HazmonFeed", "HazmonPipeline", "GRDB", "AsyncHTTPClient", "Crypto",
+                         "NIOCore", "NIOPosix", "NIOHTTP1", "Logging", "Metrics"],
         "HazmonDaemon": ["HazmonCore", "HazmonConfig", "HazmonFeed", "HazmonJournal", "HazmonMQTT", "HazmonModbus", "HazmonPipeline",
-                         "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink",
+                         "HazmonHistory", "HazmonPostgres", "HazmonConsole", "HazmonUplink", "HazmonNotify",
                          "Logging", "Metrics", "Prometheus", "NIOCore", "NIOPosix", "NIOHTTP1", "ServiceLifecycle", "UnixSignals"],
     ]
     static let system: Set<String> = ["Glibc", "Foundation", "Synchronization"]

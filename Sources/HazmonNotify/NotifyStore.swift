@@ -1,0 +1,307 @@
+import Foundation
+import GRDB
+import HazmonConfig
+import HazmonCore
+import HazmonJournal
+
+/// What a route needs to know of a tag to match it: its class and hazard source.
+public struct NotifyTagInfo: Sendable, Hashable {
+    public var name: String
+    public var tagClass: String
+    public var hazardSource: String?
+    public init(name: String, tagClass: String, hazardSource: String?) {
+        self.name = name
+        self.tagClass = tagClass
+        self.hazardSource = hazardSource
+    }
+}
+
+/// One message of the outbox, as a channel sends it.
+public struct NotifyMessage: Sendable, Hashable {
+    public enum Kind: String, Sendable {
+        /// The first step's message about an alarm.
+        case alarm
+        /// A later step's: the alarm is still unacknowledged after the step's `after`.
+        case escalation
+        /// The alarm returned to normal before anyone acknowledged it.
+        case cleared
+        /// Alarms collected during a flood, in one message.
+        case digest
+    }
+
+    public var id: Int64
+    /// The idempotency key: the same for every attempt, and across restarts.
+    public var key: String
+    public var channel: String
+    public var route: String
+    public var kind: Kind
+    public var step: Int
+    public var due: Instant
+    public var attempts: Int
+    /// The event's JSON line; a digest: a JSON array of `{"kind","event"}` objects.
+    public var body: String
+}
+
+/// The notification outbox in the journal's database (spec §9). `plan()` reads the events after
+/// the `notify` cursor and, in the same transaction that moves it, writes each route step's
+/// messages, cancels later steps when an alarm is acknowledged (or shelved, suppressed, reset)
+/// and queues a "cleared" to those already told when it clears first. During an alarm flood a
+/// message that falls due is put aside for its route's digest instead.
+public final class NotifyStore: Sendable {
+    let db: DatabasePool
+    let routes: [NotifyRouteSettings]
+    let tags: [String: NotifyTagInfo]
+    public static let cursorName = "notify"
+
+    public init(journal: Journal, routes: [NotifyRouteSettings], tags: [String: NotifyTagInfo]) {
+        db = journal.database
+        self.routes = routes
+        self.tags = tags
+    }
+
+    /// Plans the messages of every event committed since the last call; returns how many events it read.
+    @discardableResult
+    public func plan(limit: Int = 500) throws -> Int {
+        try db.write { db in
+            let name = Self.cursorName
+            let end = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0)
+            guard let cursor = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]).map(UInt64.init) else {
+                // Notifications start at the journal's end: enabling them does not page anyone for last year.
+                try db.execute(sql: "INSERT INTO cursor (name, seq) VALUES (?, ?)", arguments: [name, Int64(end)])
+                return 0
+            }
+            guard end > cursor else { return 0 }
+            let rows = try Row.fetchAll(db, sql: "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE seq > ? ORDER BY seq LIMIT ?",
+                                        arguments: [Int64(cursor), limit])
+            var flooding = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1
+            for r in rows {
+                let e = JournalEntry(row: r)
+                try handle(e, flooding: &flooding, db)
+            }
+            try db.execute(sql: "INSERT INTO notify_state (key, value) VALUES ('flooding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [flooding ? 1 : 0])
+            if let last = rows.last.map({ JournalEntry(row: $0).seq }) {
+                try db.execute(sql: "UPDATE cursor SET seq = max(seq, ?) WHERE name = ?", arguments: [Int64(last), name])
+            }
+            return rows.count
+        }
+    }
+
+    static func alarmKey(_ e: JournalEntry) -> String { e.tag + "/" + e.condition }
+
+    func handle(_ e: JournalEntry, flooding: inout Bool, _ db: Database) throws {
+        let alarm = Self.alarmKey(e)
+        let t = e.time.nanoseconds
+        switch e.event {
+        case EventKind.floodStart.rawValue:
+            flooding = true
+        case EventKind.floodEnd.rawValue:
+            flooding = false
+        case EventKind.raised.rawValue, EventKind.predicted.rawValue, EventKind.escalated.rawValue:
+            // A new episode (or a worse level of one): later steps of the one before are moot.
+            try cancelLaterSteps(alarm, db)
+            var told: Set<String> = []
+            for route in routes where matches(route, e) {
+                for (i, step) in route.steps.enumerated() {
+                    for channel in step.to {
+                        // Once per event, channel and delay, whichever routes ask for it.
+                        let key = "\(e.seq):\(channel):\(step.after.nanosecondsClamped)"
+                        guard told.insert(key).inserted else { continue }
+                        let due = t &+ step.after.nanosecondsClamped
+                        try insert(key: key, channel: channel, route: route.id, alarm: alarm, kind: i == 0 ? .alarm : .escalation, step: i,
+                                   seq: e.seq, due: due, status: flooding && due <= t ? "digest" : "pending", body: e.json, db)
+                    }
+                }
+            }
+        case EventKind.acknowledged.rawValue, EventKind.shelved.rawValue, EventKind.suppressed.rawValue, EventKind.reset.rawValue:
+            try cancelLaterSteps(alarm, db)
+        case EventKind.cleared.rawValue:
+            // Cleared before anyone acknowledged: a short word to those already told.
+            if e.json.contains("\"state\":\"rtn_unack\"") {
+                let told = try Row.fetchAll(db, sql: """
+                    SELECT channel, min(route) AS route FROM notify_message
+                    WHERE alarm = ? AND kind IN ('alarm', 'escalation') AND status <> 'cancelled' AND due_ns <= ?
+                      AND seq = (SELECT max(seq) FROM notify_message WHERE alarm = ? AND kind IN ('alarm', 'escalation'))
+                    GROUP BY channel ORDER BY min(id)
+                    """, arguments: [alarm, t, alarm])
+                for r in told {
+                    let channel: String = r["channel"]
+                    try insert(key: "\(e.seq):\(channel):cleared", channel: channel, route: r["route"], alarm: alarm, kind: .cleared, step: -1,
+                               seq: e.seq, due: t, status: flooding ? "digest" : "pending", body: e.json, db)
+                }
+            }
+            try cancelLaterSteps(alarm, db, after: t)
+        default:
+            break
+        }
+    }
+
+    /// Later steps not yet due (all of them, or those due after `time`) will not go out.
+    func cancelLaterSteps(_ alarm: String, _ db: Database, after time: Int64? = nil) throws {
+        try db.execute(sql: """
+            UPDATE notify_message SET status = 'cancelled'
+            WHERE alarm = ? AND kind = 'escalation' AND status IN ('pending', 'digest') AND due_ns > ?
+            """, arguments: [alarm, time ?? Int64.min])
+    }
+
+    func insert(key: String, channel: String, route: String, alarm: String, kind: NotifyMessage.Kind, step: Int, seq: UInt64,
+                due: Int64, status: String, body: String, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO notify_message (key, channel, route, alarm, kind, step, seq, due_ns, status, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [key, channel, route, alarm, kind.rawValue, step, Int64(seq), due, status, body])
+    }
+
+    /// Whether a route takes this event: its grade, the tag's class and hazard source, the condition.
+    func matches(_ r: NotifyRouteSettings, _ e: JournalEntry) -> Bool {
+        if let g = r.grades, !g.contains(e.grade) { return false }
+        let info = tags[e.tag]
+        if let c = r.classes, !c.contains(info?.tagClass ?? "") { return false }
+        if let h = r.hazardSources {
+            let source = info?.hazardSource ?? Self.field("hazard_source", in: e.json)
+            guard let source, h.contains(source) else { return false }
+        }
+        if let c = r.conditions {
+            let type = Condition(rawValue: e.condition)?.alarmType.rawValue
+            if !c.contains(e.condition) && !(type.map(c.contains) ?? false) { return false }
+        }
+        return true
+    }
+
+    /// A string field of an event's JSON line (those hazmon writes: no escapes in ids).
+    static func field(_ name: String, in json: String) -> String? {
+        guard let r = json.range(of: "\"\(name)\":\"") else { return nil }
+        let rest = json[r.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+
+    // MARK: - The sending side
+
+    /// Whether the site is in an alarm flood, as far as the planned events tell.
+    public func isFlooding() throws -> Bool {
+        try db.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1 }
+    }
+
+    /// A channel's next message in order, if one is due at `now`; a message that falls due during
+    /// a flood (not a digest) is put aside for its route's digest and the next one looked at.
+    public func next(channel: String, now: Instant) throws -> NotifyMessage? {
+        try db.write { db in
+            let flooding = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1
+            while let r = try Row.fetchOne(db, sql: """
+                SELECT id, key, channel, route, kind, step, due_ns, attempts, body FROM notify_message
+                WHERE channel = ? AND status = 'pending' AND due_ns <= ? ORDER BY due_ns, id LIMIT 1
+                """, arguments: [channel, now.nanoseconds]) {
+                let m = NotifyMessage(id: r["id"], key: r["key"], channel: r["channel"], route: r["route"],
+                                      kind: NotifyMessage.Kind(rawValue: r["kind"]) ?? .alarm, step: r["step"],
+                                      due: Instant(nanoseconds: r["due_ns"]), attempts: r["attempts"], body: r["body"])
+                if flooding && m.kind != .digest && m.attempts == 0 {
+                    try db.execute(sql: "UPDATE notify_message SET status = 'digest' WHERE id = ?", arguments: [m.id])
+                    continue
+                }
+                return m
+            }
+            return nil
+        }
+    }
+
+    /// When the channel's next pending message falls due (nil: none waits).
+    public func nextDue(channel: String) throws -> Instant? {
+        try db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(due_ns) FROM notify_message WHERE channel = ? AND status IN ('pending', 'digest')",
+                               arguments: [channel]).map { Instant(nanoseconds: $0) }
+        }
+    }
+
+    /// Makes each route's digest for a channel once `every` has passed since its last one and the
+    /// oldest collected message has waited `gather`: one message listing them, which replaces them.
+    @discardableResult
+    public func makeDigests(channel: String, now: Instant, gather: Duration) throws -> Int {
+        let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
+        return try db.write { db in
+            let waiting = try Row.fetchAll(db, sql: """
+                SELECT route, min(due_ns) AS oldest, max(seq) AS seq, count(*) AS n FROM notify_message
+                WHERE channel = ? AND status = 'digest' GROUP BY route
+                """, arguments: [channel])
+            var made = 0
+            for w in waiting {
+                let route: String = w["route"], oldest: Int64 = w["oldest"], seq: Int64 = w["seq"]
+                let every = everyByRoute[route] ?? .seconds(300)
+                let last = try Int64.fetchOne(db, sql: "SELECT max(due_ns) FROM notify_message WHERE channel = ? AND route = ? AND kind = 'digest'",
+                                              arguments: [channel, route])
+                guard now.nanoseconds >= oldest &+ gather.nanosecondsClamped,
+                      now.nanoseconds >= (last ?? Int64.min / 2) &+ every.nanosecondsClamped else { continue }
+                let items = try Row.fetchAll(db, sql: """
+                    SELECT id, kind, body FROM notify_message WHERE channel = ? AND route = ? AND status = 'digest' ORDER BY due_ns, id
+                    """, arguments: [channel, route])
+                let body = "[" + items.map { "{\"kind\":\"\($0["kind"] as String)\",\"event\":\($0["body"] as String)}" }.joined(separator: ",") + "]"
+                let first: Int64 = items.first?["id"] ?? 0, lastID: Int64 = items.last?["id"] ?? 0
+                try insert(key: "digest:\(route):\(channel):\(first)-\(lastID)", channel: channel, route: route, alarm: "", kind: .digest,
+                           step: -2, seq: UInt64(seq), due: now.nanoseconds, status: "pending", body: body, db)
+                try db.execute(sql: "UPDATE notify_message SET status = 'digested' WHERE channel = ? AND route = ? AND status = 'digest' AND id <= ?",
+                               arguments: [channel, route, lastID])
+                made += 1
+            }
+            return made
+        }
+    }
+
+    /// When a channel's collected messages may next become a digest (nil: none collected).
+    public func nextDigest(channel: String, gather: Duration) throws -> Instant? {
+        let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
+        return try db.read { db in
+            let waiting = try Row.fetchAll(db, sql: """
+                SELECT route, min(due_ns) AS oldest,
+                       (SELECT max(d.due_ns) FROM notify_message d WHERE d.channel = m.channel AND d.route = m.route AND d.kind = 'digest') AS last
+                FROM notify_message m WHERE channel = ? AND status = 'digest' GROUP BY route
+                """, arguments: [channel])
+            return waiting.map { w -> Int64 in
+                let oldest: Int64 = w["oldest"], last: Int64? = w["last"]
+                let every = everyByRoute[w["route"]] ?? .seconds(300)
+                return max(oldest &+ gather.nanosecondsClamped, (last ?? Int64.min / 2) &+ every.nanosecondsClamped)
+            }.min().map { Instant(nanoseconds: $0) }
+        }
+    }
+
+    public func markSent(_ id: Int64, at now: Instant) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE notify_message SET status = 'sent', sent_ns = ?, attempts = attempts + 1, error = NULL WHERE id = ?",
+                           arguments: [now.nanoseconds, id])
+        }
+    }
+
+    public func markFailed(_ id: Int64, error: String, retryAt: Instant) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE notify_message SET attempts = attempts + 1, error = ?, next_try_ns = ? WHERE id = ?",
+                           arguments: [error, retryAt.nanoseconds, id])
+        }
+    }
+
+    /// Messages for channels that are no longer configured will never go out: cancelled, counted.
+    public func cancelUnknownChannels(_ known: Set<String>) throws -> Int {
+        try db.write { db in
+            let list = known.sorted()
+            let marks = list.map { _ in "?" }.joined(separator: ",")
+            try db.execute(sql: "UPDATE notify_message SET status = 'cancelled', error = 'channel removed' WHERE status IN ('pending', 'digest')"
+                           + (list.isEmpty ? "" : " AND channel NOT IN (\(marks))"), arguments: StatementArguments(list))
+            return db.changesCount
+        }
+    }
+
+    /// Messages waiting per channel (pending or collected for a digest).
+    public func backlog() throws -> [String: Int] {
+        try db.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT channel, count(*) AS n FROM notify_message WHERE status IN ('pending', 'digest') GROUP BY channel")
+            return Dictionary(rows.map { ($0["channel"] as String, $0["n"] as Int) }, uniquingKeysWith: +)
+        }
+    }
+
+    /// Forgets finished messages older than `cutoff` (sent, cancelled, digested).
+    @discardableResult
+    public func prune(before cutoff: Instant) throws -> Int {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM notify_message WHERE status IN ('sent', 'cancelled', 'digested') AND due_ns < ?", arguments: [cutoff.nanoseconds])
+            return db.changesCount
+        }
+    }
+}
