@@ -87,7 +87,9 @@ public final class NotifyStore: Sendable {
         }
     }
 
-    static func alarmKey(_ e: JournalEntry) -> String { e.tag + "/" + e.condition }
+    /// The alarm an event is about: its tag and slot (`h` and `hh` are levels of one high-side
+    /// alarm, so an acknowledgement of `hh` stops the steps that `h` started).
+    static func alarmKey(_ e: JournalEntry) -> String { e.tag + "/" + (Condition(rawValue: e.condition)?.slot.rawValue ?? e.condition) }
 
     func handle(_ e: JournalEntry, flooding: inout Bool, _ db: Database) throws {
         let alarm = Self.alarmKey(e)
@@ -98,8 +100,18 @@ public final class NotifyStore: Sendable {
         case EventKind.floodEnd.rawValue:
             flooding = false
         case EventKind.raised.rawValue, EventKind.predicted.rawValue, EventKind.escalated.rawValue:
-            // A new episode (or a worse level of one): later steps of the one before are moot.
-            try cancelLaterSteps(alarm, db)
+            let escalated = e.event == EventKind.escalated.rawValue
+            if escalated {
+                // A worse level of the same alarm: everyone hears of it now; later steps keep
+                // their time (the clock started at the raise) but speak of the new level.
+                try db.execute(sql: """
+                    UPDATE notify_message SET body = ?, seq = ? WHERE alarm = ? AND kind = 'escalation' AND status IN ('pending', 'digest')
+                    """, arguments: [e.json, Int64(e.seq), alarm])
+            } else {
+                // A new episode: later steps of the one before are moot.
+                try cancelLaterSteps(alarm, db)
+                try db.execute(sql: "INSERT OR REPLACE INTO notify_state (key, value) VALUES (?, ?)", arguments: ["episode:" + alarm, Int64(e.seq)])
+            }
             var told: Set<String> = []
             for route in routes where matches(route, e) {
                 for (i, step) in route.steps.enumerated() {
@@ -107,6 +119,9 @@ public final class NotifyStore: Sendable {
                         // Once per event, channel and delay, whichever routes ask for it.
                         let key = "\(e.seq):\(channel):\(step.after.nanosecondsClamped)"
                         guard told.insert(key).inserted else { continue }
+                        if i > 0 && escalated, try Bool.fetchOne(db, sql: """
+                            SELECT 1 FROM notify_message WHERE alarm = ? AND channel = ? AND kind = 'escalation' AND status IN ('pending', 'digest')
+                            """, arguments: [alarm, channel]) == true { continue }
                         let due = t &+ step.after.nanosecondsClamped
                         try insert(key: key, channel: channel, route: route.id, alarm: alarm, kind: i == 0 ? .alarm : .escalation, step: i,
                                    seq: e.seq, due: due, status: flooding && due <= t ? "digest" : "pending", body: e.json, db)
@@ -118,12 +133,12 @@ public final class NotifyStore: Sendable {
         case EventKind.cleared.rawValue:
             // Cleared before anyone acknowledged: a short word to those already told.
             if e.json.contains("\"state\":\"rtn_unack\"") {
+                let episode = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = ?", arguments: ["episode:" + alarm]) ?? 0
                 let told = try Row.fetchAll(db, sql: """
                     SELECT channel, min(route) AS route FROM notify_message
-                    WHERE alarm = ? AND kind IN ('alarm', 'escalation') AND status <> 'cancelled' AND due_ns <= ?
-                      AND seq = (SELECT max(seq) FROM notify_message WHERE alarm = ? AND kind IN ('alarm', 'escalation'))
+                    WHERE alarm = ? AND kind IN ('alarm', 'escalation') AND status <> 'cancelled' AND due_ns <= ? AND seq >= ?
                     GROUP BY channel ORDER BY min(id)
-                    """, arguments: [alarm, t, alarm])
+                    """, arguments: [alarm, t, episode])
                 for r in told {
                     let channel: String = r["channel"]
                     try insert(key: "\(e.seq):\(channel):cleared", channel: channel, route: r["route"], alarm: alarm, kind: .cleared, step: -1,
@@ -131,6 +146,7 @@ public final class NotifyStore: Sendable {
                 }
             }
             try cancelLaterSteps(alarm, db, after: t)
+            try db.execute(sql: "DELETE FROM notify_state WHERE key = ?", arguments: ["episode:" + alarm])
         default:
             break
         }

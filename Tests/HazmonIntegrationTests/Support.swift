@@ -235,3 +235,14 @@ func makeTestCertificates(in d: String) throws {
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem",
     ].joined(separator: " && "), in: d)
 }
+
+/// Polls `done` every 100 ms for `seconds`; throws naming `what` with the tail of `log` if it
+/// never holds.
+func waitUntil(_ seconds: Double, _ what: String, log: @autoclosure () -> String = "", _ done: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if done() { return }
+        usleep(100_000)
+    }
+    if !done() { throw TestFailure("\(what): not within \(seconds) s\n\(log().suffix(4000))") }
+}

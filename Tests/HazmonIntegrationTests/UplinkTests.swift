@@ -128,17 +128,17 @@ struct UplinkTests {
             }
         }
         publish([1, 2, 3, 25, 45, 4, 5])
-        try wait(40, "the first records", log: rig.daemon.log) { delivered(platform.messages(via: "http")).seqs.count >= 3 && delivered(platform.messages(via: "tcp")).seqs.count >= 3 }
+        try waitUntil(40, "the first records", log: rig.daemon.log) { delivered(platform.messages(via: "http")).seqs.count >= 3 && delivered(platform.messages(via: "tcp")).seqs.count >= 3 }
 
         // The platforms go away; the site keeps making values and alarms.
         platform.stop()
         publish([6, 30, 7, 8, 46, 9])
-        try wait(20, "both comm alarms", log: rig.daemon.log) {
+        try waitUntil(20, "both comm alarms", log: rig.daemon.log) {
             let comm = (try? rig.snapshot())?.filter { ($0["tag"] as? String)?.hasPrefix("uplink-") == true && $0["condition"] as? String == "comm" } ?? []
             return Set(comm.compactMap { $0["tag"] as? String }) == ["uplink-park-http", "uplink-province-tcp"]
         }
         // What waits shows in /metrics (the gauges are set every 250 ms).
-        try wait(5, "the backlog in /metrics", log: httpGet(port: metricsPort, path: "/metrics")?.1 ?? "no /metrics") {
+        try waitUntil(5, "the backlog in /metrics", log: httpGet(port: metricsPort, path: "/metrics")?.1 ?? "no /metrics") {
             let lines = (httpGet(port: metricsPort, path: "/metrics")?.1 ?? "").split(separator: "\n")
             return lines.contains { l in
                 l.hasPrefix("hazmon_uplink_backlog{") && l.contains("\"park-http\"") && l.contains("\"alarms\"")
@@ -154,7 +154,7 @@ struct UplinkTests {
         // Every stored value and every journaled event, once, in order.
         let stored = try storedValues(dir: dir.path)
         let journal = try journalSeqs(rig)
-        try wait(60, "everything after the outage", log: rig.daemon.log + "\n" + platform.messages().suffix(5).description) {
+        try waitUntil(60, "everything after the outage", log: rig.daemon.log + "\n" + platform.messages().suffix(5).description) {
             let h = delivered(platform.messages(via: "http")), t = delivered(platform.messages(via: "tcp"))
             return h.values.count >= stored.count && t.values.count >= stored.count && Set(h.seqs).isSuperset(of: journal)
                 && Set(t.seqs).isSuperset(of: journal)
@@ -176,7 +176,7 @@ struct UplinkTests {
         #expect(platform.messages().allSatisfy { $0["bad"] == nil }, "every message was JSON")
         // The comm alarms cleared once the platforms took records again.
         // (Cleared but not yet acknowledged: returned, unacknowledged, as ISA-18.2 has it.)
-        try wait(20, "the comm alarms cleared", log: ((try? rig.snapshot()) ?? []).description) {
+        try waitUntil(20, "the comm alarms cleared", log: ((try? rig.snapshot()) ?? []).description) {
             ((try? rig.snapshot()) ?? []).allSatisfy { ($0["tag"] as? String)?.hasPrefix("uplink-") != true || $0["state"] as? String == "rtn_unack" }
         }
         // MQTT: the events and values on the park's broker, each event once.
@@ -212,7 +212,7 @@ struct UplinkTests {
             rig.publisher.publish("plant/t101/gas", "\(v)")
             usleep(100_000)
         }
-        try wait(20, "the comm alarm naming HTTP 500", log: rig.daemon.log) {
+        try waitUntil(20, "the comm alarm naming HTTP 500", log: rig.daemon.log) {
             let (c, _) = (try? rig.daemon.subscriber(since: 0)) ?? (nil, [:])
             guard let c else { return false }
             defer { c.close() }
@@ -225,7 +225,7 @@ struct UplinkTests {
         #expect(delivered(platform.messages()).seqs.isEmpty, "a 500 takes nothing")
         try FileManager.default.removeItem(atPath: mode)
         let journal = try journalSeqs(rig)
-        try wait(30, "every event after the 500s", log: rig.daemon.log) { Set(delivered(platform.messages()).seqs).isSuperset(of: journal) }
+        try waitUntil(30, "every event after the 500s", log: rig.daemon.log) { Set(delivered(platform.messages()).seqs).isSuperset(of: journal) }
         let seqs = delivered(platform.messages()).seqs
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && Array(seqs.prefix(journal.count)) == journal, "\(seqs) vs \(journal)")
     }
@@ -249,15 +249,6 @@ struct UplinkTests {
         var seqs: [Int] = []
         while let e = c.nextEvent(timeout: 1) { seqs.append(e["seq"] as? Int ?? -1) }
         return seqs
-    }
-
-    func wait(_ seconds: Double, _ what: String, log: @autoclosure () -> String = "", _ done: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if done() { return }
-            usleep(100_000)
-        }
-        if !done() { throw TestFailure("\(what): not within \(seconds) s\n\(log().suffix(4000))") }
     }
 }
 

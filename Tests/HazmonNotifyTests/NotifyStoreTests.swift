@@ -72,6 +72,21 @@ struct NotifyStoreTests {
         #expect(try rig.drain("manager", until: 3600).isEmpty, "acknowledged within 5 minutes: the manager is not called")
     }
 
+    /// h and hh are levels of one alarm: the worse level is told at once, the later step keeps
+    /// its time and speaks of hh, and an acknowledgement of hh stops it.
+    @Test func aWorseLevelIsToldAtOnceAndItsAckStopsTheStepsTheRaiseStarted() throws {
+        let rig = try OutboxRig(routes: [twoSteps])
+        try rig.event("GT-101", "h", "raised", grade: 3, at: 0)
+        try rig.event("GT-101", "hh", "escalated", grade: 2, at: 100)
+        #expect(try rig.drain("shift", until: 101).map(\.key) == ["1:shift:0", "2:shift:0"])
+        let step = try rig.drain("manager", until: 300)
+        #expect(step.map(\.key) == ["1:manager:300000000000"] && step[0].body.contains("\"condition\":\"hh\""), "one manager call at 5 min, about hh")
+        try rig.event("GT-103", "h", "raised", grade: 3, at: 400)
+        try rig.event("GT-103", "hh", "escalated", grade: 2, at: 410)
+        try rig.event("GT-103", "hh", "acknowledged", state: "acked", at: 420)
+        #expect(try rig.drain("manager", until: 3600).isEmpty, "the ack of hh stops the step the h raise started")
+    }
+
     @Test func aClearBeforeAnyAckTellsThoseAlreadyToldAndNobodyElse() throws {
         let rig = try OutboxRig(routes: [twoSteps])
         try rig.event("GT-101", "hh", "raised", at: 0)
