@@ -101,9 +101,18 @@ public final class CursorConsumer: Sendable {
     }
 }
 
-/// A one-slot wake-up: `fire` wakes the waiter, or the next `wait` if none is waiting.
+/// A one-slot wake-up: `fire` wakes the waiter, or the next `wait` if none is waiting. A wait's
+/// timeout wakes only that wait: it never leaves a wake-up behind for the next one (which would
+/// make every later wait return at once, a loop that spins).
 public final class WakeSignal: Sendable {
-    private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    struct State {
+        var fired = false
+        var waiter: CheckedContinuation<Void, Never>?
+        /// Which wait is current, and the last one whose timeout has passed.
+        var generation: UInt64 = 0
+        var expired: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -116,17 +125,35 @@ public final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// The timeout of wait `generation` has passed: wake it if it is still waiting.
+    private func expire(_ generation: UInt64) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard s.generation == generation else { return nil }
+            s.expired = generation
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
     /// Returns when fired or after `timeout`; false if the task was cancelled.
     public func wait(upTo timeout: Duration) async -> Bool {
+        let generation = state.withLock { s -> UInt64 in
+            s.generation &+= 1
+            return s.generation
+        }
         let timer = Task { [self] in
-            try? await Task.sleep(for: timeout)
-            fire()
+            // Cancelled (the wait ended first): nothing to do.
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            expire(generation)
         }
         defer { timer.cancel() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s -> Bool in
                     if s.fired { s.fired = false; return true }
+                    if s.expired == generation { return true }
                     s.waiter = c
                     return false
                 }

@@ -104,7 +104,12 @@ public final class Uplink: Sendable {
             do {
                 let busy = try await round(&state, now: clock.now)
                 state.backoff = .seconds(1)
-                if !busy { await idle(until: min(state.nextHeartbeat, state.nextSnapshot)) }
+                if !busy {
+                    // Only the timers in use: with no heartbeat and no snapshots their instants
+                    // stay in the past, and waiting for them would spin.
+                    let due = [options.heartbeat.map { _ in state.nextHeartbeat }, options.snapshotEvery.map { _ in state.nextSnapshot }]
+                    await idle(until: due.compactMap { $0 }.min() ?? clock.now + .milliseconds(250))
+                }
             } catch is CancellationError {
                 return
             } catch {
@@ -130,6 +135,10 @@ public final class Uplink: Sendable {
         var outbox: HistoryOutbox?
         var valuePosition: Int64?
         var backoff: Duration = .seconds(1)
+        /// A batch offered and not confirmed: offered again as it was, under the same name, so a
+        /// platform that took it after all (a timeout) can tell the repeat by its name.
+        var unconfirmedAlarms: [JournalEntry]?
+        var unconfirmedValues: [OutboxRow]?
     }
 
     /// One pass; true if there may be more to send at once.
@@ -159,11 +168,14 @@ public final class Uplink: Sendable {
             s.alarmCursor = try await pool.runIfActive { try journal.cursorOrEnd(name) }
         }
         let from = s.alarmCursor!
-        let (batch, end) = try await pool.runIfActive { (try journal.entries(after: from, limit: limit), try journal.lastCommittedSeq()) }
+        let (fresh, end) = try await pool.runIfActive { (try journal.entries(after: from, limit: limit), try journal.lastCommittedSeq()) }
         counters.withLock { $0.backlogAlarms = Int(end > from ? end - from : 0) }
+        let batch = s.unconfirmedAlarms ?? fresh
         guard let last = batch.last?.seq else { return false }
         let messages = try batch.map { try payload(kind: "alarms", tag: $0.tag, format.alarm($0.json)) }
+        s.unconfirmedAlarms = batch
         try await deliver(messages, id: "alarms-\(batch.first!.seq)-\(last)")
+        s.unconfirmedAlarms = nil
         try await pool.runIfActive { try journal.advanceCursor(name, to: last) }
         s.alarmCursor = last
         counters.withLock { $0.backlogAlarms = Int(end > last ? end - last : 0) }
@@ -188,9 +200,12 @@ public final class Uplink: Sendable {
             try await pool.runIfActive { try outbox.confirm(through: through) }
             dropped(Int(skip))
             position += skip
+            // A batch still unconfirmed is among what was just dropped.
+            s.unconfirmedValues = nil
             pending = most
         }
-        let rows = try await pool.runIfActive { try outbox.next(limit: limit) }
+        let rows: [OutboxRow]
+        if let again = s.unconfirmedValues { rows = again } else { rows = try await pool.runIfActive { try outbox.next(limit: limit) } }
         counters.withLock { $0.backlogValues = pending }
         guard let first = rows.first, let last = rows.last else {
             s.valuePosition = position
@@ -202,7 +217,9 @@ public final class Uplink: Sendable {
             UplinkPoint(tag: r.tag, value: r.value.isNaN ? nil : r.value, quality: r.quality, time: Instant(nanoseconds: r.time &* 1_000_000))
         }
         let text = format.values(points, at: .now, snapshot: false)
+        s.unconfirmedValues = rows
         try await deliver([payload(kind: "values", text)], id: "values-\(outbox.historyID)-\(first.id)-\(last.id)")
+        s.unconfirmedValues = nil
         try await pool.runIfActive { try outbox.confirm(through: last.id) }
         s.valuePosition = last.id
         counters.withLock { $0.backlogValues = max(0, pending - rows.count) }

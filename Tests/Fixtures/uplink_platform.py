@@ -8,7 +8,7 @@ appended to --out as one JSON line {"via": "http"|"tcp", "batch": ..., "msg": ..
 fails to parse is recorded as {"via": ..., "bad": text}. With --key (hex), messages are
 AES-CBC ciphertext (IV first, Base64) and are decrypted with the openssl command first.
 """
-import argparse, base64, json, os, socketserver, subprocess, sys, threading, time
+import ssl, argparse, base64, json, os, socketserver, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 args = None
@@ -31,13 +31,13 @@ def decrypt(text):
     return out.stdout.decode()
 
 
-def record(via, batch, items):
+def record(via, batch, items, path=None):
     lines = []
     for item in items:
         try:
             if args.key:
                 item = json.loads(decrypt(item))
-            lines.append(json.dumps({"via": via, "batch": batch, "msg": item}))
+            lines.append(json.dumps({"via": via, "batch": batch, "msg": item, "path": path}))
         except Exception as e:  # recorded, so a test sees it
             lines.append(json.dumps({"via": via, "bad": repr(item)[:200], "why": str(e)}))
     with lock, open(args.out, "a") as f:
@@ -63,7 +63,8 @@ class HTTP(BaseHTTPRequestHandler):
             self.send_response(400)
             self.end_headers()
             return
-        record("http", self.headers.get("X-Hazmon-Batch"), items)
+        secure = args.https and self.server.server_address[1] == args.https
+        record("https" if secure else "http", self.headers.get("X-Hazmon-Batch"), items, self.path)
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -109,11 +110,21 @@ def main():
     p.add_argument("--mode-file")
     p.add_argument("--slow", type=float, default=3)
     p.add_argument("--key")
+    p.add_argument("--https", type=int, help="an HTTPS endpoint too, with --cert and --cert-key")
+    p.add_argument("--cert")
+    p.add_argument("--cert-key")
     args = p.parse_args()
     servers = []
     if args.http:
         ThreadingHTTPServer.allow_reuse_address = True
         servers.append(ThreadingHTTPServer(("127.0.0.1", args.http), HTTP))
+    if args.https:
+        ThreadingHTTPServer.allow_reuse_address = True
+        secure = ThreadingHTTPServer(("127.0.0.1", args.https), HTTP)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.cert_key)
+        secure.socket = ctx.wrap_socket(secure.socket, server_side=True, do_handshake_on_connect=False)
+        servers.append(secure)
     if args.tcp:
         servers.append(TCPServer(("127.0.0.1", args.tcp), TCP))
     for s in servers:

@@ -230,6 +230,91 @@ struct UplinkTests {
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && Array(seqs.prefix(journal.count)) == journal, "\(seqs) vs \(journal)")
     }
 
+    /// HTTPS: an uplink that trusts the platform's CA delivers; one given another CA refuses the
+    /// platform's certificate, raises its comm alarm saying so and sends nothing (its events wait
+    /// in the journal). Then the platform turns slow (2 s per answer against a 1 s timeout): the
+    /// comm alarm rises, and a batch offered again carries the same X-Hazmon-Batch name, so the
+    /// platform, which took the timed-out batches too, can drop the repeats: by name, each event
+    /// once, in order.
+    @Test func aBadCertificateIsRefusedAndASlowPlatformGetsRepeatsUnderTheSameName() throws {
+        let dir = try TempDir(prefix: "hazmon-uplink-tls")
+        defer { dir.remove() }
+        try makeTestCertificates(in: dir.path)
+        try shell("cd \(dir.path) && mkdir other && cd other && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=another CA' -keyout ca.key -out ca.pem",
+                  in: dir.path)
+        let https = try FreePort.find()
+        let platform = try TestPlatform(dir: dir.path, extra: ["--https", "\(https)", "--cert", dir.path + "/server.pem",
+                                                               "--cert-key", dir.path + "/server.key", "--slow", "2"])
+        defer { platform.stop() }
+        let rig = try Rig(extra: """
+            [[uplink]]
+            id = "trusted"
+            url = "https://127.0.0.1:\(https)/trusted"
+            ca_file = "\(dir.path)/ca.pem"
+            values = false
+            heartbeat = "0s"
+            timeout = "1s"
+            down_after = "1s"
+            [[uplink]]
+            id = "untrusted"
+            url = "https://127.0.0.1:\(https)/untrusted"
+            ca_file = "\(dir.path)/other/ca.pem"
+            values = false
+            heartbeat = "0s"
+            timeout = "1s"
+            down_after = "3s"
+            """)
+        defer { rig.close() }
+        func publish(_ values: [Double]) {
+            for v in values {
+                rig.publisher.publish("plant/t101/gas", "\(v)")
+                usleep(100_000)
+            }
+        }
+        func seqs(_ path: String) -> [(batch: String, seq: Int)] {
+            platform.messages(via: "https").filter { $0["path"] as? String == path }.compactMap { m in
+                guard let e = m["msg"] as? [String: Any], e["type"] as? String == "event", let s = e["seq"] as? Int else { return nil }
+                return (m["batch"] as? String ?? "", s)
+            }
+        }
+        publish([25, 5, 45, 5])
+        try waitUntil(20, "the untrusted uplink's comm alarm naming the certificate", log: rig.daemon.log) {
+            journalEvents(rig).contains { e in
+                e["tag"] as? String == "uplink-untrusted" && e["event"] as? String == "raised"
+                    && ((e["message"] as? String) ?? "").contains("CERTIFICATE_VERIFY_FAILED")
+            }
+        }
+        var journal = try journalSeqs(rig)
+        try waitUntil(20, "the trusted uplink's events", log: rig.daemon.log) { Set(seqs("/trusted").map(\.seq)).isSuperset(of: journal) }
+        #expect(seqs("/untrusted").isEmpty, "nothing over a connection to a platform whose certificate was refused")
+
+        // Slow answers: timeouts, the comm alarm, the same batches offered again under their names.
+        try "slow".write(toFile: dir.path + "/platform.mode", atomically: true, encoding: .utf8)
+        publish([25, 5])
+        try waitUntil(20, "the trusted uplink's comm alarm", log: rig.daemon.log) {
+            ((try? rig.snapshot()) ?? []).contains { $0["tag"] as? String == "uplink-trusted" && $0["state"] as? String == "unack" }
+        }
+        try FileManager.default.removeItem(atPath: dir.path + "/platform.mode")
+        journal = try journalSeqs(rig)
+        try waitUntil(30, "every event after the slow spell", log: rig.daemon.log) { Set(seqs("/trusted").map(\.seq)).isSuperset(of: journal) }
+        let got = seqs("/trusted")
+        var byBatch: [String: [Int]] = [:], order: [String] = []
+        for (b, s) in got {
+            if byBatch[b] == nil { order.append(b) }
+            byBatch[b, default: []].append(s)
+        }
+        let firstCopies = order.flatMap { b -> [Int] in
+            let all = byBatch[b]!
+            // A batch taken n times holds its events n times over, each copy the same.
+            let n = all.count / Set(all).count
+            return Array(all.prefix(all.count / n))
+        }
+        #expect(got.count > firstCopies.count, "the slow platform took repeats (timed-out batches it finished anyway): \(got)")
+        #expect(firstCopies == firstCopies.sorted() && Set(firstCopies).count == firstCopies.count, "by batch name, each event once, in order: \(got)")
+        #expect(Array(firstCopies.prefix(journal.count)) == journal, "\(firstCopies) vs \(journal)")
+        #expect(seqs("/untrusted").isEmpty)
+    }
+
     /// Stored values of GT-101 as `hazmon trend` reads them: (RFC 3339 time=value, Beijing time=value).
     func storedValues(dir: String) throws -> [(utc: String, beijing: String)] {
         let r = try runTrend(["GT-101", "--json", "--history", dir + "/history.db", "--since", "1h"], in: dir)
@@ -241,6 +326,15 @@ struct UplinkTests {
             f.dateFormat = "yyyy-MM-dd HH:mm:ss"
             return ("\(time)=\(value)", "\(f.string(from: instant))=\(value)")
         }
+    }
+
+    /// Every event in the journal, from a fresh subscriber's replay.
+    func journalEvents(_ rig: Rig) -> [[String: Any]] {
+        guard let (c, _) = try? rig.daemon.subscriber(since: 0) else { return [] }
+        defer { c.close() }
+        var events: [[String: Any]] = []
+        while let e = c.nextEvent(timeout: 0.5) { events.append(e) }
+        return events
     }
 
     func journalSeqs(_ rig: Rig) throws -> [Int] {
