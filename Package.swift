@@ -67,7 +67,8 @@ let package = Package(
         // written by a thread of its own; read by `hazmon trend` and the console.
         .target(
             name: "HazmonHistory",
-            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // The history's copy in the park's PostgreSQL: the outbox forwarded with postgres-nio.
         .target(

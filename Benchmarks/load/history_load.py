@@ -7,8 +7,13 @@ the measured window. With the history on it then keeps running past the history'
 chunk span, stops hazmon, and reads the file: how many samples came, how many were stored, and
 what the compressed chunks cost per point.
 
+With --uplink it measures an uplink instead (issue 16): the history on in every phase, and an
+HTTP uplink (a snapshot of every tag every 10 s, and each stored change between) to the test
+platform (Tests/Fixtures/uplink_platform.py) in the middle phase; the platform's file is read at
+the end to show that it kept up (points delivered against points stored).
+
 Usage: python3 Benchmarks/load/history_load.py [--tags 5000] [--seconds 60] [--disk-minutes 12]
-       [--hazmon .build/release/hazmon]
+       [--hazmon .build/release/hazmon] [--uplink]
 Needs: mosquitto, paho-mqtt (PyPI). Loopback only; it stops by itself.
 """
 import argparse
@@ -38,7 +43,7 @@ def samples_total(metrics_port):
     return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("hazmon_samples_total"))
 
 
-def config(tmp, port, tags, history, name, metrics_port):
+def config(tmp, port, tags, history, name, metrics_port, uplink_port=None, deadband=0):
     lines = [
         '[metrics]', f'listen = "127.0.0.1:{metrics_port}"',
         '[site]', 'id = "load"', '[log]', 'format = "text"', 'level = "warning"',
@@ -47,8 +52,13 @@ def config(tmp, port, tags, history, name, metrics_port):
         '[mqtt]', f'url = "mqtt://127.0.0.1:{port}"', f'client_id = "hazmon-load-{name}"',
         '[[mqtt.map]]', 'id = "load"', 'topic = "plant/load/+"', 'tag = "{3}"',
     ]
+    if uplink_port:
+        lines += ['[[uplink]]', 'id = "park"', f'url = "http://127.0.0.1:{uplink_port}/ingest"',
+                  'values = { every = "10s", on_change = true }', 'batch = 5000', 'heartbeat = "60s"']
     for i in range(tags):
         lines += ['[[tag]]', f'id = "TT-{i:05d}"', 'unit = "%"', 'source = { mqtt_map = "load" }']
+        if deadband > 0:
+            lines += [f'history = {{ deadband = {deadband} }}']
     path = os.path.join(tmp, "hazmon.toml")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -94,19 +104,53 @@ def start_broker(tmp):
     return broker, port
 
 
-def phase(args, tmp, history, seconds, keep=False):
+def phase(args, tmp, history, seconds, keep=False, uplink=False):
     broker, port = start_broker(tmp)
+    platform = None
     try:
-        return run_phase(args, tmp, port, history, seconds, keep)
+        if uplink:
+            platform = start_platform(tmp)
+        return run_phase(args, tmp, port, history, seconds, keep, platform)
     finally:
         broker.terminate()
         broker.wait()
+        if platform:
+            platform[0].terminate()
+            platform[0].wait()
 
 
-def run_phase(args, tmp, port, history, seconds, keep):
-    d = tempfile.mkdtemp(dir=tmp, prefix="on-" if history else "off-")
+def start_platform(tmp):
+    """The uplink's platform: the tests' HTTP platform, recording each batch to a file."""
+    port = free_port()
+    out = os.path.join(tmp, f"platform-{port}.jsonl")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "uplink_platform.py")
+    p = subprocess.Popen([sys.executable, script, "--http", str(port), "--out", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p, port, out
+
+
+def platform_points(out):
+    """(snapshots, stored-change points) the platform took."""
+    snaps = changes = 0
+    if not os.path.exists(out):
+        return 0, 0
+    import json
+    with open(out) as f:
+        for line in f:
+            m = json.loads(line).get("msg") or {}
+            if m.get("type") != "values":
+                continue
+            if m.get("snapshot"):
+                snaps += 1
+            else:
+                changes += len(m.get("points", []))
+    return snaps, changes
+
+
+def run_phase(args, tmp, port, history, seconds, keep, platform=None):
+    d = tempfile.mkdtemp(dir=tmp, prefix=("uplink-" if platform else "on-") if history else "off-")
     metrics_port = free_port()
-    cfg = config(d, port, args.tags, history, os.path.basename(d), metrics_port)
+    cfg = config(d, port, args.tags, history, os.path.basename(d), metrics_port, platform[1] if platform else None, args.deadband)
     log = open(os.path.join(d, "hazmon.log"), "w")
     h = subprocess.Popen([args.hazmon, "run", "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
     if not wait_for(os.path.join(d, "alerts.sock")):
@@ -127,8 +171,15 @@ def run_phase(args, tmp, port, history, seconds, keep):
     # Per message the daemon evaluated (its own counter), not per message published: a phase
     # where the daemon fell behind would otherwise look cheap.
     msgs = (r1 - r0) if r0 is not None and r1 is not None else s1 - s0
-    print(f"  {'on ' if history else 'off'}: published {s1 - s0}, evaluated {msgs:.0f} in {t1 - t0:.1f} s, "
+    name = "uplink" if platform else "on " if history else "off"
+    print(f"  {name}: published {s1 - s0}, evaluated {msgs:.0f} in {t1 - t0:.1f} s, "
           f"hazmon CPU {c1 - c0:.2f} s", flush=True)
+    if platform:
+        snaps, changes = platform_points(platform[2])
+        db = sqlite3.connect(os.path.join(d, "history.db"))
+        left = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        print(f"  uplink: the platform took {snaps} snapshots of {args.tags} tags and {changes} stored changes "
+              f"({left} still queued when hazmon stopped)", flush=True)
     return (c1 - c0) / msgs * 1e6, msgs / (t1 - t0), d, pub.sent
 
 
@@ -139,10 +190,23 @@ def main():
     ap.add_argument("--disk-minutes", type=float, default=12)
     ap.add_argument("--hazmon", default=".build/release/hazmon")
     ap.add_argument("--keep", action="store_true", help="keep the run's directory (and say where)")
+    ap.add_argument("--deadband", type=float, default=0, help="each tag's history deadband in % (0: every change is stored)")
+    ap.add_argument("--uplink", action="store_true", help="measure an uplink (history on throughout) instead of the history")
     args = ap.parse_args()
     args.hazmon = os.path.abspath(args.hazmon)
     tmp = tempfile.mkdtemp(prefix="hazmon-hload-")
     try:
+        if args.uplink:
+            # History on, no uplink / with the uplink / no uplink, side by side.
+            base1, _, _, _ = phase(args, tmp, True, args.seconds)
+            up, rate, _, _ = phase(args, tmp, True, args.seconds, uplink=True)
+            base2, _, _, _ = phase(args, tmp, True, args.seconds)
+            base = (base1 + base2) / 2
+            print(f"{args.tags} tags at 1 Hz ({rate:.0f} msg/s measured), quiet, history on (deadband {args.deadband} %); "
+                  f"an HTTP uplink with a snapshot every 10 s and every stored change:")
+            print(f"  hazmon CPU per message, no uplink: {base1:.1f} / {base2:.1f} us; with the uplink: {up:.1f} us; "
+                  f"the uplink adds {100 * (up - base) / base:.0f} %")
+            return
         # Off, on, off: the two off runs bracket the on run, so a drift of the host shows.
         off1, _, _, _ = phase(args, tmp, False, args.seconds)
         on, rate_on, d, sent = phase(args, tmp, True, args.seconds, keep=args.disk_minutes > 0)

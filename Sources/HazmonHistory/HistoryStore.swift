@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import HazmonCore
 
 /// A failure of the history file, with SQLite's words for it.
@@ -210,10 +211,20 @@ public final class HistoryStore {
                     let queue = try db.cachedStatement(sql: """
                         INSERT INTO outbox (tag, time_ms, value, quality, source_ms) VALUES (?, ?, ?, ?, ?)
                         """)
+                    // Bound column by column through SQLite itself: a row of GRDB arguments
+                    // (an array of boxed values per point) cost more than the insert.
+                    let stmt = queue.sqliteStatement
                     for r in rows {
-                        let v: Double? = r.point.value.isNaN ? nil : r.point.value
-                        try queue.execute(arguments: [r.tag, r.point.time, v, Int(r.point.quality.code), r.point.sourceTime])
+                        sqlite3_reset(stmt)
+                        sqlite3_bind_int64(stmt, 1, r.tag)
+                        sqlite3_bind_int64(stmt, 2, r.point.time)
+                        if r.point.value.isNaN { sqlite3_bind_null(stmt, 3) } else { sqlite3_bind_double(stmt, 3, r.point.value) }
+                        sqlite3_bind_int64(stmt, 4, Int64(r.point.quality.code))
+                        if let t = r.point.sourceTime { sqlite3_bind_int64(stmt, 5, t) } else { sqlite3_bind_null(stmt, 5) }
+                        let code = sqlite3_step(stmt)
+                        guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
                     }
+                    sqlite3_reset(stmt)
                 }
                 guard outbox, outboxLimit < .max,
                       let range = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox"),

@@ -497,6 +497,33 @@ public struct JournalReader: Sendable {
         }
     }
 
+    /// Events committed after a named consumer's cursor (an uplink's, MQTT out's); nil if it has
+    /// none yet.
+    public func backlog(cursor name: String) throws(JournalError) -> Int? {
+        do {
+            return try queue.read { db -> Int? in
+                guard try db.tableExists("cursor"),
+                      let at = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]) else { return nil }
+                return try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE seq > ?", arguments: [at]) ?? 0
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the cursor \(name)")
+        }
+    }
+
+    /// Notifications waiting per channel (to send, or gathered for a flood's digest).
+    public func notifyBacklog() throws(JournalError) -> [String: Int] {
+        do {
+            return try queue.read { db in
+                guard try db.tableExists("notify_message") else { return [:] }
+                let rows = try Row.fetchAll(db, sql: "SELECT channel, count(*) FROM notify_message WHERE status IN ('pending', 'digest') GROUP BY channel")
+                return Dictionary(rows.map { ($0[0] as String, $0[1] as Int) }, uniquingKeysWith: +)
+            }
+        } catch {
+            throw JournalError(error, doing: "cannot read the notification outbox")
+        }
+    }
+
     /// Events with `since <= time < until`, oldest first, one at a time without holding them all
     /// (a year of a busy site is millions): `hazmon report`'s single pass. The JSON line is read
     /// only for the kinds in `jsonFor`, and of the others only their `flags` list.

@@ -22,17 +22,17 @@ public struct UplinkPoint: Sendable, Hashable {
 /// object, with the site's, hazard sources' and tags' platform codes, times in the platform's
 /// form and keys renamed by `fields`. Pure: no I/O, no clock.
 public struct UplinkFormat: Sendable {
-    public var site: String
-    public var enterpriseCode: String
+    public let site: String
+    public let enterpriseCode: String
     /// 指标编码 by tag id (tags without one are absent).
-    public var tagCodes: [String: String]
+    public let tagCodes: [String: String]
     /// Each tag's hazard source id.
-    public var tagSources: [String: String]
+    public let tagSources: [String: String]
     /// 重大危险源编码 by hazard source id.
-    public var sourceCodes: [String: String]
-    public var beijingTime: Bool
+    public let sourceCodes: [String: String]
+    public let beijingTime: Bool
     /// hazmon's key → the platform's.
-    public var fields: [String: String]
+    public let fields: [String: String]
 
     public init(site: String, enterpriseCode: String = "", tagCodes: [String: String] = [:], tagSources: [String: String] = [:],
                 sourceCodes: [String: String] = [:], beijingTime: Bool = false, fields: [String: String] = [:]) {
@@ -43,6 +43,30 @@ public struct UplinkFormat: Sendable {
         self.sourceCodes = sourceCodes
         self.beijingTime = beijingTime
         self.fields = fields
+        self.extrasCache = Self.extras(tagCodes: tagCodes, tagSources: tagSources, sourceCodes: sourceCodes, key: { fields[$0] ?? $0 })
+    }
+
+    private let extrasCache: [String: String]
+
+    static func extras(tagCodes: [String: String], tagSources: [String: String], sourceCodes: [String: String],
+                       key: (String) -> String) -> [String: String] {
+        var out: [String: String] = [:]
+        for tag in Set(tagCodes.keys).union(tagSources.keys) {
+            var s = ""
+            func field(_ k: String, _ v: String) {
+                s += ","
+                JSONWriter.appendQuoted(key(k), to: &s)
+                s += ":"
+                JSONWriter.appendQuoted(v, to: &s)
+            }
+            if let c = tagCodes[tag] { field("code", c) }
+            if let h = tagSources[tag] {
+                field("hazard_source", h)
+                if let c = sourceCodes[h], !c.isEmpty { field("hazard_source_code", c) }
+            }
+            out[tag] = s
+        }
+        return out
     }
 
     /// Asia/Shanghai is UTC+8 all year (no daylight saving since 1991).
@@ -58,27 +82,46 @@ public struct UplinkFormat: Sendable {
 
     func key(_ k: String) -> String { fields[k] ?? k }
 
+    /// `"name":` for a key, renamed.
+    func quotedKey(_ k: String) -> String {
+        var s = ""
+        JSONWriter.appendQuoted(key(k), to: &s)
+        return s + ":"
+    }
+
+    /// What follows a point's tag for tags with codes or a hazard source:
+    /// `,"code":"…","hazard_source":"…","hazard_source_code":"…"`, made once.
+    var tagExtras: [String: String] { extrasCache }
+
     /// `{"type":"values","site","enterprise_code","time","snapshot","points":[…]}`; a snapshot
     /// also carries each hazard source's live R and level (`sources`).
     public func values(_ points: [UplinkPoint], at now: Instant, snapshot: Bool, sources: [HazardSourceStatus] = []) -> String {
         var w = header("values", at: now)
         w.field(key("snapshot"), snapshot)
+        // Every point into one buffer: a writer and a string per point cost more than the rest.
         var list = "["
+        list.reserveCapacity(points.count * 112 + 2)
+        let (tagKey, valueKey, qualityKey, timeKey) = (quotedKey("tag"), quotedKey("value"), quotedKey("quality"), quotedKey("time"))
         for (i, p) in points.enumerated() {
-            if i > 0 { list += "," }
-            var o = JSONWriter(capacity: 128)
-            o.field(key("tag"), p.tag)
-            if let c = tagCodes[p.tag] { o.field(key("code"), c) }
-            if let s = tagSources[p.tag] {
-                o.field(key("hazard_source"), s)
-                if let c = sourceCodes[s], !c.isEmpty { o.field(key("hazard_source_code"), c) }
-            }
-            o.field(key("value"), p.value)
-            o.field(key("quality"), p.quality.rawValue)
-            o.field(key("time"), time(p.time))
-            list += o.finish()
+            list += i == 0 ? "{" : ",{"
+            list += tagKey
+            JSONWriter.appendQuoted(p.tag, to: &list)
+            if let extra = tagExtras[p.tag] { list += extra }
+            list += ","
+            list += valueKey
+            if let v = p.value, v.isFinite { list += JSONWriter.number(v) } else { list += "null" }
+            list += ","
+            list += qualityKey
+            list += "\""
+            list += p.quality.rawValue
+            list += "\","
+            list += timeKey
+            list += "\""
+            list += time(p.time)
+            list += "\"}"
         }
-        w.field(key("points"), raw: list + "]")
+        list += "]"
+        w.field(key("points"), raw: list)
         if snapshot && !sources.isEmpty {
             var out = "["
             for (i, s) in sources.enumerated() {

@@ -2,6 +2,8 @@ import ArgumentParser
 import HazmonConfig
 import HazmonCore
 import HazmonDaemon
+import HazmonHistory
+import HazmonJournal
 
 #if canImport(Glibc)
 import Glibc
@@ -113,6 +115,29 @@ struct Check: ParsableCommand {
     func run() throws {
         let config = try options.load(checkPaths: !offline)
         print(ConfigSummary(config).text)
+        if !offline { for line in Self.waiting(config) { print(line) } }
+    }
+
+    /// What waits for each uplink and notification channel, read from the journal and history
+    /// files as they are now (read-only, beside a running daemon); nothing when they do not exist.
+    static func waiting(_ config: HazmonConfiguration) -> [String] {
+        guard !config.uplinks.isEmpty || !config.notify.channels.isEmpty,
+              access(config.journal.path, F_OK) == 0, let journal = try? JournalReader(path: config.journal.path) else { return [] }
+        let history = config.history.flatMap { h in access(h.path, F_OK) == 0 ? try? HistoryReader(path: h.path) : nil }
+        var lines: [String] = []
+        for u in config.uplinks {
+            let name = "uplink:" + u.id
+            var parts: [String] = []
+            if u.alarms { parts.append((try? journal.backlog(cursor: name)).flatMap { $0 }.map { "\($0) alarm events" } ?? "alarm events: not started yet") }
+            if u.valuesOnChange, let history {
+                parts.append((try? history.outboxPending(reader: name)).flatMap { $0 }.map { "\($0) stored values" } ?? "stored values: not started yet")
+            }
+            if !parts.isEmpty { lines.append("uplink \(u.id) waiting: " + parts.joined(separator: ", ")) }
+        }
+        if !config.notify.routes.isEmpty, let b = try? journal.notifyBacklog() {
+            lines.append("notify waiting: " + config.notify.channels.map { "\($0.id) \(b[$0.id] ?? 0)" }.joined(separator: ", "))
+        }
+        return lines
     }
 }
 

@@ -18,7 +18,7 @@ struct ModuleGraphTests {
         "HazmonTestSupport": [],
         "HazmonPipeline": ["HazmonCore", "HazmonJournal", "Logging"],
         // A consumer of samples: knows the engine's vocabulary and SQLite, not the pipeline or the config.
-        "HazmonHistory": ["HazmonCore", "GRDB", "Logging"],
+        "HazmonHistory": ["HazmonCore", "GRDB", "GRDBSQLite", "Logging"],
         // The history's copy in PostgreSQL: reads the history's outbox, writes with postgres-nio.
         "HazmonPostgres": ["HazmonCore", "HazmonHistory", "PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL", "Logging"],
         // Alarm performance figures from the journal, read-only: no pipeline, no config.

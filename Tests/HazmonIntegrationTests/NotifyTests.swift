@@ -210,6 +210,13 @@ struct NotifyTests {
         usleep(2_000_000)
         try rig.crashAndRestart()
         usleep(2_000_000)
+        // hazmon check shows what waits (read-only, beside the running daemon).
+        let out = rig.dir.path + "/check.out"
+        let check = try ChildProcess(hazmonBinary, ["check", "--config", rig.dir.path + "/hazmon.toml"], output: out)
+        #expect(check.wait() == 0)
+        let waiting = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("notify waiting: ") } ?? ""
+        let shiftWaiting = waiting.split(separator: ",").first { $0.contains("shift ") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(shiftWaiting >= 1, "the waiting message shows in hazmon check: \(waiting)")
         try gateway.start()
         try waitUntil(30, "the waiting message after the restart", log: log()) {
             gateway.taken("dingtalk").contains { k in !delivered.contains(k) && k.contains(":shift:") && !k.hasSuffix(":cleared") }

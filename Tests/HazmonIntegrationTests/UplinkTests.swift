@@ -145,6 +145,14 @@ struct UplinkTests {
                     && (Double(l.split(separator: " ").last ?? "") ?? 0) > 0
             }
         }
+        // And in hazmon check, read from the files beside the running daemon.
+        let out = rig.dir.path + "/check.out"
+        let check = try ChildProcess(hazmonBinary, ["check", "--config", rig.dir.path + "/hazmon.toml"], output: out)
+        #expect(check.wait() == 0)
+        let checked = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let line = checked.split(separator: "\n").first { $0.hasPrefix("uplink park-http waiting: ") } ?? ""
+        let alarmsWaiting = Int(line.dropFirst("uplink park-http waiting: ".count).prefix { $0.isNumber }) ?? 0
+        #expect(alarmsWaiting > 0 && line.contains("stored values"), "hazmon check shows the backlog: \(checked)")
         usleep(1_500_000)   // the history's batch is written (a crash loses at most one)
         try rig.crashAndRestart()
         publish([10, 11, 27, 12])
