@@ -62,7 +62,14 @@ public final class NotifyStore: Sendable {
     /// Plans the messages of every event committed since the last call; returns how many events it read.
     @discardableResult
     public func plan(limit: Int = 500) throws -> Int {
-        try db.write { db in
+        // Looked at with a read first: the journal's commits share the writer, and most calls
+        // (every channel's loop, every wake-up) find nothing new.
+        let idle = try db.read { db -> Bool in
+            guard let cursor = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [Self.cursorName]) else { return false }
+            return (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0) <= cursor
+        }
+        if idle { return 0 }
+        return try db.write { db in
             let name = Self.cursorName
             let end = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event") ?? 0)
             guard let cursor = try Int64.fetchOne(db, sql: "SELECT seq FROM cursor WHERE name = ?", arguments: [name]).map(UInt64.init) else {
@@ -202,7 +209,12 @@ public final class NotifyStore: Sendable {
     /// A channel's next message in order, if one is due at `now`; a message that falls due during
     /// a flood (not a digest) is put aside for its route's digest and the next one looked at.
     public func next(channel: String, now: Instant) throws -> NotifyMessage? {
-        try db.write { db in
+        let due = try db.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM notify_message WHERE channel = ? AND status = 'pending' AND due_ns <= ? LIMIT 1",
+                              arguments: [channel, now.nanoseconds]) ?? false
+        }
+        if !due { return nil }
+        return try db.write { db in
             let flooding = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1
             while let r = try Row.fetchOne(db, sql: """
                 SELECT id, key, channel, route, kind, step, due_ns, attempts, body FROM notify_message
@@ -233,6 +245,10 @@ public final class NotifyStore: Sendable {
     /// oldest collected message has waited `gather`: one message listing them, which replaces them.
     @discardableResult
     public func makeDigests(channel: String, now: Instant, gather: Duration) throws -> Int {
+        let collected = try db.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM notify_message WHERE channel = ? AND status = 'digest' LIMIT 1", arguments: [channel]) ?? false
+        }
+        if !collected { return 0 }
         let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
         return try db.write { db in
             let waiting = try Row.fetchAll(db, sql: """
