@@ -38,7 +38,7 @@ Package: hazmon
 Version: $version
 Architecture: $arch
 Maintainer: hazmon developers <hazmon@localhost>
-Depends: libc6, libstdc++6, libgcc-s1, libmodbus5, libmosquitto1, libsqlite3-0, systemd
+Depends: libc6, libstdc++6, libgcc-s1, libmodbus5, libmosquitto1, libsqlite3-0, systemd, ca-certificates
 Section: admin
 Priority: optional
 Description: major hazard source monitoring daemon
