@@ -13,7 +13,7 @@ extension ConfigBuilder {
         var s = NotifySettings()
         guard let n = top.table("notify") else { return s }
         if let u = n.string("console_url") {
-            if let url = URL(string: u), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false { s.consoleURL = u }
+            if Self.isHTTPURL(u) { s.consoleURL = u }
             else { n.error("console_url", "\"\(u)\" is not an http(s):// URL (the console's address as people on call open it)") }
         }
         var ids: Set<String> = []
@@ -53,6 +53,11 @@ extension ConfigBuilder {
         return s
     }
 
+    static func isHTTPURL(_ u: String) -> Bool {
+        guard let url = URL(string: u), url.scheme == "http" || url.scheme == "https" else { return false }
+        return url.host?.isEmpty == false
+    }
+
     func readChannel(_ t: TableReader, into c: inout NotifyChannelSettings) {
         c.url = t.string("url")
         for (key, path) in [("url_file", \NotifyChannelSettings.urlFile), ("secret_file", \.secretFile), ("token_file", \.tokenFile)] {
@@ -70,9 +75,7 @@ extension ConfigBuilder {
         }
         if let u = c.url ?? c.urlFile.flatMap({ ConfigLoader.readFile($0) }).map({ String(decoding: ConfigLoader.token($0), as: UTF8.self) }) {
             let key = c.url == nil ? "url_file" : "url"
-            if let url = URL(string: u), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false {} else {
-                t.error(key, "\(c.url == nil ? "the file holds" : "\"\(u)\" is") not an http(s):// URL")
-            }
+            if !Self.isHTTPURL(u) { t.error(key, "\(c.url == nil ? "the file holds" : "\"\(u)\" is") not an http(s):// URL") }
         }
         if c.secretFile != nil && c.kind != .dingtalk { t.error("secret_file", "signs DingTalk robot messages; this channel is \(c.kind.rawValue)") }
         if c.tokenFile != nil && (c.kind == .dingtalk || c.kind == .wecom) {

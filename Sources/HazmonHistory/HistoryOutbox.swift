@@ -96,16 +96,20 @@ public final class HistoryOutbox: Sendable {
         }
     }
 
+    /// How many points wait for `reader`; nil if the file has no such reader (yet).
+    static func pending(_ db: Database, reader: String) throws -> Int? {
+        guard try db.tableExists("outbox_reader"),
+              let after = try Int64.fetchOne(db, sql: "SELECT after FROM outbox_reader WHERE name = ?", arguments: [reader]) else { return nil }
+        // Ids are consecutive; points below `low` were dropped by the outbox's bound.
+        let r = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox")
+        guard let low = r?[0] as Int64?, let high = r?[1] as Int64? else { return 0 }
+        return Int(max(0, high - max(after, low - 1)))
+    }
+
     /// How many points wait for this reader.
     public func pending() throws(HistoryError) -> Int {
         do {
-            return try queue.read { db in
-                // Ids are consecutive; points below `low` were dropped by the outbox's bound.
-                let r = try Row.fetchOne(db, sql: "SELECT min(id), max(id), (SELECT after FROM outbox_reader WHERE name = ?) FROM outbox",
-                                         arguments: [reader])
-                guard let low = r?[0] as Int64?, let high = r?[1] as Int64? else { return 0 }
-                return Int(max(0, high - max(r?[2] as Int64? ?? 0, low - 1)))
-            }
+            return try queue.read { db in try Self.pending(db, reader: reader) ?? 0 }
         } catch {
             throw HistoryError(error, doing: "cannot read the history's outbox")
         }

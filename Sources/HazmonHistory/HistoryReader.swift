@@ -30,13 +30,7 @@ public struct HistoryReader: Sendable {
     /// file has no such reader (yet).
     public func outboxPending(reader: String) throws(HistoryError) -> Int? {
         do {
-            return try queue.read { db -> Int? in
-                guard try db.tableExists("outbox_reader"),
-                      let after = try Int64.fetchOne(db, sql: "SELECT after FROM outbox_reader WHERE name = ?", arguments: [reader]) else { return nil }
-                let r = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM outbox")
-                guard let low = r?[0] as Int64?, let high = r?[1] as Int64? else { return 0 }
-                return Int(max(0, high - max(after, low - 1)))
-            }
+            return try queue.read { db in try HistoryOutbox.pending(db, reader: reader) }
         } catch {
             throw HistoryError(error, doing: "cannot read the history's outbox")
         }

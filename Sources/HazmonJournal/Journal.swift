@@ -192,7 +192,6 @@ public final class Journal: Sendable {
                     due_ns INTEGER NOT NULL,
                     status TEXT NOT NULL,
                     attempts INTEGER NOT NULL DEFAULT 0,
-                    next_try_ns INTEGER NOT NULL DEFAULT 0,
                     sent_ns INTEGER,
                     error TEXT,
                     body TEXT NOT NULL
@@ -203,6 +202,12 @@ public final class Journal: Sendable {
                 """)
         }
         return m
+    }
+
+    /// Notifications waiting per channel: to send, or gathered for a flood's digest.
+    package static func notifyBacklog(_ db: Database) throws -> [String: Int] {
+        let rows = try Row.fetchAll(db, sql: "SELECT channel, count(*) FROM notify_message WHERE status IN ('pending', 'digest') GROUP BY channel")
+        return Dictionary(rows.map { ($0[0] as String, $0[1] as Int) }, uniquingKeysWith: +)
     }
 
     /// The journal's database, for the notification outbox that lives in it (the same file, so
@@ -514,11 +519,7 @@ public struct JournalReader: Sendable {
     /// Notifications waiting per channel (to send, or gathered for a flood's digest).
     public func notifyBacklog() throws(JournalError) -> [String: Int] {
         do {
-            return try queue.read { db in
-                guard try db.tableExists("notify_message") else { return [:] }
-                let rows = try Row.fetchAll(db, sql: "SELECT channel, count(*) FROM notify_message WHERE status IN ('pending', 'digest') GROUP BY channel")
-                return Dictionary(rows.map { ($0[0] as String, $0[1] as Int) }, uniquingKeysWith: +)
-            }
+            return try queue.read { db in try db.tableExists("notify_message") ? Journal.notifyBacklog(db) : [:] }
         } catch {
             throw JournalError(error, doing: "cannot read the notification outbox")
         }

@@ -82,9 +82,8 @@ public final class Notifier: Sendable {
                     return try store.next(channel: id, now: now)
                 }
                 guard let m = message else {
-                    let due = try await pool.runIfActive { [min(try store.nextDue(channel: id)?.nanoseconds ?? .max,
-                                                               try store.nextDigest(channel: id, gather: gather)?.nanoseconds ?? .max)] }[0]
-                    let wait = Duration.nanoseconds(max(0, min(due &- clock().nanoseconds, 1_000_000_000)))
+                    let due = try await pool.runIfActive { try store.wakeAt(channel: id, gather: gather) }
+                    let wait = Duration.nanoseconds(max(0, min((due?.nanoseconds ?? .max) &- clock().nanoseconds, 1_000_000_000)))
                     _ = await wake.wait(upTo: max(wait, .milliseconds(20)))
                     continue
                 }
@@ -104,8 +103,7 @@ public final class Notifier: Sendable {
                     failed.increment()
                     let reason = "\(error)"
                     if health.failingSince == nil { health.failingSince = .now }
-                    let retry = clock().nanoseconds &+ backoff.nanosecondsClamped
-                    try await pool.runIfActive { try store.markFailed(m.id, error: reason, retryAt: Instant(nanoseconds: retry)) }
+                    try await pool.runIfActive { try store.markFailed(m.id, error: reason) }
                     logger.warning("notify \(id): \(m.kind.rawValue) \(m.key) not taken: \(reason); again in \(DurationParser.format(backoff))",
                                    metadata: ["channel": "\(id)", "attempts": "\(m.attempts + 1)"])
                     if !health.down, let since = health.failingSince, ContinuousClock.now - since >= c.settings.downAfter {

@@ -56,10 +56,9 @@ public struct NotifyChannel: Sendable {
 
     /// A JSON string's content (without the quotes).
     static func jsonEscaped(_ s: String) -> String {
-        var w = JSONWriter(capacity: s.utf8.count + 8)
-        w.field("s", s)
-        let o = w.finish()   // {"s":"…"}
-        return String(o.dropFirst(6).dropLast(2))
+        var quoted = ""
+        JSONWriter.appendQuoted(s, to: &quoted)
+        return String(quoted.dropFirst().dropLast())
     }
 
     static func json(_ fields: [(String, Any)]) -> String {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import HazmonConfig
 import HazmonCore
+import HazmonFeed
 import HazmonJournal
 
 /// What a route needs to know of a tag to match it: its class and hazard source.
@@ -81,16 +82,14 @@ public final class NotifyStore: Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT seq, time_ns, tag, condition, event, grade, json FROM event WHERE seq > ? ORDER BY seq LIMIT ?",
                                         arguments: [Int64(cursor), limit])
             var flooding = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1
-            for r in rows {
-                let e = JournalEntry(row: r)
-                try handle(e, flooding: &flooding, db)
-            }
+            let entries = rows.map(JournalEntry.init(row:))
+            for e in entries { try handle(e, flooding: &flooding, db) }
             try db.execute(sql: "INSERT INTO notify_state (key, value) VALUES ('flooding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                            arguments: [flooding ? 1 : 0])
-            if let last = rows.last.map({ JournalEntry(row: $0).seq }) {
+            if let last = entries.last?.seq {
                 try db.execute(sql: "UPDATE cursor SET seq = max(seq, ?) WHERE name = ?", arguments: [Int64(last), name])
             }
-            return rows.count
+            return entries.count
         }
     }
 
@@ -100,6 +99,7 @@ public final class NotifyStore: Sendable {
 
     func handle(_ e: JournalEntry, flooding: inout Bool, _ db: Database) throws {
         let alarm = Self.alarmKey(e)
+        let event = FeedEvent.decode(e.json)
         let t = e.time.nanoseconds
         switch e.event {
         case EventKind.floodStart.rawValue:
@@ -120,7 +120,7 @@ public final class NotifyStore: Sendable {
                 try db.execute(sql: "INSERT OR REPLACE INTO notify_state (key, value) VALUES (?, ?)", arguments: ["episode:" + alarm, Int64(e.seq)])
             }
             var told: Set<String> = []
-            for route in routes where matches(route, e) {
+            for route in routes where matches(route, e, hazardSource: event?.hazardSource) {
                 for (i, step) in route.steps.enumerated() {
                     for channel in step.to {
                         // Once per event, channel and delay, whichever routes ask for it.
@@ -139,7 +139,7 @@ public final class NotifyStore: Sendable {
             try cancelLaterSteps(alarm, db)
         case EventKind.cleared.rawValue:
             // Cleared before anyone acknowledged: a short word to those already told.
-            if e.json.contains("\"state\":\"rtn_unack\"") {
+            if event?.state == AlarmState.rtnUnack.rawValue {
                 let episode = try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = ?", arguments: ["episode:" + alarm]) ?? 0
                 let told = try Row.fetchAll(db, sql: """
                     SELECT channel, min(route) AS route FROM notify_message
@@ -176,13 +176,12 @@ public final class NotifyStore: Sendable {
     }
 
     /// Whether a route takes this event: its grade, the tag's class and hazard source, the condition.
-    func matches(_ r: NotifyRouteSettings, _ e: JournalEntry) -> Bool {
+    func matches(_ r: NotifyRouteSettings, _ e: JournalEntry, hazardSource: String?) -> Bool {
         if let g = r.grades, !g.contains(e.grade) { return false }
         let info = tags[e.tag]
         if let c = r.classes, !c.contains(info?.tagClass ?? "") { return false }
         if let h = r.hazardSources {
-            let source = info?.hazardSource ?? Self.field("hazard_source", in: e.json)
-            guard let source, h.contains(source) else { return false }
+            guard let source = info?.hazardSource ?? hazardSource, h.contains(source) else { return false }
         }
         if let c = r.conditions {
             let type = Condition(rawValue: e.condition)?.alarmType.rawValue
@@ -191,20 +190,7 @@ public final class NotifyStore: Sendable {
         return true
     }
 
-    /// A string field of an event's JSON line (those hazmon writes: no escapes in ids).
-    static func field(_ name: String, in json: String) -> String? {
-        guard let r = json.range(of: "\"\(name)\":\"") else { return nil }
-        let rest = json[r.upperBound...]
-        guard let end = rest.firstIndex(of: "\"") else { return nil }
-        return String(rest[..<end])
-    }
-
     // MARK: - The sending side
-
-    /// Whether the site is in an alarm flood, as far as the planned events tell.
-    public func isFlooding() throws -> Bool {
-        try db.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM notify_state WHERE key = 'flooding'") == 1 }
-    }
 
     /// A channel's next message in order, if one is due at `now`; a message that falls due during
     /// a flood (not a digest) is put aside for its route's digest and the next one looked at.
@@ -233,65 +219,55 @@ public final class NotifyStore: Sendable {
         }
     }
 
-    /// When the channel's next pending message falls due (nil: none waits).
-    public func nextDue(channel: String) throws -> Instant? {
-        try db.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(due_ns) FROM notify_message WHERE channel = ? AND status IN ('pending', 'digest')",
-                               arguments: [channel]).map { Instant(nanoseconds: $0) }
+    /// Each route's messages collected for a channel's digest, and when they may become one: once
+    /// the oldest has waited `gather` and `digest_every` has passed since the route's last digest.
+    func digestsDue(_ db: Database, channel: String, gather: Duration) throws -> [(route: String, at: Int64, seq: Int64)] {
+        let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
+        return try Row.fetchAll(db, sql: """
+            SELECT route, min(due_ns) AS oldest, max(seq) AS seq,
+                   (SELECT max(d.due_ns) FROM notify_message d WHERE d.channel = m.channel AND d.route = m.route AND d.kind = 'digest') AS last
+            FROM notify_message m WHERE channel = ? AND status = 'digest' GROUP BY route
+            """, arguments: [channel]).map { w in
+            let route: String = w["route"], oldest: Int64 = w["oldest"], last: Int64? = w["last"]
+            let every = everyByRoute[route] ?? .seconds(300)
+            return (route, max(oldest &+ gather.nanosecondsClamped, (last ?? Int64.min / 2) &+ every.nanosecondsClamped), w["seq"])
         }
     }
 
-    /// Makes each route's digest for a channel once `every` has passed since its last one and the
-    /// oldest collected message has waited `gather`: one message listing them, which replaces them.
+    /// Makes each route's digest for a channel that is due (see `digestsDue`): one message
+    /// listing the collected ones, which it replaces.
     @discardableResult
     public func makeDigests(channel: String, now: Instant, gather: Duration) throws -> Int {
         let collected = try db.read { db in
             try Bool.fetchOne(db, sql: "SELECT 1 FROM notify_message WHERE channel = ? AND status = 'digest' LIMIT 1", arguments: [channel]) ?? false
         }
         if !collected { return 0 }
-        let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
         return try db.write { db in
-            let waiting = try Row.fetchAll(db, sql: """
-                SELECT route, min(due_ns) AS oldest, max(seq) AS seq, count(*) AS n FROM notify_message
-                WHERE channel = ? AND status = 'digest' GROUP BY route
-                """, arguments: [channel])
             var made = 0
-            for w in waiting {
-                let route: String = w["route"], oldest: Int64 = w["oldest"], seq: Int64 = w["seq"]
-                let every = everyByRoute[route] ?? .seconds(300)
-                let last = try Int64.fetchOne(db, sql: "SELECT max(due_ns) FROM notify_message WHERE channel = ? AND route = ? AND kind = 'digest'",
-                                              arguments: [channel, route])
-                guard now.nanoseconds >= oldest &+ gather.nanosecondsClamped,
-                      now.nanoseconds >= (last ?? Int64.min / 2) &+ every.nanosecondsClamped else { continue }
+            for w in try digestsDue(db, channel: channel, gather: gather) where w.at <= now.nanoseconds {
                 let items = try Row.fetchAll(db, sql: """
                     SELECT id, kind, body FROM notify_message WHERE channel = ? AND route = ? AND status = 'digest' ORDER BY due_ns, id
-                    """, arguments: [channel, route])
+                    """, arguments: [channel, w.route])
                 let body = "[" + items.map { "{\"kind\":\"\($0["kind"] as String)\",\"event\":\($0["body"] as String)}" }.joined(separator: ",") + "]"
                 let first: Int64 = items.first?["id"] ?? 0, lastID: Int64 = items.last?["id"] ?? 0
-                try insert(key: "digest:\(route):\(channel):\(first)-\(lastID)", channel: channel, route: route, alarm: "", kind: .digest,
-                           step: -2, seq: UInt64(seq), due: now.nanoseconds, status: "pending", body: body, db)
+                try insert(key: "digest:\(w.route):\(channel):\(first)-\(lastID)", channel: channel, route: w.route, alarm: "", kind: .digest,
+                           step: -2, seq: UInt64(w.seq), due: now.nanoseconds, status: "pending", body: body, db)
                 try db.execute(sql: "UPDATE notify_message SET status = 'digested' WHERE channel = ? AND route = ? AND status = 'digest' AND id <= ?",
-                               arguments: [channel, route, lastID])
+                               arguments: [channel, w.route, lastID])
                 made += 1
             }
             return made
         }
     }
 
-    /// When a channel's collected messages may next become a digest (nil: none collected).
-    public func nextDigest(channel: String, gather: Duration) throws -> Instant? {
-        let everyByRoute = Dictionary(routes.map { ($0.id, $0.digestEvery) }, uniquingKeysWith: { a, _ in a })
-        return try db.read { db in
-            let waiting = try Row.fetchAll(db, sql: """
-                SELECT route, min(due_ns) AS oldest,
-                       (SELECT max(d.due_ns) FROM notify_message d WHERE d.channel = m.channel AND d.route = m.route AND d.kind = 'digest') AS last
-                FROM notify_message m WHERE channel = ? AND status = 'digest' GROUP BY route
-                """, arguments: [channel])
-            return waiting.map { w -> Int64 in
-                let oldest: Int64 = w["oldest"], last: Int64? = w["last"]
-                let every = everyByRoute[w["route"]] ?? .seconds(300)
-                return max(oldest &+ gather.nanosecondsClamped, (last ?? Int64.min / 2) &+ every.nanosecondsClamped)
-            }.min().map { Instant(nanoseconds: $0) }
+    /// When the channel next has something to do: its next pending message falls due, or a
+    /// digest may be made (nil: nothing waits).
+    public func wakeAt(channel: String, gather: Duration) throws -> Instant? {
+        try db.read { db in
+            let pending = try Int64.fetchOne(db, sql: "SELECT min(due_ns) FROM notify_message WHERE channel = ? AND status = 'pending'",
+                                             arguments: [channel])
+            let digest = try digestsDue(db, channel: channel, gather: gather).map(\.at).min()
+            return [pending, digest].compactMap { $0 }.min().map { Instant(nanoseconds: $0) }
         }
     }
 
@@ -302,10 +278,9 @@ public final class NotifyStore: Sendable {
         }
     }
 
-    public func markFailed(_ id: Int64, error: String, retryAt: Instant) throws {
+    public func markFailed(_ id: Int64, error: String) throws {
         try db.write { db in
-            try db.execute(sql: "UPDATE notify_message SET attempts = attempts + 1, error = ?, next_try_ns = ? WHERE id = ?",
-                           arguments: [error, retryAt.nanoseconds, id])
+            try db.execute(sql: "UPDATE notify_message SET attempts = attempts + 1, error = ? WHERE id = ?", arguments: [error, id])
         }
     }
 
@@ -322,10 +297,7 @@ public final class NotifyStore: Sendable {
 
     /// Messages waiting per channel (pending or collected for a digest).
     public func backlog() throws -> [String: Int] {
-        try db.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT channel, count(*) AS n FROM notify_message WHERE status IN ('pending', 'digest') GROUP BY channel")
-            return Dictionary(rows.map { ($0["channel"] as String, $0["n"] as Int) }, uniquingKeysWith: +)
-        }
+        try db.read { db in try Journal.notifyBacklog(db) }
     }
 
     /// Forgets finished messages older than `cutoff` (sent, cancelled, digested).

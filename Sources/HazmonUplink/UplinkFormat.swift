@@ -43,10 +43,12 @@ public struct UplinkFormat: Sendable {
         self.sourceCodes = sourceCodes
         self.beijingTime = beijingTime
         self.fields = fields
-        self.extrasCache = Self.extras(tagCodes: tagCodes, tagSources: tagSources, sourceCodes: sourceCodes, key: { fields[$0] ?? $0 })
+        self.tagExtras = Self.extras(tagCodes: tagCodes, tagSources: tagSources, sourceCodes: sourceCodes, key: { fields[$0] ?? $0 })
     }
 
-    private let extrasCache: [String: String]
+    /// What follows a point's tag for tags with codes or a hazard source:
+    /// `,"code":"…","hazard_source":"…","hazard_source_code":"…"`, made once.
+    let tagExtras: [String: String]
 
     static func extras(tagCodes: [String: String], tagSources: [String: String], sourceCodes: [String: String],
                        key: (String) -> String) -> [String: String] {
@@ -89,9 +91,7 @@ public struct UplinkFormat: Sendable {
         return s + ":"
     }
 
-    /// What follows a point's tag for tags with codes or a hazard source:
-    /// `,"code":"…","hazard_source":"…","hazard_source_code":"…"`, made once.
-    var tagExtras: [String: String] { extrasCache }
+
 
     /// `{"type":"values","site","enterprise_code","time","snapshot","points":[…]}`; a snapshot
     /// also carries each hazard source's live R and level (`sources`).

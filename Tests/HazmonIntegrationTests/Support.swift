@@ -190,6 +190,14 @@ final class Rig {
         for _ in 0..<200 where !daemon.log.contains("MQTT connected") { usleep(25_000) }
     }
 
+    /// GT-101's values, one after another, `gap` µs apart.
+    func publishGas(_ values: [Double], gap: useconds_t) {
+        for v in values {
+            publisher.publish("plant/t101/gas", "\(v)")
+            usleep(gap)
+        }
+    }
+
     /// SIGKILL, then a new daemon on the same config and journal (its own log file).
     func crashAndRestart() throws {
         daemon.crash()

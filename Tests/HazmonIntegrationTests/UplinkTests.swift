@@ -121,12 +121,7 @@ struct UplinkTests {
             """
         let rig = try Rig(extra: "code = \"Q-GT101\"\n" + uplinks)
         defer { rig.close() }
-        func publish(_ values: [Double]) {
-            for v in values {
-                rig.publisher.publish("plant/t101/gas", "\(v)")
-                usleep(60_000)
-            }
-        }
+        func publish(_ values: [Double]) { rig.publishGas(values, gap: 60_000) }
         publish([1, 2, 3, 25, 45, 4, 5])
         try waitUntil(40, "the first records", log: rig.daemon.log) { delivered(platform.messages(via: "http")).seqs.count >= 3 && delivered(platform.messages(via: "tcp")).seqs.count >= 3 }
 
@@ -216,10 +211,7 @@ struct UplinkTests {
             down_after = "1s"
             """)
         defer { rig.close() }
-        for v in [25.0, 5, 45, 5] {
-            rig.publisher.publish("plant/t101/gas", "\(v)")
-            usleep(100_000)
-        }
+        rig.publishGas([25, 5, 45, 5], gap: 100_000)
         try waitUntil(20, "the comm alarm naming HTTP 500", log: rig.daemon.log) {
             let (c, _) = (try? rig.daemon.subscriber(since: 0)) ?? (nil, [:])
             guard let c else { return false }
@@ -273,12 +265,7 @@ struct UplinkTests {
             down_after = "3s"
             """)
         defer { rig.close() }
-        func publish(_ values: [Double]) {
-            for v in values {
-                rig.publisher.publish("plant/t101/gas", "\(v)")
-                usleep(100_000)
-            }
-        }
+        func publish(_ values: [Double]) { rig.publishGas(values, gap: 100_000) }
         func seqs(_ path: String) -> [(batch: String, seq: Int)] {
             platform.messages(via: "https").filter { $0["path"] as? String == path }.compactMap { m in
                 guard let e = m["msg"] as? [String: Any], e["type"] as? String == "event", let s = e["seq"] as? Int else { return nil }
