@@ -47,9 +47,12 @@ let package = Package(
         ),
         // Pure Swift: tags, samples, alarm rules and the engine. No I/O, no C, time injected.
         .target(name: "HazmonCore", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        // C helpers for memory: freeing the documents TOMLKit parses (it never does; see
+        // heap.c), and the heap's bytes in use.
+        .target(name: "CHeap"),
         .target(
             name: "HazmonConfig",
-            dependencies: ["HazmonCore", "HazmonModbus", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["HazmonCore", "HazmonModbus", "CHeap", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "HazmonMQTT",

@@ -37,13 +37,13 @@ public enum ConfigLoader {
     /// Parses TOML text and hands its top table to `build`; every error `build` reports (and
     /// every key it did not read) comes back as `ConfigErrors`, with file and line.
     package static func read<T>(text: String, file: String, _ build: (TableReader) -> T) throws(ConfigErrors) -> (T, [ConfigError]) {
-        let root: TOMLTable
+        let document: TOMLDocument
         switch parseTOML(text, file: file, headerExample: "[journal]") {
-        case .success(let r): root = r
+        case .success(let d): document = d
         case .failure(let e): throw ConfigErrors([e])
         }
         let diag = ConfigDiagnostics(file: file, text: text)
-        let top = TableReader(root, diagnostics: diag, location: [], display: [], context: nil)
+        let top = TableReader(document.root, document: document, diagnostics: diag, location: [], display: [], context: nil)
         let result = build(top)
         top.rejectUnknownKeys()
         if !diag.errors.isEmpty {
@@ -58,7 +58,7 @@ public enum ConfigLoader {
 
     /// A file's TOML, or its syntax error with file and line. `headerExample` is a header the
     /// file may hold, for the message about a header that does not start with a key.
-    static func parseTOML(_ text: String, file: String, headerExample: String) -> Result<TOMLTable, ConfigError> {
+    static func parseTOML(_ text: String, file: String, headerExample: String) -> Result<TOMLDocument, ConfigError> {
         switch TOMLHeaderGuard.firstProblem(in: text) {
         case (let line, .header)?:
             return .failure(ConfigError(file: file, line: line, keyPath: "",
@@ -74,7 +74,10 @@ public enum ConfigLoader {
                                         message: "a dotted key of more than \(TOMLHeaderGuard.maxKeyParts) parts: no hazmon key is that deep"))
         }
         do {
-            return .success(try TOMLTable(string: text))
+            guard let document = try TOMLDocument.parse(text) else {
+                return .failure(ConfigError(file: file, line: nil, keyPath: "", message: "this build's TOMLKit keeps its parsed table where hazmon cannot find it"))
+            }
+            return .success(document)
         } catch let e as TOMLParseError {
             return .failure(ConfigError(file: file, line: e.source.begin.line, keyPath: "", message: "TOML syntax: \(e.description)"))
         } catch {
@@ -120,7 +123,7 @@ struct ConfigBuilder {
     var checkPaths = false
 
     /// `[[name]]` entries of the main file, then of each included file.
-    func entries(_ key: String, context: @escaping (Int, TOMLTable) -> String?) -> [TableReader] {
+    func entries(_ key: String, context: @escaping (Int, TOMLTableNode) -> String?) -> [TableReader] {
         top.arrayOfTables(key, context: context) + includes.flatMap { $0.arrayOfTables(key, context: context) }
     }
 

@@ -1,5 +1,4 @@
 import HazmonCore
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -46,14 +45,15 @@ struct PointTables {
 
     /// One point table's top table, or nil (its syntax error reported) if it is not TOML.
     static func parse(_ text: String, file: String, into parent: ConfigDiagnostics) -> TableReader? {
-        let root: TOMLTable
+        let document: TOMLDocument
         switch ConfigLoader.parseTOML(text, file: file, headerExample: "[[tag]]") {
-        case .success(let r): root = r
+        case .success(let d): document = d
         case .failure(let e):
             parent.append(error: e)
             return nil
         }
-        let reader = TableReader(root, diagnostics: ConfigDiagnostics(file: file, text: text, parent: parent),
+        let root = document.root
+        let reader = TableReader(root, document: document, diagnostics: ConfigDiagnostics(file: file, text: text, parent: parent),
                                  location: [], display: [], context: nil)
         for key in root.keys where !allowedKeys.contains(key) {
             reader.error(key, "a point table holds [[tag]], [[vote]] and [[modbus.device]] entries only\(key == "include" ? " (includes do not nest)" : "")")

@@ -1,5 +1,4 @@
 import HazmonCore
-import TOMLKit
 
 /// Collects the errors of one file and knows where each key is.
 final class ConfigDiagnostics {
@@ -40,7 +39,9 @@ final class ConfigDiagnostics {
 /// Reads one TOML table with typed getters, remembering which keys were read so that any
 /// other key is reported as unknown: a typo in a safety config must not pass silently.
 package final class TableReader {
-    package let table: TOMLTable
+    package let table: TOMLTableNode
+    /// The file this table is in: held so that its tree outlives every reader of it.
+    let document: TOMLDocument
     let diagnostics: ConfigDiagnostics
     /// Path as the locator knows it: `tag[3]`, `alarms`, `hh`.
     let location: [String]
@@ -50,13 +51,20 @@ package final class TableReader {
     /// Keys read so far. A table has a handful of keys, so a list searched in order is cheaper
     /// than hashing every key of a 50,000-tag file into a set.
     private var seen: [String] = []
+    /// How many of the keys read the table has: when that is all of them, no key is unknown
+    /// and `rejectUnknownKeys` need not list the table's keys (which TOMLKit copies each time).
+    private var seenPresent = 0
 
-    private func noteSeen(_ key: String) {
-        if !seen.contains(key) { seen.append(key) }
+    private func noteSeen(_ key: String, present: Bool) {
+        guard !seen.contains(key) else { return }
+        seen.append(key)
+        if present { seenPresent += 1 }
     }
 
-    init(_ table: TOMLTable, diagnostics: ConfigDiagnostics, location: [String], display: [String], context: String?) {
+    init(_ table: TOMLTableNode, document: TOMLDocument, diagnostics: ConfigDiagnostics, location: [String], display: [String],
+         context: String?) {
         self.table = table
+        self.document = document
         self.diagnostics = diagnostics
         self.location = location
         self.display = display
@@ -66,7 +74,7 @@ package final class TableReader {
     package func has(_ key: String) -> Bool { table[key] != nil }
 
     /// Marks a key as read by a caller that inspected the raw value itself.
-    package func markSeen(_ key: String) { noteSeen(key) }
+    package func markSeen(_ key: String) { noteSeen(key, present: table[key] != nil) }
 
     package func error(_ key: String?, _ message: String) {
         let k = key.map { [$0] } ?? []
@@ -78,9 +86,10 @@ package final class TableReader {
         diagnostics.warning(location + k, context: context, display: display + k, message)
     }
 
-    private func value(_ key: String) -> TOMLValueConvertible? {
-        noteSeen(key)
-        return table[key]
+    private func value(_ key: String) -> TOMLNode? {
+        let v = table[key]
+        noteSeen(key, present: v != nil)
+        return v
     }
 
     package func string(_ key: String) -> String? {
@@ -157,19 +166,19 @@ package final class TableReader {
     package func table(_ key: String, displayAs: String? = nil) -> TableReader? {
         guard let v = value(key) else { return nil }
         guard let t = v.table else { error(key, "expected a table, found \(v.type)"); return nil }
-        return TableReader(t, diagnostics: diagnostics, location: location + [key],
+        return TableReader(t, document: document, diagnostics: diagnostics, location: location + [key],
                            display: display + [displayAs ?? key], context: context)
     }
 
     /// `[[name]]` entries; each gets its index in the locator path.
-    package func arrayOfTables(_ key: String, context: (Int, TOMLTable) -> String?) -> [TableReader] {
+    package func arrayOfTables(_ key: String, context: (Int, TOMLTableNode) -> String?) -> [TableReader] {
         guard let v = value(key) else { return [] }
         guard let a = v.array else { error(key, "expected an array of tables ([[\(key)]]), found \(v.type)"); return [] }
         var out: [TableReader] = []
         for (i, item) in a.enumerated() {
             guard let t = item.table else { error(key, "entry \(i + 1) is not a table"); continue }
             let ctx = context(i, t)
-            out.append(TableReader(t, diagnostics: diagnostics, location: location + ["\(key)[\(i)]"],
+            out.append(TableReader(t, document: document, diagnostics: diagnostics, location: location + ["\(key)[\(i)]"],
                                    display: ctx == nil ? display + [key] : [], context: ctx ?? self.context))
         }
         return out
@@ -177,6 +186,7 @@ package final class TableReader {
 
     /// Reports every key of this table that no getter asked for.
     package func rejectUnknownKeys(hint: String = "check its spelling; see Config/hazmon.example.toml") {
+        guard seenPresent < table.count else { return }
         for k in table.keys where !seen.contains(k) {
             error(k, "unknown key (\(hint))")
         }

@@ -1,6 +1,5 @@
 import Foundation
 import HazmonCore
-import TOMLKit
 
 /// The console's users file (spec §10): one `[[user]]` each with `name`, `role` (viewer,
 /// operator or engineer) and a bcrypt `password_hash`. `hazmon user add|passwd|remove` writes
@@ -30,11 +29,14 @@ public enum UsersFileFormat {
 
     /// Every user in `text`, checked: a problem names the line's entry (`user[2]`) and key.
     public static func parse(_ text: String) throws(Problem) -> [Record] {
-        let table: TOMLTable
+        let document: TOMLDocument
         switch ConfigLoader.parseTOML(text, file: "users file", headerExample: "[[user]]") {
-        case .success(let t): table = t
+        case .success(let d): document = d
         case .failure(let e): throw Problem(description: e.description)
         }
+        // The tree is freed with the document: keep it until the last read below.
+        defer { withExtendedLifetime(document) {} }
+        let table = document.root
         for key in table.keys where key != "user" {
             throw Problem(description: "unknown key \(key.quoted()): the file holds [[user]] entries only")
         }
