@@ -15,23 +15,25 @@ enum SlotChange: Equatable {
 /// `step` is a pure state machine: the owner computes the level its condition asks for
 /// (`target`), and the delay and latch that apply; the machine decides and says what changed.
 public struct AlarmSlotState: Sendable, Hashable {
+    // The fields are ordered so that the one-byte ones share a word (128 bytes, not 144: a
+    // tag has six of these inline, a park 50,000 tags).
+    var transitions = TransitionLog()
     /// The annunciated level: none (normal or returned), first (h / l / the alarm) or second.
     public internal(set) var level: LimitLevel = .none
     public internal(set) var state: AlarmState = .normal
     /// Condition gone, alarm held for an operator's reset.
     public internal(set) var latched = false
-    /// When the alarm last raised, while it is not normal.
-    public internal(set) var since: Instant?
     /// The level shown while returned-unacknowledged or latched.
     public internal(set) var lastLevel: LimitLevel = .none
-    public internal(set) var shelvedUntil: Instant?
-    /// When the operator acknowledged it (for re-alarm).
-    var ackedAt: Instant?
     /// The level the condition asks for, kept so timers can finish a delay.
     var target: LimitLevel = .none
     var pending: LimitLevel?
     var pendingSince = Instant(nanoseconds: 0)
-    var transitions = TransitionLog()
+    /// When the alarm last raised, while it is not normal.
+    public internal(set) var since: Instant?
+    public internal(set) var shelvedUntil: Instant?
+    /// When the operator acknowledged it (for re-alarm).
+    var ackedAt: Instant?
 
     public var isShelved: Bool { shelvedUntil != nil }
     /// The level to describe the alarm with: the current one, or the last one held.
@@ -132,24 +134,25 @@ public struct AlarmSlotState: Sendable, Hashable {
 /// The times of an alarm's last few raises and clears, in fixed storage.
 struct TransitionLog: Sendable, Hashable {
     private var times: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var next = 0
-    private(set) var count = 0
+    private var next: UInt8 = 0
+    private var stored: UInt8 = 0
+    var count: Int { Int(stored) }
     static let capacity = 8
 
     private var list: [Int64] { withUnsafeBytes(of: times) { Array($0.bindMemory(to: Int64.self)) } }
-    static func == (a: TransitionLog, b: TransitionLog) -> Bool { a.list == b.list && a.next == b.next && a.count == b.count }
-    func hash(into h: inout Hasher) { h.combine(list); h.combine(next); h.combine(count) }
+    static func == (a: TransitionLog, b: TransitionLog) -> Bool { a.list == b.list && a.next == b.next && a.stored == b.stored }
+    func hash(into h: inout Hasher) { h.combine(list); h.combine(next); h.combine(stored) }
 
     mutating func record(_ t: Instant) {
-        withUnsafeMutableBytes(of: &times) { $0.storeBytes(of: t.nanoseconds, toByteOffset: next * 8, as: Int64.self) }
-        next = (next + 1) % Self.capacity
-        count = min(count + 1, Self.capacity)
+        withUnsafeMutableBytes(of: &times) { $0.storeBytes(of: t.nanoseconds, toByteOffset: Int(next) * 8, as: Int64.self) }
+        next = UInt8((Int(next) + 1) % Self.capacity)
+        stored = UInt8(min(count + 1, Self.capacity))
     }
 
     /// Whether at least `n` transitions happened within `per` before `now`.
     func atLeast(_ n: Int, within per: Duration, now: Instant) -> Bool {
         guard n >= 1, n <= count else { return false }
-        let idx = (next - n + Self.capacity) % Self.capacity
+        let idx = (Int(next) - n + Self.capacity) % Self.capacity
         let t = withUnsafeBytes(of: times) { $0.load(fromByteOffset: idx * 8, as: Int64.self) }
         return now.nanoseconds - t <= per.nanosecondsClamped
     }

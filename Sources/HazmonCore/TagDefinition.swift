@@ -25,29 +25,67 @@ public enum TagClass: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A tag as the engine sees it: identity, display data and alarm rules. Built from the config.
+///
+/// A value type whose fields live in one heap object shared by every copy until a copy is
+/// changed (copy on write): the configuration and the engine hold the same definitions, once
+/// (a park has 50,000), and the engine's per-tag record carries a pointer, not 700 bytes.
 public struct TagDefinition: Sendable, Hashable {
-    public var id: String
-    public var name: String
-    public var unit: String
-    public var tagClass: TagClass
+    struct Fields: Hashable {
+        var id: String
+        var name: String
+        var unit: String
+        var tagClass: TagClass
+        var source: String
+        var hazardSource: String?
+        var h: LimitRule?
+        var hh: LimitRule?
+        var l: LimitRule?
+        var ll: LimitRule?
+        var rate: RateRule?
+        var trend: TrendRule?
+        var staleAfter: Duration?
+        var frozen: FrozenRule?
+        var staleGrade: Grade = .yellow
+        var faultGrade: Grade = .yellow
+        var suppressIf: SuppressionRule?
+        var outOfService: String?
+    }
+
+    /// Changed only while uniquely referenced (`edit`), so sharing it between threads is safe.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
+    private mutating func edit(_ change: (inout Fields) -> Void) {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+        change(&storage.fields)
+    }
+
+    public var id: String { get { storage.fields.id } set { edit { $0.id = newValue } } }
+    public var name: String { get { storage.fields.name } set { edit { $0.name = newValue } } }
+    public var unit: String { get { storage.fields.unit } set { edit { $0.unit = newValue } } }
+    public var tagClass: TagClass { get { storage.fields.tagClass } set { edit { $0.tagClass = newValue } } }
     /// Where samples come from, as events show it: `modbus:gas-panel-1`, `mqtt:plant/t1/p`.
-    public var source: String
-    public var hazardSource: String?
-    public var h: LimitRule?
-    public var hh: LimitRule?
-    public var l: LimitRule?
-    public var ll: LimitRule?
-    public var rate: RateRule?
-    public var trend: TrendRule?
+    public var source: String { get { storage.fields.source } set { edit { $0.source = newValue } } }
+    public var hazardSource: String? { get { storage.fields.hazardSource } set { edit { $0.hazardSource = newValue } } }
+    public var h: LimitRule? { get { storage.fields.h } set { edit { $0.h = newValue } } }
+    public var hh: LimitRule? { get { storage.fields.hh } set { edit { $0.hh = newValue } } }
+    public var l: LimitRule? { get { storage.fields.l } set { edit { $0.l = newValue } } }
+    public var ll: LimitRule? { get { storage.fields.ll } set { edit { $0.ll = newValue } } }
+    public var rate: RateRule? { get { storage.fields.rate } set { edit { $0.rate = newValue } } }
+    public var trend: TrendRule? { get { storage.fields.trend } set { edit { $0.trend = newValue } } }
     /// No good sample for this long raises `stale`; nil: never.
-    public var staleAfter: Duration?
+    public var staleAfter: Duration? { get { storage.fields.staleAfter } set { edit { $0.staleAfter = newValue } } }
     /// Good samples that do not move for a while are a sensor fault; nil: never checked.
-    public var frozen: FrozenRule?
-    public var staleGrade: Grade = .yellow
-    public var faultGrade: Grade = .yellow
-    public var suppressIf: SuppressionRule?
+    public var frozen: FrozenRule? { get { storage.fields.frozen } set { edit { $0.frozen = newValue } } }
+    public var staleGrade: Grade { get { storage.fields.staleGrade } set { edit { $0.staleGrade = newValue } } }
+    public var faultGrade: Grade { get { storage.fields.faultGrade } set { edit { $0.faultGrade = newValue } } }
+    public var suppressIf: SuppressionRule? { get { storage.fields.suppressIf } set { edit { $0.suppressIf = newValue } } }
     /// Out of service (maintenance): samples are not evaluated and no alarm is raised.
-    public var outOfService: String?
+    public var outOfService: String? { get { storage.fields.outOfService } set { edit { $0.outOfService = newValue } } }
 
     public init(
         id: String, name: String? = nil, unit: String = "", tagClass: TagClass = .none,
@@ -56,22 +94,17 @@ public struct TagDefinition: Sendable, Hashable {
         rate: RateRule? = nil, trend: TrendRule? = nil, staleAfter: Duration? = nil,
         suppressIf: SuppressionRule? = nil, outOfService: String? = nil
     ) {
-        self.id = id
-        self.name = name ?? id
-        self.unit = unit
-        self.tagClass = tagClass
-        self.source = source
-        self.hazardSource = hazardSource
-        self.h = h
-        self.hh = hh
-        self.l = l
-        self.ll = ll
-        self.rate = rate
-        self.trend = trend
-        self.staleAfter = staleAfter
-        self.suppressIf = suppressIf
-        self.outOfService = outOfService
+        storage = Storage(Fields(
+            id: id, name: name ?? id, unit: unit, tagClass: tagClass, source: source, hazardSource: hazardSource,
+            h: h, hh: hh, l: l, ll: ll, rate: rate, trend: trend, staleAfter: staleAfter,
+            suppressIf: suppressIf, outOfService: outOfService))
     }
+
+    public static func == (a: TagDefinition, b: TagDefinition) -> Bool {
+        a.storage === b.storage || a.storage.fields == b.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.fields) }
 
     /// The limit rule a condition names, if the tag has it.
     public func rule(_ c: Condition) -> LimitRule? {

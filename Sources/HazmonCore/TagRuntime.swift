@@ -10,8 +10,6 @@ public struct TagRuntime: Sendable {
     public let definition: TagDefinition
     /// Its position in `Engine.tags` (its events' origin).
     var index = 0
-    let highSide: LimitSide
-    let lowSide: LimitSide
     let highBands: LimitBands
     let lowBands: LimitBands
     /// One alarm per slot, in `AlarmSlot.tagSlots` order, stored inline (no heap array: the
@@ -35,13 +33,8 @@ public struct TagRuntime: Sendable {
     var faultReason: String?
     /// A step of this evaluation started a timer (a delay, or stale data counting again).
     var timerStarted = false
-    // Not optional: mutating through `window!` would copy the window on every sample.
-    var rateWindow = SampleWindow.unused
-    var trendWindow = SampleWindow.unused
-    var trendETA: Double?
-    /// The trend rule and its limit's set point, copied out of the definition for the hot path.
-    let trendRule: TrendRule?
-    let trendLimit: Double
+    /// The rate and trend windows, for a tag with such a rule; nil for the rest (most of a park).
+    var windows: TagWindows?
     /// Frozen-value check: the value good samples have stayed near, and since when.
     var frozenValue = 0.0
     var frozenSince: Instant?
@@ -59,15 +52,18 @@ public struct TagRuntime: Sendable {
 
     init(_ d: TagDefinition) {
         definition = d
-        highSide = LimitSide(direction: .high, first: d.h, second: d.hh)
-        lowSide = LimitSide(direction: .low, first: d.l, second: d.ll)
-        highBands = highSide.bands
-        trendRule = d.trend
-        trendLimit = d.trend.flatMap { d.rule($0.toward)?.at } ?? 0
-        lowBands = lowSide.bands
-        if let r = d.rate { rateWindow = SampleWindow(span: r.per, extremes: true) }
-        if let t = d.trend { trendWindow = SampleWindow(span: t.window, extremes: false) }
+        highBands = LimitBands(high: true, first: d.h, second: d.hh)
+        lowBands = LimitBands(high: false, first: d.l, second: d.ll)
+        if d.rate != nil || d.trend != nil { windows = TagWindows(d) }
     }
+
+    /// The high side's two limits (h, hh), made from the definition where a step needs its
+    /// rules: the per-sample path reads `highBands`.
+    var highSide: LimitSide { LimitSide(direction: .high, first: definition.h, second: definition.hh) }
+    var lowSide: LimitSide { LimitSide(direction: .low, first: definition.l, second: definition.ll) }
+
+    /// Seconds until the trend forecast reaches its limit, as last evaluated.
+    var trendETA: Double? { windows?.state.pointee.trendETA }
 
     public func slot(_ s: AlarmSlot) -> AlarmSlotState? { s.tagIndex.map { slots[$0] } }
 
@@ -205,18 +201,25 @@ public struct TagRuntime: Sendable {
                 step(.low, to: target, now: s.time, ctx: ctx, into: &events)
             }
         }
+        if windows != nil { evaluateWindows(s, ctx: ctx, into: &events) }
+    }
+
+    /// The rate and trend rules: each sample joins their windows.
+    private mutating func evaluateWindows(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
+        if !isKnownUniquelyReferenced(&windows) { windows = windows.map(TagWindows.init(copying:)) }
+        guard let w = windows?.state else { return }
         if let rule = definition.rate {
-            rateWindow.add(time: s.time, value: s.value)
+            w.pointee.rate.add(time: s.time, value: s.value)
             var hit = false
-            if let rise = rule.rise, let lo = rateWindow.minimum, s.value - lo >= rise { hit = true }
-            if let fall = rule.fall, let hi = rateWindow.maximum, hi - s.value >= fall { hit = true }
+            if let rise = rule.rise, let lo = w.pointee.rate.minimum, s.value - lo >= rise { hit = true }
+            if let fall = rule.fall, let hi = w.pointee.rate.maximum, hi - s.value >= fall { hit = true }
             let target: LimitLevel = hit ? .first : .none
             if target != slots.rate.level { step(.rate, to: target, now: s.time, ctx: ctx, into: &events) }
         }
-        if let trend = trendRule {
-            trendWindow.add(time: s.time, value: s.value)
-            let eta = Self.forecast(trend, limit: trendLimit, window: trendWindow, now: s.time)
-            trendETA = eta
+        if let trend = w.pointee.trendRule {
+            w.pointee.trend.add(time: s.time, value: s.value)
+            let eta = Self.forecast(trend, limit: w.pointee.trendLimit, window: w.pointee.trend, now: s.time)
+            w.pointee.trendETA = eta
             let target: LimitLevel = eta == nil ? .none : .first
             if target != slots.trend.level { step(.trend, to: target, now: s.time, ctx: ctx, into: &events) }
         }
@@ -300,6 +303,45 @@ public struct TagRuntime: Sendable {
         if let after = side.rule(at: slots[i].shownLevel)?.realarm, slots[i].realarm(now: now, after: after) {
             events.append(event(.raised, slot: slot, now: now, ctx: ctx, extraFlags: .realarm))
         }
+    }
+}
+
+/// A tag's rate and trend windows, on the heap and only for a tag with such a rule: a
+/// limits-only tag carries one nil pointer instead of 340 bytes of windows. Copied before a
+/// change when shared (`TagRuntime.evaluateWindows`), so the engine stays a value.
+///
+/// The state sits behind a pointer rather than in stored properties: a class's stored
+/// property changed in place is checked for exclusive access at run time on every sample.
+final class TagWindows: @unchecked Sendable {
+    struct State {
+        var rate = SampleWindow.unused
+        var trend = SampleWindow.unused
+        /// The trend rule and its limit's set point, copied out of the definition.
+        var trendRule: TrendRule?
+        var trendLimit = 0.0
+        var trendETA: Double?
+    }
+
+    let state: UnsafeMutablePointer<State>
+
+    init(_ d: TagDefinition) {
+        var s = State()
+        if let r = d.rate { s.rate = SampleWindow(span: r.per, extremes: true) }
+        if let t = d.trend { s.trend = SampleWindow(span: t.window, extremes: false) }
+        s.trendRule = d.trend
+        s.trendLimit = d.trend.flatMap { d.rule($0.toward)?.at } ?? 0
+        state = .allocate(capacity: 1)
+        state.initialize(to: s)
+    }
+
+    init(copying w: TagWindows) {
+        state = .allocate(capacity: 1)
+        state.initialize(to: w.state.pointee)
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 }
 
