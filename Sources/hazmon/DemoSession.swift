@@ -153,7 +153,10 @@ public struct DemoDisplay: Service {
 struct StopAfter: Service {
     let duration: Duration
     func run() async throws {
-        try? await Task.sleep(for: duration)
+        // A SIGTERM or Ctrl-C before then ends the wait too: the group shuts its services down
+        // one by one, this one first, and a plain sleep held the whole demo (its broker and
+        // temporary directory) until the duration was over.
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
         // Returning ends the group: ServiceGroup treats a finished service as shutdown.
     }
 }

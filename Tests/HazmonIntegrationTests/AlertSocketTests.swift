@@ -283,6 +283,33 @@ struct DemoTests {
         #expect(made?.hasPrefix("/tmp/hazmon-demo-") == true && access(made!, F_OK) != 0, "the demo left \(made ?? "?") behind")
     }
 
+    /// SIGTERM (what a test's or systemd's stop sends) ends a demo given a long `--duration`
+    /// at once, and it still removes its broker and files. (It used to wait out the duration,
+    /// so a stop's SIGKILL left its mosquitto running and its directory behind.)
+    @Test func demoStopsOnSIGTERMAndCleansUp() throws {
+        let dir = try TempDir(prefix: "hazmon-demo-term")
+        defer { dir.remove() }
+        let port = try FreePort.find()
+        let child = try ChildProcess(hazmonBinary, ["demo", "--duration", "600s", "--console-port", "\(port)"], output: dir.path + "/out")
+        var reaped = false
+        defer { if !reaped { child.stop() } }
+        let outPath = dir.path + "/out"
+        func out() -> String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+        try waitUntil(30, "the demo's first alarm", log: out()) { out().contains(" #1 ") }
+        let made = out().range(of: "and removes ").flatMap { r in
+            out()[r.upperBound...].split(separator: "\n").first.map { String($0.dropLast()) }
+        }
+        #expect(made?.hasPrefix("/tmp/hazmon-demo-") == true && access(made!, F_OK) == 0, "\(out())")
+        kill(child.pid, SIGTERM)
+        var status: Int32 = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !reaped && ContinuousClock.now < deadline {
+            if waitpid(child.pid, &status, WNOHANG) == child.pid { reaped = true } else { usleep(50_000) }
+        }
+        #expect(reaped && status == 0, "the demo is still running 10 s after SIGTERM (or failed: \(status))\n\(out())")
+        #expect(made.map { access($0, F_OK) != 0 } == true, "the demo left \(made ?? "?") behind")
+    }
+
     /// The demo farm as a site would check it, and its scenario as the simulator reads it.
     @Test func demoFarmFilesAreValid() throws {
         let config = try ConfigLoader.load(path: repoRoot + "/Config/demo/hazmon.toml")
