@@ -15,8 +15,8 @@ enum SlotChange: Equatable {
 /// `step` is a pure state machine: the owner computes the level its condition asks for
 /// (`target`), and the delay and latch that apply; the machine decides and says what changed.
 public struct AlarmSlotState: Sendable, Hashable {
-    // The fields are ordered so that the one-byte ones share a word (128 bytes, not 144: a
-    // tag has six of these inline, a park 50,000 tags).
+    // The fields are ordered so that the one-byte ones share a word (72 bytes, not 144 with
+    // the transition times inline: a tag has six of these, a park 50,000 tags).
     var transitions = TransitionLog()
     /// The annunciated level: none (normal or returned), first (h / l / the alarm) or second.
     public internal(set) var level: LimitLevel = .none
@@ -131,20 +131,22 @@ public struct AlarmSlotState: Sendable, Hashable {
     mutating func unshelve() { shelvedUntil = nil }
 }
 
-/// The times of an alarm's last few raises and clears, in fixed storage.
+/// The times of an alarm's last few raises and clears, for chatter.
+///
+/// Kept in an array made on the first raise: most alarms of a park never raise, and six
+/// inline logs of 64 bytes were a third of every tag's record (the empty array is shared, so
+/// an alarm that never raised carries one pointer). Recording allocates once per alarm, on a
+/// raise, which makes an event anyway.
 struct TransitionLog: Sendable, Hashable {
-    private var times: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var times: [Int64] = []
     private var next: UInt8 = 0
     private var stored: UInt8 = 0
     var count: Int { Int(stored) }
     static let capacity = 8
 
-    private var list: [Int64] { withUnsafeBytes(of: times) { Array($0.bindMemory(to: Int64.self)) } }
-    static func == (a: TransitionLog, b: TransitionLog) -> Bool { a.list == b.list && a.next == b.next && a.stored == b.stored }
-    func hash(into h: inout Hasher) { h.combine(list); h.combine(next); h.combine(stored) }
-
     mutating func record(_ t: Instant) {
-        withUnsafeMutableBytes(of: &times) { $0.storeBytes(of: t.nanoseconds, toByteOffset: Int(next) * 8, as: Int64.self) }
+        if times.isEmpty { times = Array(repeating: 0, count: Self.capacity) }
+        times[Int(next)] = t.nanoseconds
         next = UInt8((Int(next) + 1) % Self.capacity)
         stored = UInt8(min(count + 1, Self.capacity))
     }
@@ -153,7 +155,6 @@ struct TransitionLog: Sendable, Hashable {
     func atLeast(_ n: Int, within per: Duration, now: Instant) -> Bool {
         guard n >= 1, n <= count else { return false }
         let idx = (Int(next) - n + Self.capacity) % Self.capacity
-        let t = withUnsafeBytes(of: times) { $0.load(fromByteOffset: idx * 8, as: Int64.self) }
-        return now.nanoseconds - t <= per.nanosecondsClamped
+        return now.nanoseconds - times[idx] <= per.nanosecondsClamped
     }
 }
