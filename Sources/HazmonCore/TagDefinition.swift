@@ -26,8 +26,8 @@ public enum TagClass: String, Sendable, Hashable, CaseIterable {
 
 /// A tag as the engine sees it: identity, display data and alarm rules. Built from the config.
 ///
-/// A value type whose fields live in one heap object shared by every copy until a copy is
-/// changed (copy on write): the configuration and the engine hold the same definitions, once
+/// A value type whose fields live in one immutable heap object shared by every copy (a change
+/// makes a new one): the configuration and the engine hold the same definitions, once
 /// (a park has 50,000), and the engine's per-tag record carries a pointer, not 700 bytes.
 public struct TagDefinition: Sendable, Hashable {
     struct Fields: Hashable {
@@ -39,29 +39,56 @@ public struct TagDefinition: Sendable, Hashable {
         var hazardSource: String?
         var h: LimitRule?
         var hh: LimitRule?
+        var staleAfter: Duration?
+        var staleGrade: Grade = .yellow
+        var faultGrade: Grade = .yellow
+        var outOfService: String?
+        /// The rules most tags do not have, apart: nil when the tag has none of them.
+        var rare: RareRules?
+    }
+
+    /// Low limits, rate, trend, frozen-value and suppression rules: 340 bytes that a park's
+    /// typical tag (a gas detector with h and hh) would otherwise carry empty.
+    struct Rare: Hashable {
         var l: LimitRule?
         var ll: LimitRule?
         var rate: RateRule?
         var trend: TrendRule?
-        var staleAfter: Duration?
         var frozen: FrozenRule?
-        var staleGrade: Grade = .yellow
-        var faultGrade: Grade = .yellow
         var suppressIf: SuppressionRule?
-        var outOfService: String?
+        var isEmpty: Bool { self == Rare() }
     }
 
-    /// Changed only while uniquely referenced (`edit`), so sharing it between threads is safe.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
+    /// Immutable once made; a change makes a new one (`editRare`).
+    final class RareRules: Hashable, @unchecked Sendable {
+        let rules: Rare
+        init(_ rules: Rare) { self.rules = rules }
+        static func == (a: RareRules, b: RareRules) -> Bool { a === b || a.rules == b.rules }
+        func hash(into h: inout Hasher) { h.combine(rules) }
+    }
+
+    /// Never changed once made: a change makes a new one (`edit`; only the configuration's
+    /// builder changes definitions). A `let`, so reading a field on the per-sample path costs
+    /// no run-time exclusivity check (a class's `var` does).
+    private final class Storage: Sendable {
+        let fields: Fields
         init(_ fields: Fields) { self.fields = fields }
     }
 
     private var storage: Storage
 
     private mutating func edit(_ change: (inout Fields) -> Void) {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-        change(&storage.fields)
+        var f = storage.fields
+        change(&f)
+        storage = Storage(f)
+    }
+
+    private var rare: Rare { storage.fields.rare?.rules ?? Rare() }
+
+    private mutating func editRare(_ change: (inout Rare) -> Void) {
+        var r = rare
+        change(&r)
+        edit { $0.rare = r.isEmpty ? nil : RareRules(r) }
     }
 
     public var id: String { get { storage.fields.id } set { edit { $0.id = newValue } } }
@@ -73,17 +100,17 @@ public struct TagDefinition: Sendable, Hashable {
     public var hazardSource: String? { get { storage.fields.hazardSource } set { edit { $0.hazardSource = newValue } } }
     public var h: LimitRule? { get { storage.fields.h } set { edit { $0.h = newValue } } }
     public var hh: LimitRule? { get { storage.fields.hh } set { edit { $0.hh = newValue } } }
-    public var l: LimitRule? { get { storage.fields.l } set { edit { $0.l = newValue } } }
-    public var ll: LimitRule? { get { storage.fields.ll } set { edit { $0.ll = newValue } } }
-    public var rate: RateRule? { get { storage.fields.rate } set { edit { $0.rate = newValue } } }
-    public var trend: TrendRule? { get { storage.fields.trend } set { edit { $0.trend = newValue } } }
+    public var l: LimitRule? { get { storage.fields.rare?.rules.l } set { editRare { $0.l = newValue } } }
+    public var ll: LimitRule? { get { storage.fields.rare?.rules.ll } set { editRare { $0.ll = newValue } } }
+    public var rate: RateRule? { get { storage.fields.rare?.rules.rate } set { editRare { $0.rate = newValue } } }
+    public var trend: TrendRule? { get { storage.fields.rare?.rules.trend } set { editRare { $0.trend = newValue } } }
     /// No good sample for this long raises `stale`; nil: never.
     public var staleAfter: Duration? { get { storage.fields.staleAfter } set { edit { $0.staleAfter = newValue } } }
     /// Good samples that do not move for a while are a sensor fault; nil: never checked.
-    public var frozen: FrozenRule? { get { storage.fields.frozen } set { edit { $0.frozen = newValue } } }
+    public var frozen: FrozenRule? { get { storage.fields.rare?.rules.frozen } set { editRare { $0.frozen = newValue } } }
     public var staleGrade: Grade { get { storage.fields.staleGrade } set { edit { $0.staleGrade = newValue } } }
     public var faultGrade: Grade { get { storage.fields.faultGrade } set { edit { $0.faultGrade = newValue } } }
-    public var suppressIf: SuppressionRule? { get { storage.fields.suppressIf } set { edit { $0.suppressIf = newValue } } }
+    public var suppressIf: SuppressionRule? { get { storage.fields.rare?.rules.suppressIf } set { editRare { $0.suppressIf = newValue } } }
     /// Out of service (maintenance): samples are not evaluated and no alarm is raised.
     public var outOfService: String? { get { storage.fields.outOfService } set { edit { $0.outOfService = newValue } } }
 
@@ -94,10 +121,11 @@ public struct TagDefinition: Sendable, Hashable {
         rate: RateRule? = nil, trend: TrendRule? = nil, staleAfter: Duration? = nil,
         suppressIf: SuppressionRule? = nil, outOfService: String? = nil
     ) {
+        let rare = Rare(l: l, ll: ll, rate: rate, trend: trend, suppressIf: suppressIf)
         storage = Storage(Fields(
             id: id, name: name ?? id, unit: unit, tagClass: tagClass, source: source, hazardSource: hazardSource,
-            h: h, hh: hh, l: l, ll: ll, rate: rate, trend: trend, staleAfter: staleAfter,
-            suppressIf: suppressIf, outOfService: outOfService))
+            h: h, hh: hh, staleAfter: staleAfter, outOfService: outOfService,
+            rare: rare.isEmpty ? nil : RareRules(rare)))
     }
 
     public static func == (a: TagDefinition, b: TagDefinition) -> Bool {

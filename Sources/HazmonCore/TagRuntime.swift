@@ -49,12 +49,16 @@ public struct TagRuntime: Sendable {
     var suppressedByRule = false
     /// How many declared modes suppress this tag now (a tag is in one source: at most a few).
     var modeSuppressions: UInt8 = 0
+    /// Whether the tag has a frozen-value rule: tested per sample before the rule is read (it
+    /// lives with the definition's rarer rules, one pointer further).
+    let hasFrozenRule: Bool
 
     init(_ d: TagDefinition) {
         definition = d
         highBands = LimitBands(high: true, first: d.h, second: d.hh)
         lowBands = LimitBands(high: false, first: d.l, second: d.ll)
         if d.rate != nil || d.trend != nil { windows = TagWindows(d) }
+        hasFrozenRule = d.frozen != nil
     }
 
     /// The high side's two limits (h, hh), made from the definition where a step needs its
@@ -173,7 +177,7 @@ public struct TagRuntime: Sendable {
         case .good:
             break
         }
-        if let rule = definition.frozen, isFrozen(s, rule) {
+        if hasFrozenRule, let rule = definition.frozen, isFrozen(s, rule) {
             lastQuality = .bad
             lastGoodTime = s.time   // data keeps arriving: a frozen tag is not also stale
             if slots.fault.level == .none && slots.fault.pending == nil {
@@ -208,7 +212,7 @@ public struct TagRuntime: Sendable {
     private mutating func evaluateWindows(_ s: Sample, ctx: EngineContext, into events: inout [AlarmEvent]) {
         if !isKnownUniquelyReferenced(&windows) { windows = windows.map(TagWindows.init(copying:)) }
         guard let w = windows?.state else { return }
-        if let rule = definition.rate {
+        if let rule = w.pointee.rateRule {
             w.pointee.rate.add(time: s.time, value: s.value)
             var hit = false
             if let rise = rule.rise, let lo = w.pointee.rate.minimum, s.value - lo >= rise { hit = true }
@@ -316,7 +320,8 @@ final class TagWindows: @unchecked Sendable {
     struct State {
         var rate = SampleWindow.unused
         var trend = SampleWindow.unused
-        /// The trend rule and its limit's set point, copied out of the definition.
+        /// The rules and the trend limit's set point, copied out of the definition.
+        var rateRule: RateRule?
         var trendRule: TrendRule?
         var trendLimit = 0.0
         var trendETA: Double?
@@ -328,6 +333,7 @@ final class TagWindows: @unchecked Sendable {
         var s = State()
         if let r = d.rate { s.rate = SampleWindow(span: r.per, extremes: true) }
         if let t = d.trend { s.trend = SampleWindow(span: t.window, extremes: false) }
+        s.rateRule = d.rate
         s.trendRule = d.trend
         s.trendLimit = d.trend.flatMap { d.rule($0.toward)?.at } ?? 0
         state = .allocate(capacity: 1)
