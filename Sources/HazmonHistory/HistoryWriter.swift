@@ -172,7 +172,7 @@ final class ThreadState: @unchecked Sendable {
     let settings: HistoryWriterSettings
     var store: HistoryStore?
     var ids: [String: Int64] = [:]
-    var tags: [Int64: Tag] = [:]
+    var tags = TagIDTable<Tag>()
     var unwritten: [HistoryStore.RecentRow] = []
     /// Samples that came while the file could not be opened.
     var held: [(generation: Int, offset: Duration, samples: [Sample])] = []
@@ -336,7 +336,8 @@ final class ThreadState: @unchecked Sendable {
         guard let store else { return }
         let hold = maxGapMillis + maxGapMillis / 2
         var chunks: [HistoryStore.Chunk] = []
-        for (id, t) in tags where !t.open.isEmpty {
+        for id in tags.ids(where: { !$0.open.isEmpty }) {
+            let t = tags[id]!
             let minutes = Aggregator.aggregate(t.open, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
                                                maxHold: hold)
             chunks.append(.init(tag: id, points: t.open, float64: t.float64, minutes: minutes, until: now))
@@ -361,7 +362,7 @@ final class ThreadState: @unchecked Sendable {
         guard let store else { return }
         let rounds = max(1, Int(settings.chunkSpan.nanosecondsClamped / max(1, settings.batch.nanosecondsClamped)))
         let budget = max(8, tags.count / rounds * 2)
-        let due = tags.filter { $0.value.unmerged >= mergeAt }.keys.sorted().prefix(budget)
+        let due = tags.ids(where: { $0.unmerged >= mergeAt }).prefix(budget)
         for id in due {
             do {
                 try store.merge(tag: id, maxSpan: 2 * settings.chunkSpan.nanosecondsClamped / 1_000_000)
@@ -386,5 +387,47 @@ final class ThreadState: @unchecked Sendable {
     func close() {
         store?.checkpoint()
         store = nil
+    }
+}
+
+/// Per-tag entries keyed by the history file's tag id, in an array indexed by it. The ids are
+/// the `tag` table's rowids, handed out from 1 as tags are first seen, so the array is dense; a
+/// dictionary of a park's 50,000 tags kept 131,072 buckets of the entry's size (27 MB).
+struct TagIDTable<Value> {
+    private var slots: [Value?] = []
+    private(set) var count = 0
+
+    subscript(id: Int64) -> Value? {
+        get { id >= 0 && Int(id) < slots.count ? slots[Int(id)] : nil }
+        set {
+            let i = Int(id)
+            if i >= slots.count {
+                guard newValue != nil else { return }
+                slots.append(contentsOf: repeatElement(nil, count: i - slots.count + 1))
+            }
+            count += (newValue != nil ? 1 : 0) - (slots[i] != nil ? 1 : 0)
+            slots[i] = newValue
+        }
+    }
+
+    /// The entry for `id`, made from `make` first if there is none; changed in place.
+    subscript(id: Int64, default make: @autoclosure () -> Value) -> Value {
+        get { self[id] ?? make() }
+        _modify {
+            let i = Int(id)
+            if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: i - slots.count + 1)) }
+            if slots[i] == nil {
+                slots[i] = make()
+                count += 1
+            }
+            yield &slots[i]!
+        }
+    }
+
+    /// The ids whose entries `include` accepts, in order.
+    func ids(where include: (Value) -> Bool) -> [Int64] {
+        var out: [Int64] = []
+        for i in slots.indices { if let v = slots[i], include(v) { out.append(Int64(i)) } }
+        return out
     }
 }
