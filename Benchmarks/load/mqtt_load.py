@@ -318,6 +318,9 @@ def main():
                          "quiet: no value ever crosses a limit (no events at all)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object (for park_load.py)")
     args = ap.parse_args()
+    # Checked before anything starts: a missing collectd found half-way left the daemon running.
+    if not args.skip_collectd and not (shutil.which("collectd") or os.path.exists("/usr/sbin/collectd")):
+        sys.exit("mqtt_load.py: collectd is not installed (apt-get install collectd-core), or pass --skip-collectd")
     with private_broker("hazmon-load-") as (tmp, port):
         r = run(args, port, tmp)
     quiet = args.mode == "quiet"
