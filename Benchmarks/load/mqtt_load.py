@@ -256,8 +256,14 @@ def collectd_topics(tags):
     return [f"collectd/loadhost/gas-T{i:03d}/gauge" for i in range(tags)]
 
 
-def start_collectd(port, tmp):
+def collectd_path():
+    """collectd's executable (Debian puts it in /usr/sbin, often not on PATH), or None."""
     exe = shutil.which("collectd") or "/usr/sbin/collectd"
+    return exe if os.path.exists(exe) else None
+
+
+def start_collectd(port, tmp):
+    exe = collectd_path()
     conf = os.path.join(tmp, "collectd.conf")
     with open(conf, "w") as f:
         f.write(f'''Hostname "loadhost"
@@ -319,7 +325,7 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object (for park_load.py)")
     args = ap.parse_args()
     # Checked before anything starts: a missing collectd found half-way left the daemon running.
-    if not args.skip_collectd and not (shutil.which("collectd") or os.path.exists("/usr/sbin/collectd")):
+    if not args.skip_collectd and collectd_path() is None:
         sys.exit("mqtt_load.py: collectd is not installed (apt-get install collectd-core), or pass --skip-collectd")
     with private_broker("hazmon-load-") as (tmp, port):
         r = run(args, port, tmp)

@@ -43,7 +43,7 @@ package struct TOMLTableNode {
 
     package var count: Int { tableSize(pointer) }
 
-    /// The table's keys, in the file's (sorted) order.
+    /// The table's keys, sorted (toml++ keeps a table's entries in a sorted map).
     package var keys: [String] {
         let n = count
         guard n > 0 else { return [] }

@@ -60,7 +60,7 @@ public struct TagDefinition: Sendable, Hashable {
     }
 
     /// Immutable once made; a change makes a new one (`editRare`).
-    final class RareRules: Hashable, @unchecked Sendable {
+    final class RareRules: Hashable, Sendable {
         let rules: Rare
         init(_ rules: Rare) { self.rules = rules }
         static func == (a: RareRules, b: RareRules) -> Bool { a === b || a.rules == b.rules }
