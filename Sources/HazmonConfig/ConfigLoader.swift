@@ -1,7 +1,6 @@
 import Foundation
 import HazmonCore
 import HazmonModbus
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -74,14 +73,9 @@ public enum ConfigLoader {
                                         message: "a dotted key of more than \(TOMLHeaderGuard.maxKeyParts) parts: no hazmon key is that deep"))
         }
         do {
-            guard let document = try TOMLDocument.parse(text) else {
-                return .failure(ConfigError(file: file, line: nil, keyPath: "", message: "this build's TOMLKit keeps its parsed table where hazmon cannot find it"))
-            }
-            return .success(document)
-        } catch let e as TOMLParseError {
-            return .failure(ConfigError(file: file, line: e.source.begin.line, keyPath: "", message: "TOML syntax: \(e.description)"))
+            return .success(try TOMLDocument.parse(text))
         } catch {
-            return .failure(ConfigError(file: file, line: nil, keyPath: "", message: "TOML syntax: \(error)"))
+            return .failure(ConfigError(file: file, line: error.line, keyPath: "", message: "TOML syntax: \(error.description)"))
         }
     }
 

@@ -630,16 +630,7 @@ struct BadConfigTests {
         let alphabet = Array("=[]{}\"'#.,\n 0123456789abcxyz-+".utf8)
         let isScenario = path.hasSuffix("scenario.toml") || path.contains("scenarios/")
         for _ in 0..<(path.hasSuffix("example.toml") ? 2_000 : 600) {
-            var m = bytes
-            for _ in 0..<Int.random(in: 1...8, using: &rng) {
-                let i = Int.random(in: 0..<m.count, using: &rng)
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0: m[i] = alphabet.randomElement(using: &rng)!
-                case 1: m.remove(at: i)
-                default: m.insert(alphabet.randomElement(using: &rng)!, at: i)
-                }
-            }
-            let mutated = String(decoding: m, as: UTF8.self)
+            let mutated = mutated(bytes, maxEdits: 8, alphabet: alphabet, using: &rng)
             do {
                 if isScenario {
                     _ = try ScenarioLoader.parse(text: mutated, file: "fuzz.toml")
