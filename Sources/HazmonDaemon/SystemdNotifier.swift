@@ -24,6 +24,11 @@ public struct SystemdNotifier: Sendable {
     public var isActive: Bool { address != nil }
 
     /// Sends one notification (`READY=1`, `STATUS=...`, ...); false if it could not be sent.
+    ///
+    /// Never waits: a receiver that does not read (its queue of datagrams full) gets nothing
+    /// more, and the daemon goes on. A blocking send there stopped a thread of Swift's
+    /// concurrency pool in `sendto`, and with it the daemon's answer to SIGTERM (found with a
+    /// load script that read its notify socket only now and then; systemd reads its own at once).
     @discardableResult
     public func send(_ message: String) -> Bool {
         guard let address else { return false }
@@ -43,7 +48,7 @@ public struct SystemdNotifier: Sendable {
         let bytes = Array(message.utf8)
         let sent = withUnsafePointer(to: &addr) { ap in
             ap.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sa, length) }
             }
         }
         return sent == bytes.count

@@ -27,6 +27,24 @@ final class FakeNotifySocket {
 
     deinit { close(fd) }
 
+    /// Whether a datagram sent now would have to wait: the queue of unread ones is full.
+    var isFull: Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(probe) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let byte: [UInt8] = [0]
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(probe, byte, 1, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return rc < 0 && errno == EAGAIN
+    }
+
     /// Every message received within `seconds`, in order.
     func collect(for seconds: Double, until stop: (([String]) -> Bool)? = nil) -> [String] {
         var out: [String] = []
@@ -68,6 +86,39 @@ struct SystemdNotifyTests {
         #expect(firstWatchdog != nil && ready! < firstWatchdog!)
         #expect(all.filter { $0 == "WATCHDOG=1" }.count >= 3)
         #expect(stopping != nil && stopping! > firstWatchdog!)
+    }
+
+    /// A notify socket nobody reads (its queue full after a few watchdog messages) does not
+    /// hold the daemon: it still stops at once on SIGTERM.
+    @Test func anUnreadNotifySocketDoesNotHoldTheDaemon() throws {
+        let dir = try TempDir(prefix: "hazmon-notify-full")
+        defer { dir.remove() }
+        let notify = try FakeNotifySocket(path: dir.path + "/notify.sock")
+        let config = dir.path + "/hazmon.toml"
+        try "[alert_socket]\npath = \"\(dir.path)/alerts.sock\"\n[journal]\npath = \"\(dir.path)/journal.db\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        var env = SystemdNotifier.processEnvironment()
+        env["NOTIFY_SOCKET"] = notify.path
+        env["WATCHDOG_USEC"] = "20000"     // watchdog every 10 ms: the queue (10 datagrams) fills in 0.1 s
+        env.removeValue(forKey: "WATCHDOG_PID")
+        let child = try ChildProcess(hazmonBinary, ["run", "--config", config], output: dir.path + "/log", environment: env)
+        defer { child.stop() }
+        // Unread: wait until the queue is surely full, then ask the daemon to stop.
+        var full = false
+        for _ in 0..<100 where !full {
+            usleep(100_000)
+            full = notify.isFull
+        }
+        #expect(full, "the notify queue never filled")
+        usleep(500_000)
+        kill(child.pid, SIGTERM)
+        var stopped = false
+        for _ in 0..<200 where !stopped {
+            usleep(50_000)
+            stopped = !child.isRunning
+        }
+        let log = (try? String(contentsOfFile: dir.path + "/log", encoding: .utf8)) ?? ""
+        #expect(stopped, "still running 10 s after SIGTERM: \(log.suffix(600))")
+        #expect(log.contains("hazmon stopped"))
     }
 
     @Test func abstractSocketsAndAbsentSystemd() {
