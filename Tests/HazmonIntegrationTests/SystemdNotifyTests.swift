@@ -14,11 +14,7 @@ final class FakeNotifySocket {
     init(path: String) throws {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in path.utf8.enumerated() { raw[i] = b }
-        }
+        var addr = Self.address(path)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -27,15 +23,20 @@ final class FakeNotifySocket {
 
     deinit { close(fd) }
 
-    /// Whether a datagram sent now would have to wait: the queue of unread ones is full.
-    var isFull: Bool {
-        let probe = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(probe) }
+    static func address(_ path: String) -> sockaddr_un {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in path.utf8.enumerated() { raw[i] = b }
         }
+        return addr
+    }
+
+    /// Whether a datagram sent now would have to wait: the queue of unread ones is full.
+    var isFull: Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(probe) }
+        var addr = Self.address(path)
         let byte: [UInt8] = [0]
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -63,17 +64,22 @@ final class FakeNotifySocket {
 
 @Suite("systemd notify protocol")
 struct SystemdNotifyTests {
-    @Test func readyThenWatchdogThenStopping() throws {
-        let dir = try TempDir(prefix: "hazmon-notify")
-        defer { dir.remove() }
+    /// A daemon with no tags in `dir`, notifying a socket of ours, asked for a watchdog.
+    static func daemon(in dir: TempDir, watchdogUSec: Int) throws -> (FakeNotifySocket, ChildProcess) {
         let notify = try FakeNotifySocket(path: dir.path + "/notify.sock")
         let config = dir.path + "/hazmon.toml"
         try "[alert_socket]\npath = \"\(dir.path)/alerts.sock\"\n[journal]\npath = \"\(dir.path)/journal.db\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         var env = SystemdNotifier.processEnvironment()
         env["NOTIFY_SOCKET"] = notify.path
-        env["WATCHDOG_USEC"] = "400000"     // watchdog every 200 ms
+        env["WATCHDOG_USEC"] = "\(watchdogUSec)"
         env.removeValue(forKey: "WATCHDOG_PID")
-        let child = try ChildProcess(hazmonBinary, ["run", "--config", config], output: dir.path + "/log", environment: env)
+        return (notify, try ChildProcess(hazmonBinary, ["run", "--config", config], output: dir.path + "/log", environment: env))
+    }
+
+    @Test func readyThenWatchdogThenStopping() throws {
+        let dir = try TempDir(prefix: "hazmon-notify")
+        defer { dir.remove() }
+        let (notify, child) = try Self.daemon(in: dir, watchdogUSec: 400_000)   // watchdog every 200 ms
         let early = notify.collect(for: 10) { $0.filter { $0 == "WATCHDOG=1" }.count >= 3 }
         child.stop()
         let late = notify.collect(for: 2) { $0.contains { $0.hasPrefix("STOPPING=1") } }
@@ -93,14 +99,8 @@ struct SystemdNotifyTests {
     @Test func anUnreadNotifySocketDoesNotHoldTheDaemon() throws {
         let dir = try TempDir(prefix: "hazmon-notify-full")
         defer { dir.remove() }
-        let notify = try FakeNotifySocket(path: dir.path + "/notify.sock")
-        let config = dir.path + "/hazmon.toml"
-        try "[alert_socket]\npath = \"\(dir.path)/alerts.sock\"\n[journal]\npath = \"\(dir.path)/journal.db\"\n".write(toFile: config, atomically: true, encoding: .utf8)
-        var env = SystemdNotifier.processEnvironment()
-        env["NOTIFY_SOCKET"] = notify.path
-        env["WATCHDOG_USEC"] = "20000"     // watchdog every 10 ms: the queue (10 datagrams) fills in 0.1 s
-        env.removeValue(forKey: "WATCHDOG_PID")
-        let child = try ChildProcess(hazmonBinary, ["run", "--config", config], output: dir.path + "/log", environment: env)
+        // Watchdog every 10 ms: the socket's queue (10 datagrams) fills in 0.1 s.
+        let (notify, child) = try Self.daemon(in: dir, watchdogUSec: 20_000)
         defer { child.stop() }
         // Unread: wait until the queue is surely full, then ask the daemon to stop.
         var full = false
