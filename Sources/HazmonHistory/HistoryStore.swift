@@ -290,7 +290,10 @@ public final class HistoryStore {
     /// Stores the chunks and empties `recent`, in one transaction: the chunks must hold every
     /// recent point (the writer flushes them all at once), so each point is in exactly one of
     /// the two at every moment.
-    public func flush(_ chunks: [Chunk]) throws(HistoryError) {
+    ///
+    /// The chunks are made one by one as they are written (a park's 50,000 tags at once held
+    /// every tag's chunk and aggregates alive together: 10 MB each minute).
+    public func flush(_ chunks: some Sequence<Chunk>) throws(HistoryError) {
         do {
             try queue.write { db in
                 for c in chunks { try Self.insert(c, merged: false, db) }

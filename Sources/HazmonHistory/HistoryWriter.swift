@@ -268,6 +268,7 @@ final class ThreadState: @unchecked Sendable {
         for t in tables where !registeredGenerations.contains(t.generation) {
             do {
                 ids = try store.tagIDs(for: t.names)
+                tags.reserve(through: ids.values.max() ?? 0)
                 registeredGenerations.insert(t.generation)
             } catch {
                 report(false, error.description, writer: writer)
@@ -335,25 +336,28 @@ final class ThreadState: @unchecked Sendable {
     private func flush(now: Int64, writer: HistoryWriter) {
         guard let store else { return }
         let hold = maxGapMillis + maxGapMillis / 2
-        var chunks: [HistoryStore.Chunk] = []
-        for id in tags.ids(where: { !$0.open.isEmpty }) {
-            let t = tags[id]!
-            let minutes = Aggregator.aggregate(t.open, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
-                                               maxHold: hold)
-            chunks.append(.init(tag: id, points: t.open, float64: t.float64, minutes: minutes, until: now))
-        }
+        let ids = tags.ids(where: { !$0.open.isEmpty })
         do {
-            try store.flush(chunks)
-            for c in chunks {
-                tags[c.tag]!.open = []
-                tags[c.tag]!.lastCompacted = c.points.last
-                tags[c.tag]!.coveredUntil = now
-                tags[c.tag]!.unmerged += 1
+            // Each tag's chunk is made as it is written, not all of them first. (The sequence
+            // holds the table only in here: changed while it is alive, the table would be copied.)
+            let chunks = ids.lazy.map { [tags] id in
+                let t = tags[id]!
+                let minutes = Aggregator.aggregate(t.open, every: 60_000, carry: t.lastCompacted, from: t.coveredUntil, end: now,
+                                                   maxHold: hold)
+                return HistoryStore.Chunk(tag: id, points: t.open, float64: t.float64, minutes: minutes, until: now)
             }
-            nextFlush = now + flushMillis
+            try store.flush(chunks)
         } catch {
             report(false, error.description, writer: writer)
+            return
         }
+        for id in ids {
+            tags[id]!.lastCompacted = tags[id]!.open.last
+            tags[id]!.open = []
+            tags[id]!.coveredUntil = now
+            tags[id]!.unmerged += 1
+        }
+        nextFlush = now + flushMillis
     }
 
     /// Merges the one-minute chunks of a few tags that have `mergeAt` of them: the work spreads
@@ -408,6 +412,15 @@ struct TagIDTable<Value> {
             count += (newValue != nil ? 1 : 0) - (slots[i] != nil ? 1 : 0)
             slots[i] = newValue
         }
+    }
+
+    /// Room for every id up to `id`, made at once: grown an entry at a time as tags are first
+    /// seen, the array doubled its room each time it filled (up to twice the entries' size).
+    mutating func reserve(through id: Int64) {
+        let n = Int(id) + 1
+        guard n > slots.count else { return }
+        slots.reserveCapacity(n)
+        slots.append(contentsOf: repeatElement(nil, count: n - slots.count))
     }
 
     /// The entry for `id`, made from `make` first if there is none; changed in place.

@@ -89,6 +89,35 @@ struct HistoryStoreTests {
         #expect(fiveMinutes.count == 1 && fiveMinutes[0].count == 300)
     }
 
+    /// A sparse tag (a value every 45 s): each minute's aggregate holds the value that came
+    /// before it, also across the writer's one-minute flushes (the carry each flush keeps).
+    @Test func minutesOfASparseTagCarryTheValueBeforeThemAcrossFlushes() throws {
+        let dir = ScratchDir()
+        let clock = FakeWallClock(1_764_547_200_000)
+        let start = clock.now
+        let writer = HistoryWriter(settings: Self.settings(dir), logger: Self.logger, clock: { clock.now }, onHealth: { _, _ in })
+        writer.setTags(HistoryTagTable(generation: 1, names: ["LT-1"], policies: [HistoryPolicy()]))
+        writer.start()
+        for second in 0..<300 {
+            if second % 45 == 0 {
+                writer.record([Sample(tag: TagHandle(0), value: Double(second), quality: .good,
+                                      time: Instant(nanoseconds: clock.now * 1_000_000))], generation: 1, offset: .zero)
+            }
+            clock.advance(by: 1000)
+            Thread.sleep(forTimeInterval: 0.003)
+        }
+        writer.stop()
+        let reader = try HistoryReader(path: dir.path + "/history.db")
+        let points = try reader.points(tag: "LT-1")
+        #expect(points.count == 7)
+        #expect(try DatabaseCount.chunks(dir.path + "/history.db") >= 3, "flushed more than once")
+        let agg = try reader.aggregates(tag: "LT-1", from: start, until: start + 300_000, every: 60_000)
+        let direct = Aggregator.aggregate(points, every: 60_000, end: start + 300_000, maxHold: 90_000)
+        #expect(agg.count == 5)
+        // (Stored minutes are 32-bit: equal to a few millionths.)
+        #expect(zip(agg, direct).allSatisfy { abs($0.mean - $1.mean) < 1e-3 }, "\(agg.map(\.mean)) vs \(direct.map(\.mean))")
+    }
+
     @Test func aRestartCarriesOnWithoutRepeatingOrLosingPoints() throws {
         let dir = ScratchDir()
         let clock = FakeWallClock(1_764_547_200_000)
