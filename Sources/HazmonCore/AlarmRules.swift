@@ -3,14 +3,15 @@ public struct LimitRule: Sendable, Hashable {
     /// The set point: the alarm is in when the value reaches it (>= for high, <= for low).
     public var at: Double
     public var grade: Grade
+    // (`latch` beside `grade`: the two bytes share a word, 80 bytes a rule, not 88.)
+    /// A latched alarm stays active after the condition clears, until an operator resets it.
+    public var latch: Bool
     /// How far the value must come back past `at` before the alarm clears.
     public var deadband: Double
     /// How long the value must stay past the limit before the alarm raises (or escalates).
     public var onDelay: Duration
     /// How long the value must stay back before the alarm clears (or de-escalates).
     public var offDelay: Duration
-    /// A latched alarm stays active after the condition clears, until an operator resets it.
-    public var latch: Bool
     /// An acknowledged alarm still active after this long is annunciated again.
     public var realarm: Duration?
 
