@@ -1,15 +1,17 @@
 /// An alarm grade, 1 (red, most severe) to 4 (blue), as Chinese emergency management grades
 /// early warnings in four colours.
 public struct Grade: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let rawValue: Int
+    /// Kept in a byte: a grade is in every limit rule and alarm of a park's 50,000 tags.
+    private let raw: UInt8
+    public var rawValue: Int { Int(raw) }
 
     /// Returns nil unless `rawValue` is 1...4.
     public init?(_ rawValue: Int) {
         guard (1...4).contains(rawValue) else { return nil }
-        self.rawValue = rawValue
+        raw = UInt8(rawValue)
     }
 
-    private init(unchecked: Int) { self.rawValue = unchecked }
+    private init(unchecked: UInt8) { raw = unchecked }
 
     public static let red = Grade(unchecked: 1)
     public static let orange = Grade(unchecked: 2)
