@@ -45,7 +45,7 @@ package final class TOMLDocument {
 
     /// The document in `text`, parsed in one piece by toml++.
     static func parseWhole(_ text: [UInt8]) throws(SyntaxError) -> TOMLDocument {
-        let tree = try (text + [0]).withUnsafeBufferPointer { b throws(SyntaxError) in try parseOne(b, firstLine: 1) }
+        let tree = try (text + [0]).withUnsafeBufferPointer { b throws(SyntaxError) in try parseOne(b) }
         return TOMLDocument(trees: [tree], root: TOMLTableNode(pointer: tree, parts: nil))
     }
 
@@ -64,7 +64,7 @@ package final class TOMLDocument {
         DispatchQueue.concurrentPerform(iterations: jobs) { job in
             var text = job == 0 ? rest : Array(bytes[pieces[job - 1].range])
             text.append(0)
-            slots[job] = text.withUnsafeBufferPointer { try? parseOne($0, firstLine: 1) }
+            slots[job] = text.withUnsafeBufferPointer { try? parseOne($0) }
         }
         let trees = results.compactMap { $0 }
         var arrays: [String: [TOMLNode]] = [:]
@@ -86,16 +86,16 @@ package final class TOMLDocument {
         return TOMLDocument(trees: trees, root: TOMLTableNode(pointer: restTree, parts: TOMLTableNode.Parts(arrays)))
     }
 
-    /// One toml++ tree from the NUL-terminated `text`; `firstLine` is the file's line the text
-    /// starts on (for the error).
-    private static func parseOne(_ text: UnsafeBufferPointer<UInt8>, firstLine: Int) throws(SyntaxError) -> OpaquePointer {
+    /// One toml++ tree from the NUL-terminated `text` (a part's error is never reported: the
+    /// whole file is parsed again for it, so lines count from the file's start).
+    private static func parseOne(_ text: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> OpaquePointer {
         // Written by toml++ only when the parse fails.
         let error = UnsafeMutablePointer<CTOMLParseError>.allocate(capacity: 1)
         defer { error.deallocate() }
         let tree = text.baseAddress!.withMemoryRebound(to: CChar.self, capacity: text.count) { tableCreateFromString($0, error) }
         guard let tree else {
             defer { free(UnsafeMutableRawPointer(mutating: error.pointee.description)) }
-            throw SyntaxError(line: Int(error.pointee.source.begin.line) + firstLine - 1,
+            throw SyntaxError(line: Int(error.pointee.source.begin.line),
                               description: String(cString: error.pointee.description))
         }
         return tree
