@@ -81,7 +81,7 @@ struct HazardSourceRuntime: Sendable {
     /// so an inventory resting on a boundary does not chatter.
     static let deadband = 0.02
 
-    init(_ d: HazardSourceDefinition, handles: [String: TagHandle]) {
+    init(_ d: HazardSourceDefinition, handles: TagNameIndex) {
         definition = d
         vesselTags = d.substances.map { $0.vessels.map { handles[$0.levelTag]?.index } }
         modeTags = d.modes.mapValues { $0.suppress.compactMap { handles[$0]?.index } }

@@ -17,7 +17,7 @@ public struct Engine: Sendable {
     let sourceIndex: [String: Int]
     /// Per tag: the sources whose inventory it feeds.
     let tagSources: [[Int]]
-    let handles: [String: TagHandle]
+    let handles: TagNameIndex
     let voteIndex: [String: Int]
     let connectionIndex: [String: Int]
     /// Per vote: its member tags; per tag: the votes and the suppressed tags that depend on it.
@@ -43,8 +43,7 @@ public struct Engine: Sendable {
         self.start = start
         self.tags = definitions.map(TagRuntime.init)
         for i in tags.indices { tags[i].index = i }
-        var handles: [String: TagHandle] = [:]
-        for (i, d) in definitions.enumerated() { handles[d.id] = TagHandle(i) }
+        let handles = TagNameIndex(definitions.lazy.enumerated().map { ($0.element.id, TagHandle($0.offset)) })
         self.handles = handles
         var tagVotes = Array(repeating: [Int](), count: definitions.count)
         var members: [[Int]] = []
@@ -112,7 +111,7 @@ public struct Engine: Sendable {
     public func handle(for tagID: String) -> TagHandle? { handles[tagID] }
 
     /// Every tag id's handle.
-    public var tagHandles: [String: TagHandle] { handles }
+    public var tagHandles: TagNameIndex { handles }
 
     public var settings: EngineSettings { ctx.settings }
 

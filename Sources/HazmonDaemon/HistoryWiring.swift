@@ -48,14 +48,14 @@ enum HistoryWiring {
 
     /// An engine's tags by handle index, with each tag's recording policy.
     static func table(engine: Engine, generation: Int, config: HazmonConfiguration) -> HistoryTagTable {
-        let handles = engine.tagHandles
-        var names = [String](repeating: "", count: (handles.values.map(\.index).max() ?? -1) + 1)
+        let handles = engine.tagHandles.pairs
+        var names = [String](repeating: "", count: (handles.map(\.handle.index).max() ?? -1) + 1)
         for (name, h) in handles { names[h.index] = name }
-        let byID = Dictionary(config.tags.map { ($0.definition.id, $0.history) }, uniquingKeysWith: { a, _ in a })
         let gap = (config.history?.maxGap ?? .seconds(60)).nanosecondsClamped / 1_000_000
-        let policies = names.map { n in
-            let h = byID[n] ?? TagHistorySettings()
-            return HistoryPolicy(deadband: h.deadband, maxGapMillis: gap, float64: h.float64)
+        var policies = [HistoryPolicy](repeating: HistoryPolicy(maxGapMillis: gap), count: names.count)
+        for t in config.tags {
+            guard let h = engine.handle(for: t.definition.id) else { continue }
+            policies[h.index] = HistoryPolicy(deadband: t.history.deadband, maxGapMillis: gap, float64: t.history.float64)
         }
         return HistoryTagTable(generation: generation, names: names, policies: policies)
     }

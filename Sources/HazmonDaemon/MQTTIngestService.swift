@@ -72,7 +72,7 @@ public final class MQTTIngestService: Service, Sendable {
     static var wallMilliseconds: UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1_000)) }
 
     /// The Sparkplug host for the `[[mqtt.sparkplug]]` groups, resolved to the engine's tags.
-    static func sparkplugHost(settings: MQTTSettings, tags: [TagSettings], handles: [String: TagHandle]) -> SparkplugHost? {
+    static func sparkplugHost(settings: MQTTSettings, tags: [TagSettings], handles: TagNameIndex) -> SparkplugHost? {
         guard !settings.sparkplug.isEmpty else { return nil }
         var named: [String: [String: TagHandle]] = [:]
         var explicit: [String: [SparkplugMetricName: TagHandle]] = [:]
@@ -93,20 +93,24 @@ public final class MQTTIngestService: Service, Sendable {
     }
 
     /// Routes exact topics and `[[mqtt.map]]` filters to the engine's tag handles.
-    static func router(settings: MQTTSettings, tags: [TagSettings], handles: [String: TagHandle]) -> TopicRouter {
+    static func router(settings: MQTTSettings, tags: [TagSettings], handles: TagNameIndex) -> TopicRouter {
         var exact: [String: [TopicRouter.Binding]] = [:]
-        var mapTags: [String: [String: TagHandle]] = [:]
+        var mapTags: [String: [(String, TagHandle)]] = [:]
         for t in tags {
             guard case .mqtt(let src) = t.source, let h = handles[t.definition.id] else { continue }
             switch src {
             case .topic(let topic, let json): exact[topic, default: []].append(.init(tag: h, json: json))
-            case .map(let id): mapTags[id, default: [:]][t.definition.id] = h
+            case .map(let id): mapTags[id, default: []].append((t.definition.id, h))
             case .sparkplug: break   // the Sparkplug host's (`sparkplugHost`)
             }
         }
-        let maps = settings.maps.map {
-            TopicRouter.Map(id: $0.id, filter: $0.topic, template: $0.tag, json: $0.json, batch: $0.batch,
-                            format: $0.format == .neuron ? .neuron : .plain, tags: mapTags[$0.id] ?? [:])
+        let maps = settings.maps.map { m in
+            let own = mapTags[m.id] ?? []
+            // A map that feeds every tag (a park's one gateway map) shares the engine's index:
+            // its tags are distinct engine tags, as many as the engine has, so the same set.
+            let index = own.count == handles.count ? handles : TagNameIndex(own)
+            return TopicRouter.Map(id: m.id, filter: m.topic, template: m.tag, json: m.json, batch: m.batch,
+                                   format: m.format == .neuron ? .neuron : .plain, tags: index)
         }
         return TopicRouter(exact: exact, maps: maps)
     }

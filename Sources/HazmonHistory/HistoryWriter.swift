@@ -162,8 +162,9 @@ final class ThreadState: @unchecked Sendable {
         var filter: HistoryFilter
         /// Stored points since the last flush (in `recent`, or in `unwritten` while writes fail).
         var open: [HistoryPoint] = []
-        var float64 = false
+        // In this order, the last compacted point's spare bytes hold the flag (128 bytes a tag).
         var lastCompacted: HistoryPoint?
+        var float64 = false
         var coveredUntil: Int64?
         /// Chunks written by flushes and not yet merged.
         var unmerged = 0
@@ -171,7 +172,9 @@ final class ThreadState: @unchecked Sendable {
 
     let settings: HistoryWriterSettings
     var store: HistoryStore?
-    var ids: [String: Int64] = [:]
+    /// Each registered engine generation's file tag ids, by handle index (at most the two
+    /// generations `setTags` keeps): an array, not a map by name (4.5 MB at 50,000 tags).
+    var fileIDs: [Int: [Int64]] = [:]
     var tags = TagIDTable<Tag>()
     var unwritten: [HistoryStore.RecentRow] = []
     /// Samples that came while the file could not be opened.
@@ -184,7 +187,6 @@ final class ThreadState: @unchecked Sendable {
     var lastComplaint: String?
     var nextOpenAttempt: Int64 = .min
     var nextFlush: Int64 = .min
-    var registeredGenerations = Set<Int>()
 
     init(settings: HistoryWriterSettings) { self.settings = settings }
 
@@ -230,9 +232,7 @@ final class ThreadState: @unchecked Sendable {
             let last = try s.lastCompacted()
             let recent = try s.recentPoints()
             let unmerged = try s.unmergedCounts()
-            let names = try s.tagIDs(for: [])
             store = s
-            ids = names
             for (id, c) in last {
                 tags[id] = Tag(filter: HistoryFilter(policy: HistoryPolicy(maxGapMillis: maxGapMillis), lastStored: c.point),
                                lastCompacted: c.point, coveredUntil: c.until)
@@ -246,7 +246,7 @@ final class ThreadState: @unchecked Sendable {
                 t.float64 = r.float64
                 tags[id] = t
             }
-            registeredGenerations = []
+            fileIDs = [:]
             nextFlush = now + flushMillis
             return true
         } catch {
@@ -265,23 +265,25 @@ final class ThreadState: @unchecked Sendable {
             lostWhileFailing += held.removeFirst().samples.count
         }
         guard open(now: now, writer: writer), let store else { return }
-        for t in tables where !registeredGenerations.contains(t.generation) {
+        for t in tables where fileIDs[t.generation] == nil {
             do {
-                ids = try store.tagIDs(for: t.names)
-                tags.reserve(through: ids.values.max() ?? 0)
-                registeredGenerations.insert(t.generation)
+                let ids = try store.tagIDs(for: t.names)
+                tags.reserve(through: ids.max() ?? 0)
+                fileIDs[t.generation] = ids
             } catch {
                 report(false, error.description, writer: writer)
                 return
             }
         }
+        for g in fileIDs.keys where !tables.contains(where: { $0.generation == g }) { fileIDs[g] = nil }
         var rows = unwritten
         unwritten = []
         for b in held {
-            guard let table = tables.last(where: { $0.generation == b.generation }) else { continue }
+            guard let table = tables.last(where: { $0.generation == b.generation }), let ids = fileIDs[b.generation] else { continue }
             for s in b.samples {
                 let i = s.tag.index
-                guard i < table.names.count, let id = ids[table.names[i]] else { continue }
+                guard i < ids.count else { continue }
+                let id = ids[i]
                 let policy = table.policies[i]
                 let p = HistoryPoint(time: (s.time + b.offset).milliseconds, value: s.value,
                                      quality: s.fault != nil ? .bad : s.quality, sourceTime: s.sourceTime?.milliseconds,

@@ -90,7 +90,7 @@ public final class AlarmPipeline: Sendable {
     }
 
     /// Every tag's handle in the current engine, and the generation they belong to.
-    public func handles() -> (generation: Int, handles: [String: TagHandle]) {
+    public func handles() -> (generation: Int, handles: TagNameIndex) {
         state.withLock { ($0.generation, $0.engine.tagHandles) }
     }
 

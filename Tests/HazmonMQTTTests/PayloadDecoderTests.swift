@@ -203,4 +203,27 @@ struct TopicRoutingTests {
         #expect(router.decode(topic: "gw/1", payload: Array(#"{"value":1}"#.utf8), received: at, maxPayload: 100, into: &samples).unmapped != nil)
         #expect(router.resolved.lookup("gw/1") == nil)
     }
+
+    /// The cache finds what a dictionary finds: every stored topic (short, long, non-ASCII,
+    /// ones that share all but a byte), a topic stored again takes its new hit, and one never
+    /// stored is not found; past its limit it starts again empty.
+    @Test func theTopicCacheAgreesWithADictionary() {
+        let cache = TopicCache()
+        var reference: [String: TopicCache.Hit] = [:]
+        var rng = SplitMix64(seed: 7)
+        let levels = ["park", "罐区", "a", "", "GT-0001", String(repeating: "x", count: 300)]
+        func topic() -> String { (0..<Int(1 + rng.next() % 4)).map { _ in levels[Int(rng.next() % UInt64(levels.count))] + "\(rng.next() % 50)" }.joined(separator: "/") }
+        for i in 0..<20_000 {
+            let t = topic(), hit = TopicCache.Hit(tag: TagHandle(i), map: i % 3)
+            cache.store(t, hit)
+            reference[t] = hit
+        }
+        #expect(cache.count == reference.count)
+        for (t, hit) in reference { #expect(cache.lookup(t) == hit, "\(t)") }
+        for _ in 0..<5_000 { let t = topic() + "/z"; #expect(cache.lookup(t) == nil) }
+        for i in 0..<TopicCache.limit - reference.count { cache.store("f/\(i)", .init(tag: TagHandle(1), map: 0)) }
+        #expect(cache.count == TopicCache.limit)
+        cache.store("after/the/limit", .init(tag: TagHandle(2), map: 1))
+        #expect(cache.count == 1 && cache.lookup("after/the/limit") == .init(tag: TagHandle(2), map: 1) && cache.lookup("f/0") == nil)
+    }
 }

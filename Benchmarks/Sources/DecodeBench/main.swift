@@ -17,7 +17,7 @@ let handles: [String: TagHandle] = {
 }()
 
 let router = TopicRouter(exact: [:], maps: [.init(id: "load", filter: "plant/batch/+", template: "{3}-{tag}", json: nil,
-                                                  batch: true, tags: handles)])
+                                                  batch: true, tags: TagNameIndex(handles.map { ($0.key, $0.value) }))])
 let jsonMessages: [(String, [UInt8])] = (0..<200).map { i in
     let n = i % nodes
     let points = (0..<metrics).map { m in String(format: "{\"tag\":\"m%02d\",\"value\":%.3f}", m, 40 + 10 * rng.nextUnit()) }
