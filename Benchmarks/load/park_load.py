@@ -12,6 +12,7 @@ Regimes (QoS 1 throughout):
   50,000 tags         READY, resident, check, SIGHUP reload     goal: <= 1 s, <= 128 MiB, <= 1 s, <= 1 s
 
 Usage: python3 Benchmarks/load/park_load.py [--runs 3] [--seconds 20] [--hazmon .build/release/hazmon]
+       [--scale-tags 50000 (0: the message regimes only)]
 Needs: what mqtt_load.py and scale.py need (mosquitto, collectd-core, paho-mqtt).
 """
 import argparse, json, os, subprocess, sys
@@ -73,11 +74,13 @@ def main():
               f"{collectd} | {m['bare_cpu_us_per_msg']:.1f} µs | {ratio} | "
               f"{events} | {m['journaled']:,} | {m['floor_p99']:.1f} ms | {latency} | {'met' if met else 'NOT met'} |")
         sys.stdout.flush()
+    if args.scale_tags <= 0:
+        return 0   # --scale-tags 0: the message regimes only
     rows = [run_json([os.path.join(HERE, "scale.py"), "--tags", str(args.scale_tags), "--quiet-seconds", str(args.seconds),
                       "--hazmon", args.hazmon, "--json"])[0] for _ in range(args.runs)]
     r = median_run(rows, "ready_s")
     print()
-    print("| 50,000 tags | READY | resident after start | after quiet load | `hazmon check` | check peak | SIGHUP reload | resident after reload |")
+    print(f"| {args.scale_tags:,} tags | READY | resident after start | after quiet load | `hazmon check` | check peak | SIGHUP reload | resident after reload |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {r['tags']:,} | {r['ready_s']:.2f} s | {r['rss_start_mib']:.0f} MiB | {r['rss_quiet_mib']:.0f} MiB | "
           f"{r['check_s']:.2f} s | {r['check_mib']:.0f} MiB | {r['reload_s']:.2f} s | {r['rss_reload_mib']:.0f} MiB |")

@@ -14,6 +14,7 @@
 #include "heap.h"
 
 #include <malloc.h>
+#include <string.h>
 
 typedef void (*deleting_destructor)(void *);
 
@@ -30,4 +31,11 @@ size_t hazmon_heap_in_use(void) {
 
 void hazmon_heap_trim(void) {
     malloc_trim(0);
+}
+
+int hazmon_heap_policy(size_t mmap_threshold, int arena_max, const char *tunables) {
+    if (tunables != 0 && strstr(tunables, "glibc.malloc.") != 0) return 0;
+    int ok = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+    ok = mallopt(M_ARENA_MAX, arena_max) && ok;
+    return ok ? 1 : -1;
 }

@@ -30,6 +30,7 @@ struct Hazmon: AsyncParsableCommand {
     /// Runs the command line with the exit codes of spec §1: 2 for usage errors (not
     /// ArgumentParser's 64), 78 for configuration errors, 1 for runtime failures.
     static func main() async {
+        FreedMemory.useDaemonPolicy()   // before any thread: how malloc holds memory
         do {
             var command = try parseAsRoot()
             if var async = command as? AsyncParsableCommand {

@@ -25,6 +25,14 @@ struct ConfigMemoryTests {
         return t
     }()
 
+    /// The daemon's heap policy is set, unless GLIBC_TUNABLES already sets malloc's (then the
+    /// operator's settings stand and this touches nothing).
+    @Test func theHeapPolicyGivesWayToTheOperatorsTunables() {
+        #expect(FreedMemory.useDaemonPolicy(tunables: "glibc.malloc.arena_max=8") == .leftToEnvironment)
+        #expect(FreedMemory.useDaemonPolicy(tunables: "glibc.rtld.optional_static_tls=512") == .set)
+        #expect(FreedMemory.useDaemonPolicy(tunables: nil) == .set)
+    }
+
     @Test func repeatedLoadsDoNotGrowTheHeap() throws {
         // The heap is the whole test process's: other suites run beside this one. The median
         // of the growth from one load to the next is immune to their passing allocations; a
