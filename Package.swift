@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(name: "HazmonCoreTests", dependencies: ["HazmonCore"]),
         .testTarget(name: "HazmonConfigTests", dependencies: ["HazmonConfig", "HazmonCore", "HazmonModbus", "HazmonSimulator", "HazmonTestSupport"]),
         .testTarget(name: "HazmonMQTTTests", dependencies: ["HazmonMQTT", "HazmonCore"]),
-        .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonJournalTests", dependencies: ["HazmonJournal", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonHistoryTests", dependencies: ["HazmonHistory", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonReportTests", dependencies: ["HazmonReport", "HazmonJournal", "HazmonCore"]),
         .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonFeed"]),

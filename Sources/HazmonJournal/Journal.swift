@@ -364,15 +364,35 @@ public final class Journal: Sendable {
         }
     }
 
-    /// Copies committed WAL frames into the database file (PASSIVE: never waits for, or
-    /// blocks, the writer). Returns the frames left in the WAL.
+    /// Copies committed WAL frames into the database file. Returns the frames left in the WAL.
+    ///
+    /// A PASSIVE pass never waits for, or blocks, the writer. But SQLite starts the WAL over
+    /// from its beginning only when a commit finds every frame copied and no reader inside
+    /// the WAL, and under a steady stream of commits (an alarm flood: one every 2 ms) that
+    /// moment never came: at 2,000 events a second the WAL grew by 17 MB a second for as long
+    /// as the flood lasted, every commit writing to new blocks of the file. So once the WAL
+    /// holds more than `restartAbove` frames, a second PASSIVE pass copies what the writer
+    /// added meanwhile and a RESTART pass then copies the last few frames and waits for the
+    /// readers inside the WAL (10 ms at most, then it gives way until the next time): the next
+    /// commit starts it over. A commit that comes during that pass waits for it (a few ms,
+    /// twice a second at most, and only while the WAL is long: in a flood).
     @discardableResult
-    public func checkpoint() throws(JournalError) -> Int {
+    public func checkpoint(restartAbove: Int = 1_024) throws(JournalError) -> Int {
         do {
             return try checkpointer.writeWithoutTransaction { db in
-                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-                let log: Int = row?[1] ?? 0, done: Int = row?[2] ?? 0
-                return max(0, log - done)
+                func pass(_ mode: String) throws -> (log: Int, left: Int) {
+                    let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(\(mode))")
+                    let busy: Int = row?[0] ?? 0, log: Int = row?[1] ?? 0, done: Int = row?[2] ?? 0
+                    return (log, busy != 0 ? max(1, log - done) : max(0, log - done))
+                }
+                let first = try pass("PASSIVE")
+                guard first.log > restartAbove else { return first.left }
+                _ = try pass("PASSIVE")
+                // A reader inside the WAL (a long replay, a CSV export) must not hold up the
+                // commits behind the RESTART: it waits at most 10 ms, then gives way.
+                try db.execute(sql: "PRAGMA busy_timeout = 10")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = 5000") }
+                return try pass("RESTART").left
             }
         } catch {
             throw JournalError(error, doing: "cannot checkpoint the journal")

@@ -1,6 +1,8 @@
 import Foundation
+import GRDB
 import HazmonCore
 import HazmonJournal
+import Synchronization
 import Testing
 
 /// A fresh directory for one journal file, removed afterwards.
@@ -59,6 +61,67 @@ struct JournalStoreTests {
         #expect(try j.activeAlarms() == [saved("GT-101", shelvedUntil: until), saved("GT-102")])
         try j.append([entry(3)], states: [AlarmStateChange(tag: "GT-101", slot: .high, saved: nil)])
         #expect(try j.activeAlarms().map(\.tag) == ["GT-102"])
+    }
+
+    /// An alarm flood commits without a pause; checkpoints twice a second must still bring the
+    /// WAL back to its start, or it grows for as long as the flood lasts (17 MB a second at
+    /// 2,000 events a second, before the checkpoint's RESTART pass).
+    @Test func aSteadyStreamOfCommitsDoesNotGrowTheWAL() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file, sync: .normal)
+        let stop = Mutex(false)
+        let checkpoints = Thread {
+            while !stop.withLock({ $0 }) {
+                _ = try? j.checkpoint(restartAbove: 256)
+                usleep(20_000)
+            }
+        }
+        checkpoints.start()
+        let states = (0..<20).map { AlarmStateChange(tag: "GT-\($0)", slot: .high, saved: saved("GT-\($0)")) }
+        for seq in 1...6_000 as ClosedRange<UInt64> {
+            try j.append([entry(seq, tag: "GT-\(seq % 20)")], states: [states[Int(seq % 20)]])
+            usleep(200)   // a flood's commits come a tick apart, not back to back
+        }
+        stop.withLock { $0 = true }
+        usleep(50_000)
+        let wal = (try FileManager.default.attributesOfItem(atPath: d.file + "-wal")[.size] as? Int) ?? -1
+        // Unchecked, 6,000 commits of two or three pages each reach about 60 MB.
+        #expect(wal > 0 && wal < 8 << 20, "the WAL is \(wal) bytes")
+        #expect(try j.lastSeq() == 6_000)
+    }
+
+    /// A reader inside the WAL (a long replay or export) makes the RESTART pass wait; it must
+    /// give way within its 10 ms, not hold the commits behind it for the 5 s busy timeout.
+    @Test func aLongReaderDoesNotHoldCommitsBehindACheckpoint() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file, sync: .normal)
+        for seq in 1...400 as ClosedRange<UInt64> { try j.append([entry(seq)], states: []) }
+        let reader = try DatabaseQueue(path: d.file)
+        let readerInside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let hold = Thread {
+            try? reader.read { db in
+                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM event")   // a snapshot inside the WAL
+                readerInside.signal()
+                release.wait()
+            }
+        }
+        hold.start()
+        readerInside.wait()
+        for seq in 401...800 as ClosedRange<UInt64> { try j.append([entry(seq)], states: []) }
+        let left = Mutex(-1)
+        let done = DispatchSemaphore(value: 0)
+        let checkpoint = Thread {
+            left.withLock { $0 = (try? j.checkpoint(restartAbove: 100)) ?? -2 }
+            done.signal()
+        }
+        let start = ContinuousClock.now
+        checkpoint.start()
+        for seq in 801...850 as ClosedRange<UInt64> { try j.append([entry(seq)], states: []) }
+        #expect(done.wait(timeout: .now() + 3) == .success, "the checkpoint still waits for the reader")
+        #expect(ContinuousClock.now - start < .seconds(2), "commits waited \(ContinuousClock.now - start) behind the checkpoint")
+        #expect(left.withLock { $0 } > 0)   // the reader kept part of the WAL; it restarts later
+        release.signal()
+        #expect(try j.lastSeq() == 850)
     }
 
     @Test func survivesReopeningAndPruningKeepsTheSeq() throws {
