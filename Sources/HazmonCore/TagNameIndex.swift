@@ -71,11 +71,4 @@ public struct TagNameIndex: Sendable, ExpressibleByDictionaryLiteral {
 
     /// How many names it holds (a name given twice counts once).
     public var count: Int { storage.count }
-
-    /// Every name with its handle, in the order given (a repeated name where it came last).
-    public var pairs: [(name: String, handle: TagHandle)] {
-        storage.slots.filter { $0 != 0 }.sorted().map { p in
-            (storage.names[Int(p) - 1], TagHandle(Int(storage.handles[Int(p) - 1])))
-        }
-    }
 }

@@ -48,9 +48,7 @@ enum HistoryWiring {
 
     /// An engine's tags by handle index, with each tag's recording policy.
     static func table(engine: Engine, generation: Int, config: HazmonConfiguration) -> HistoryTagTable {
-        let handles = engine.tagHandles.pairs
-        var names = [String](repeating: "", count: (handles.map(\.handle.index).max() ?? -1) + 1)
-        for (name, h) in handles { names[h.index] = name }
+        let names = engine.tags.map(\.definition.id)   // a tag's handle is its index here
         let gap = (config.history?.maxGap ?? .seconds(60)).nanosecondsClamped / 1_000_000
         var policies = [HistoryPolicy](repeating: HistoryPolicy(maxGapMillis: gap), count: names.count)
         for t in config.tags {

@@ -105,11 +105,14 @@ public final class Journal: Sendable {
     let checkpointer: DatabaseQueue
     public let path: String
 
+    /// How long a connection waits for a lock another holds before a statement fails.
+    static let busyTimeout: Double = 5
+
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     public init(path: String, sync: JournalSync = .full) throws(JournalError) {
         self.path = path
         var config = Configuration()
-        config.busyMode = .timeout(5)
+        config.busyMode = .timeout(Journal.busyTimeout)
         config.label = "hazmon-journal"
         let pragma = sync == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
@@ -391,7 +394,7 @@ public final class Journal: Sendable {
                 // A reader inside the WAL (a long replay, a CSV export) must not hold up the
                 // commits behind the RESTART: it waits at most 10 ms, then gives way.
                 try db.execute(sql: "PRAGMA busy_timeout = 10")
-                defer { try? db.execute(sql: "PRAGMA busy_timeout = 5000") }
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(Journal.busyTimeout * 1_000))") }
                 return try pass("RESTART").left
             }
         } catch {
@@ -510,7 +513,7 @@ public struct JournalReader: Sendable {
     public init(path: String) throws(JournalError) {
         var config = Configuration()
         config.readonly = true
-        config.busyMode = .timeout(5)
+        config.busyMode = .timeout(Journal.busyTimeout)
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
             let isJournal = try queue.read { db in try db.tableExists("event") && db.tableExists("meta") }

@@ -25,7 +25,6 @@ struct TagNameIndexTests {
             let probe = name()
             #expect(index[probe] == reference[probe], "\(probe)")
         }
-        #expect(Dictionary(index.pairs.map { ($0.name, $0.handle) }, uniquingKeysWith: { _, b in b }) == reference)
     }
 
     @Test func aParkOfTagsAndTheLiteralForm() {
