@@ -64,7 +64,7 @@ let package = Package(
         // The durable event log and the state of every alarm not in normal (SQLite, WAL).
         .target(
             name: "HazmonJournal",
-            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["HazmonCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         // The process history: every sample of every tag, compressed in chunks (SQLite, WAL),
         // written by a thread of its own; read by `hazmon trend` and the console.

@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import HazmonCore
 
 /// How hard a commit works to survive a power cut. Every committed event survives a crash of
@@ -204,6 +205,18 @@ public final class Journal: Sendable {
                 CREATE TABLE notify_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v5") { db in
+            // The state an event leaves its alarm in travels in the event's own row (the
+            // `alarm` table is brought up to date from them later, `foldAlarmStates`): a commit
+            // writes the event table's last page and its time index, not a page of the alarm
+            // table per alarm besides. `alarm_slot` NULL: the event changed no alarm's durable
+            // state; `alarm_state` NULL beside a slot: the alarm went back to normal.
+            try db.execute(sql: """
+                ALTER TABLE event ADD COLUMN alarm_slot TEXT;
+                ALTER TABLE event ADD COLUMN alarm_state TEXT;
+                INSERT INTO meta (key, value) VALUES ('alarm_folded_seq', (SELECT coalesce(max(seq), 0) FROM event));
+                """)
+        }
         return m
     }
 
@@ -307,11 +320,22 @@ public final class Journal: Sendable {
     }
 
     /// Appends events and alarm state changes in one transaction (one fsync with `sync = full`).
-    /// Either all of it is committed or none.
+    /// Either all of it is committed or none. Each state rides in the row of the last event of
+    /// its alarm (the `alarm` table catches up in `foldAlarmStates`).
     public func append(_ entries: [JournalEntry], states: [AlarmStateChange]) throws(JournalError) {
         guard !entries.isEmpty || !states.isEmpty else { return }
         do {
-            try pool.write { db in try Self.write(entries, states: states, into: db) }
+            try pool.writeWithoutTransaction { db in
+                // BEGIN and COMMIT prepared once: `write { }` parses its BEGIN on every commit.
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                do {
+                    try Self.write(entries, states: states, into: db, inline: true)
+                    try db.cachedStatement(sql: "COMMIT").execute()
+                } catch {
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+                    throw error
+                }
+            }
         } catch {
             throw JournalError(error, doing: "cannot commit \(entries.count) events to the journal")
         }
@@ -330,7 +354,7 @@ public final class Journal: Sendable {
                     guard let first = b.entries.first,
                           try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE seq = ?", arguments: [Int64(first.seq)]) == 0
                     else { continue }
-                    try Self.write(b.entries, states: b.states, into: db)
+                    try Self.write(b.entries, states: b.states, into: db, inline: false)
                     done.batches += 1
                     done.events += b.entries.count
                 }
@@ -341,20 +365,52 @@ public final class Journal: Sendable {
         }
     }
 
-    static func write(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database) throws {
+    /// Inserts the events; with `inline`, each state goes into the row of the last event of its
+    /// alarm, else (and for a state no event of the batch names) straight into the `alarm`
+    /// table, after the states still in event rows are folded in (they are older).
+    static func write(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database, inline: Bool) throws {
+        let carrier = inline ? carriers(of: states, in: entries) : Array(repeating: -1, count: states.count)
+        var stateOf = [Int](repeating: -1, count: inline ? entries.count : 0)
+        for (i, at) in carrier.enumerated() where at >= 0 { stateOf[at] = i }
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO event (seq, time_ns, tag, condition, event, grade, json) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO event (seq, time_ns, tag, condition, event, grade, json, alarm_slot, alarm_state)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        for e in entries {
-            try insert.execute(arguments: [Int64(e.seq), e.time.nanoseconds, e.tag, e.condition, e.event, e.grade, e.json])
+        // Bound column by column through SQLite itself: GRDB's arguments (an array of boxed
+        // values per row) cost more than the insert.
+        let stmt = insert.sqliteStatement
+        defer { sqlite3_reset(stmt); sqlite3_clear_bindings(stmt) }
+        for (n, e) in entries.enumerated() {
+            sqlite3_reset(stmt)
+            sqlite3_bind_int64(stmt, 1, Int64(e.seq))
+            sqlite3_bind_int64(stmt, 2, e.time.nanoseconds)
+            bindText(stmt, 3, e.tag)
+            bindText(stmt, 4, e.condition)
+            bindText(stmt, 5, e.event)
+            sqlite3_bind_int64(stmt, 6, Int64(e.grade))
+            bindText(stmt, 7, e.json)
+            if inline, stateOf[n] >= 0 {
+                let c = states[stateOf[n]]
+                bindText(stmt, 8, c.slot.rawValue)
+                if let a = c.saved { bindText(stmt, 9, encodeState(a)) } else { sqlite3_bind_null(stmt, 9) }
+            } else {
+                sqlite3_bind_null(stmt, 8)
+                sqlite3_bind_null(stmt, 9)
+            }
+            let code = sqlite3_step(stmt)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
         }
+        guard carrier.contains(-1) else { return }
+        try foldAlarmStates(db)
         let upsert = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
                                           acked_at_ns, condition, grade, name, unit, value)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM alarm WHERE tag = ? AND slot = ?")
-        for c in states {
+        for (c, at) in zip(states, carrier) where at < 0 {
             guard let a = c.saved else {
                 try delete.execute(arguments: [c.tag, c.slot.rawValue])
                 continue
@@ -365,6 +421,91 @@ public final class Journal: Sendable {
                 a.condition.rawValue, a.grade.rawValue, a.name, a.unit, a.value,
             ])
         }
+    }
+
+    /// For each state, the index of the last entry of its alarm (same tag, a condition of its
+    /// slot), or -1 if the batch has none.
+    static func carriers(of states: [AlarmStateChange], in entries: [JournalEntry]) -> [Int] {
+        func slot(_ e: JournalEntry) -> AlarmSlot? { Condition(rawValue: e.condition)?.slot }
+        guard states.count > 8 else {
+            // A few alarms (the usual batch): a scan from the end costs less than a table.
+            return states.map { c in entries.lastIndex { $0.tag == c.tag && slot($0) == c.slot } ?? -1 }
+        }
+        var wanted: [StateKey: Int] = [:]
+        wanted.reserveCapacity(states.count)
+        for (i, c) in states.enumerated() { wanted[StateKey(tag: c.tag, slot: c.slot)] = i }
+        var out = [Int](repeating: -1, count: states.count)
+        for n in entries.indices.reversed() where !wanted.isEmpty {
+            guard let s = slot(entries[n]), let i = wanted.removeValue(forKey: StateKey(tag: entries[n].tag, slot: s)) else { continue }
+            out[i] = n
+        }
+        return out
+    }
+
+    struct StateKey: Hashable {
+        var tag: String
+        var slot: AlarmSlot
+    }
+
+    /// An alarm's durable state as a JSON array, in the `alarm` table's column order from
+    /// `level` (the fold reads it with `json_extract`): level, last_level, state, latched,
+    /// since_ns, shelved_until_ns, acked_at_ns, condition, grade, name, unit, value.
+    static func encodeState(_ a: SavedAlarm) -> String {
+        var out = "["
+        out.reserveCapacity(96 + a.name.utf8.count + a.unit.utf8.count)
+        func int(_ v: Int64?) { out += v.map { String($0) } ?? "null"; out += "," }
+        int(Int64(a.level))
+        int(Int64(a.lastLevel))
+        JSONWriter.appendQuoted(a.state.rawValue, to: &out)
+        out += a.latched ? ",1," : ",0,"
+        int(a.since?.nanoseconds)
+        int(a.shelvedUntil?.nanoseconds)
+        int(a.ackedAt?.nanoseconds)
+        JSONWriter.appendQuoted(a.condition.rawValue, to: &out)
+        out += ","
+        int(Int64(a.grade.rawValue))
+        JSONWriter.appendQuoted(a.name, to: &out)
+        out += ","
+        JSONWriter.appendQuoted(a.unit, to: &out)
+        out += ","
+        out += a.value.map(JSONWriter.number) ?? "null"
+        out += "]"
+        return out
+    }
+
+    /// Brings the `alarm` table up to date with the states in event rows not yet folded in:
+    /// per alarm the last one wins (a row replaced, or deleted for back to normal). Run by
+    /// the checkpoint thread, before reading the active alarms, and before pruning.
+    static func foldAlarmStates(_ db: Database) throws {
+        let mark = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alarm_folded_seq'") ?? 0
+        guard let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event"), top > mark else { return }
+        try db.execute(sql: """
+            DELETE FROM alarm WHERE (tag, slot) IN (SELECT tag, alarm_slot FROM event WHERE seq > ? AND alarm_slot IS NOT NULL)
+            """, arguments: [mark])
+        try db.execute(sql: """
+            INSERT INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
+                               acked_at_ns, condition, grade, name, unit, value)
+            SELECT tag, alarm_slot, s ->> 0, s ->> 1, s ->> 2, s ->> 3, s ->> 4, s ->> 5, s ->> 6, s ->> 7, s ->> 8,
+                   s ->> 9, s ->> 10, s ->> 11
+            FROM (SELECT tag, alarm_slot, alarm_state AS s FROM event
+                  WHERE seq IN (SELECT max(seq) FROM event WHERE seq > ? AND alarm_slot IS NOT NULL GROUP BY tag, alarm_slot))
+            WHERE s IS NOT NULL
+            """, arguments: [mark])
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'alarm_folded_seq'", arguments: [top])
+    }
+
+    /// Folds the alarm states committed in event rows into the `alarm` table (see
+    /// `foldAlarmStates`); the checkpoint thread's work, so the rows to fold stay few.
+    public func foldAlarmStates() throws(JournalError) {
+        do {
+            try pool.write(Self.foldAlarmStates)
+        } catch {
+            throw JournalError(error, doing: "cannot bring the journal's alarm table up to date")
+        }
+    }
+
+    private static func bindText(_ stmt: OpaquePointer?, _ index: Int32, _ text: String) {
+        _ = text.withCString { sqlite3_bind_text(stmt, index, $0, Int32(text.utf8.count), sqliteTransient) }
     }
 
     /// Copies committed WAL frames into the database file. Returns the frames left in the WAL.
@@ -405,8 +546,9 @@ public final class Journal: Sendable {
     /// Every alarm that was not in normal when the journal was last written.
     public func activeAlarms() throws(JournalError) -> [SavedAlarm] {
         do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM alarm ORDER BY tag, slot").compactMap(Self.savedAlarm)
+            return try pool.write { db in
+                try Self.foldAlarmStates(db)
+                return try Row.fetchAll(db, sql: "SELECT * FROM alarm ORDER BY tag, slot").compactMap(Self.savedAlarm)
             }
         } catch {
             throw JournalError(error, doing: "cannot read the active alarms from the journal")
@@ -478,7 +620,9 @@ public final class Journal: Sendable {
     public func prune(before cutoff: Instant) throws(JournalError) -> Int {
         do {
             return try pool.write { db in
-                // Keep the high-water mark first: seq must not restart once every event is pruned.
+                // The alarm states the events carry first, then the high-water mark: seq must not
+                // restart once every event is pruned.
+                try Self.foldAlarmStates(db)
                 try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(seq) FROM event), 0)) WHERE key = 'last_seq'")
                 try db.execute(sql: "DELETE FROM event WHERE time_ns < ?", arguments: [cutoff.nanoseconds])
                 return db.changesCount
@@ -624,3 +768,6 @@ public struct JournalReader: Sendable {
         }
     }
 }
+
+/// SQLite copies the bound bytes (the Swift string's storage is not kept past the call).
+private let sqliteTransient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)

@@ -15,7 +15,8 @@ import Synchronization
 ///   on a sick disk are annunciated anyway (flagged `unjournaled`), and a failing journal is
 ///   retried every second; it also delivers what becomes due at submission (while the journal
 ///   fails), so the pipeline's lock never waits on a sink.
-/// - **hazmon-ckpt** copies the WAL back into the database twice a second after commits, on a
+/// - **hazmon-ckpt** twice a second after commits folds the alarm states the new event rows
+///   carry into the journal's `alarm` table, then copies the WAL back into the database on a
 ///   connection of its own, never inside a commit.
 public final class JournalWriter: EventOutlet, Sendable {
     let journal: Journal
@@ -83,6 +84,7 @@ public final class JournalWriter: EventOutlet, Sendable {
         watch.broadcast()
         watch.unlock()
         while threadsLeft.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline + .seconds(1) { usleep(5_000) }
+        _ = try? journal.foldAlarmStates()
         try? journal.checkpoint()
         let (commits, events) = commitStats
         if lost.isEmpty {
@@ -226,6 +228,7 @@ public final class JournalWriter: EventOutlet, Sendable {
             if done == checkpointed, !failing { continue }
             checkpointed = done
             do {
+                try journal.foldAlarmStates()
                 try journal.checkpoint()
                 failing = false
             } catch {

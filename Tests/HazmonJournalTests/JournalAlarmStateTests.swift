@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import HazmonCore
+@testable import HazmonJournal
+import Testing
+
+/// The alarm states a commit carries ride in their events' rows (schema v5); the `alarm`
+/// table catches up when they are folded in. What the daemon restores must be the same either
+/// way, in every order a state can arrive in.
+@Suite("Journal alarm states in event rows")
+struct JournalAlarmStateTests {
+    func event(_ seq: UInt64, _ tag: String, _ condition: Condition = .h, _ kind: String = "raised") -> JournalEntry {
+        JournalEntry(seq: seq, time: Instant(seconds: 1_000 + Double(seq)), tag: tag, condition: condition.rawValue,
+                     event: kind, grade: 3, json: #"{"seq":\#(seq)}"#)
+    }
+
+    func state(_ tag: String, level: Int = 1, state: AlarmState = .unack, name: String = "gas", value: Double? = 30.5) -> AlarmStateChange {
+        AlarmStateChange(tag: tag, slot: .high, saved: SavedAlarm(
+            tag: tag, slot: .high, level: level, lastLevel: level, state: state, latched: level == 2,
+            since: Instant(seconds: 10), shelvedUntil: level == 2 ? Instant(seconds: 99) : nil, ackedAt: nil,
+            condition: level == 2 ? .hh : .h, grade: level == 2 ? .orange : .yellow, name: name, unit: "%LEL \"wet\"", value: value))
+    }
+
+    /// The rows of the `alarm` table itself, read past the journal (no fold).
+    func tableRows(_ path: String) throws -> [String] {
+        try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT tag || '/' || state FROM alarm ORDER BY tag") }
+    }
+
+    @Test func aCommitWritesNoAlarmRowAndTheFoldMatchesTheStatesInOrder() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        let odd = "甲烷 \\ \"泄漏\"\n"
+        try j.append([event(1, "GT-101"), event(2, "GT-102")], states: [state("GT-101"), state("GT-102", name: odd, value: nil)])
+        try j.append([event(3, "GT-101", .hh), event(4, "GT-101", .hh, "acknowledged")],
+                     states: [state("GT-101", level: 2, state: .acked, value: 0.1 + 0.2)])
+        try j.append([event(5, "GT-102", .h, "cleared")], states: [AlarmStateChange(tag: "GT-102", slot: .high, saved: nil)])
+        // Nothing in the alarm table yet: the commits wrote event rows only.
+        #expect(try tableRows(d.file).isEmpty)
+        let expected = [state("GT-101", level: 2, state: .acked, value: 0.1 + 0.2).saved!]
+        #expect(try j.activeAlarms() == expected)
+        #expect(try tableRows(d.file) == ["GT-101/acked"])
+        // Folding again changes nothing; a reopened journal restores the same.
+        try j.foldAlarmStates()
+        #expect(try Journal(path: d.file).activeAlarms() == expected)
+        // A name and unit that need escaping, and a missing value, come back as they were.
+        try j.append([event(6, "GT-102")], states: [state("GT-102", name: odd, value: nil)])
+        #expect(try j.activeAlarms().last == state("GT-102", name: odd, value: nil).saved)
+    }
+
+    @Test func aBigBatchPutsEachStateOnItsAlarmsLastEvent() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        // 40 alarms (the table path, not the short scan), each with two events in the batch,
+        // and one state per alarm: the state after both.
+        let tags = (0..<40).map { "GT-\(100 + $0)" }
+        let events = tags.enumerated().flatMap { i, t in [event(UInt64(2 * i + 1), t), event(UInt64(2 * i + 2), t, .hh)] }
+        try j.append(events, states: tags.map { state($0, level: 2) })
+        let carriers = try DatabaseQueue(path: d.file).read { db in
+            try Int.fetchAll(db, sql: "SELECT seq FROM event WHERE alarm_slot IS NOT NULL ORDER BY seq")
+        }
+        #expect(carriers == (1...40).map { 2 * $0 })
+        #expect(try j.activeAlarms() == tags.map { state($0, level: 2).saved! })
+    }
+
+    @Test func aSpilledStateCommittedAfterUnfoldedOnesWins() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        try j.append([event(1, "GT-101")], states: [state("GT-101")])
+        // Events 2 and 3 were spilled while the journal failed; committed now, after event 1
+        // whose state is still only in its row. The spilled (newer) state must win.
+        try j.importSpilled([SpilledBatch(entries: [event(2, "GT-101", .hh), event(3, "GT-101", .hh, "acknowledged")],
+                                          states: [state("GT-101", level: 2, state: .acked)])])
+        #expect(try j.activeAlarms() == [state("GT-101", level: 2, state: .acked).saved!])
+        // A state no event of its batch names goes straight to the table, after the older ones.
+        try j.append([event(4, "GT-101", .hh, "cleared")], states: [state("GT-101", level: 2, state: .rtnUnack)])
+        try j.append([event(5, "GT-101", .hh, "acknowledged")], states: [AlarmStateChange(tag: "GT-999", slot: .high, saved: state("GT-999").saved)])
+        #expect(try j.activeAlarms() == [state("GT-101", level: 2, state: .rtnUnack).saved!, state("GT-999").saved!])
+    }
+
+    @Test func pruningTheEventsKeepsTheStatesTheyCarried() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        try j.append([event(1, "GT-101"), event(2, "GT-102")], states: [state("GT-101"), state("GT-102")])
+        #expect(try j.prune(before: Instant(seconds: 1_000_000)) == 2)
+        #expect(try j.activeAlarms().map(\.tag) == ["GT-101", "GT-102"])
+        #expect(try j.lastSeq() == 2)
+    }
+
+    @Test func aVersion4JournalKeepsItsAlarmsThroughTheMigration() throws {
+        let d = JournalDir()
+        do {
+            let queue = try DatabaseQueue(path: d.file)
+            try Journal.migrator.migrate(queue, upTo: "v4")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO event (seq, time_ns, tag, condition, event, grade, json) VALUES (7, 1, 'GT-101', 'h', 'raised', 3, '{}');
+                    INSERT INTO alarm (tag, slot, level, last_level, state, latched, condition, grade, name, unit, value)
+                    VALUES ('GT-101', 'high', 1, 1, 'unack', 0, 'h', 3, 'gas', '%LEL', 30.5);
+                    """)
+            }
+        }
+        let j = try Journal(path: d.file)
+        #expect(try j.activeAlarms().map(\.tag) == ["GT-101"])
+        try j.append([event(8, "GT-101", .h, "cleared")], states: [AlarmStateChange(tag: "GT-101", slot: .high, saved: nil)])
+        #expect(try j.activeAlarms().isEmpty)
+        #expect(try j.lastSeq() == 8)
+    }
+}
