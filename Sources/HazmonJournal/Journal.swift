@@ -11,6 +11,9 @@ public enum JournalSync: String, Sendable, CaseIterable {
     /// `synchronous = NORMAL`: commits reach the OS at once, the disk at the next checkpoint.
     /// A power cut can lose the last commits; a process crash cannot.
     case normal
+
+    /// `PRAGMA synchronous`'s number for it.
+    var sqliteLevel: Int { self == .full ? 2 : 1 }
 }
 
 /// One event as the journal stores it.
@@ -123,6 +126,16 @@ public final class Journal: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            // GRDB sets `synchronous = NORMAL` on a pool's writer once it has turned WAL on,
+            // after `prepareDatabase`: set it again, and check it took, or `sync = full` is
+            // silently NORMAL (no fsync per commit: a power cut loses the last commits).
+            let level = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(pragma)")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            }
+            guard level == sync.sqliteLevel else {
+                throw JournalError("cannot set synchronous = \(pragma) on the journal \(path) (SQLite reports \(level))")
+            }
             try Self.migrator.migrate(pool)
             checkpointer = try DatabaseQueue(path: path, configuration: config)
         } catch {

@@ -47,6 +47,16 @@ struct JournalAlarmStateTests {
         #expect(try j.activeAlarms().last == state("GT-102", name: odd, value: nil).saved)
     }
 
+    /// `sync = full` must reach the connection that commits: GRDB's pool sets NORMAL on it
+    /// after the journal's own setup, and for a while every commit went without an fsync.
+    @Test(arguments: [JournalSync.full, .normal])
+    func theSyncSettingReachesTheWritingConnection(_ sync: JournalSync) throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file, sync: sync)
+        let level = try j.database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(level == (sync == .full ? 2 : 1))
+    }
+
     @Test func aBigBatchPutsEachStateOnItsAlarmsLastEvent() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file)
