@@ -9,8 +9,9 @@ import Synchronization
 /// The decisions are `JournalWriterMachine`'s; this shell carries out its actions on threads of
 /// its own, never Swift's cooperative pool (SQLite blocks):
 /// - **hazmon-journal** runs the blocking I/O the machine asks for: a commit (a group of
-///   batches in one transaction), a spill, committing the spill file. After a commit it usually
-///   delivers the committed batches itself: no further thread hop.
+///   batches in one transaction, joined by those submitted while the thread woke), a spill,
+///   committing the spill file. After a commit it usually delivers the committed batches
+///   itself, as one delivery: no further thread hop.
 /// - **hazmon-jwatch** ticks the machine four times per `maxWait`, so batches whose commit hangs
 ///   on a sick disk are annunciated anyway (flagged `unjournaled`), and a failing journal is
 ///   retried every second; it also delivers what becomes due at submission (while the journal
@@ -121,7 +122,7 @@ public final class JournalWriter: EventOutlet, Sendable {
                 watch.signal()
                 watch.unlock()
             case .deliver(let batches):
-                for b in batches { deliver(b.batch, journaled: b.journaled) }
+                deliver(batches)
                 work.append(contentsOf: machine.withLock { $0.deliveryFinished(now: .steadyNow) })
             case .health(let up, let reason):
                 if up {
@@ -151,7 +152,8 @@ public final class JournalWriter: EventOutlet, Sendable {
             let action = work.removeFirst()
             inbox.unlock()
             switch action {
-            case .commit(let batches):
+            case .commit(var batches):
+                batches += machine.withLock { $0.joinInFlight() }
                 let started = onCommit == nil ? nil : ContinuousClock.now
                 var failure: String?
                 do { try journal.append(entries(batches), states: batches.flatMap(\.states)) } catch { failure = "\(error)" }
@@ -185,15 +187,27 @@ public final class JournalWriter: EventOutlet, Sendable {
         return out
     }
 
-    private func deliver(_ b: JournalBatch, journaled: Bool) {
-        guard !journaled else {
-            for sink in sinks { sink.deliver(b.events, json: b.json) }
-            return
+    /// Hands batches to the sinks in order, each run of them alike (journaled or not) as one
+    /// delivery: a group commit of many small batches is one log write and one hand-off to the
+    /// socket's event loop, not one per batch.
+    private func deliver(_ batches: [(batch: JournalBatch, journaled: Bool)]) {
+        var start = batches.startIndex
+        while start < batches.endIndex {
+            let journaled = batches[start].journaled
+            let end = batches[start...].firstIndex { $0.journaled != journaled } ?? batches.endIndex
+            var events = batches[start].batch.events
+            var json = batches[start].batch.json
+            for b in batches[start + 1 ..< end] {
+                events.append(contentsOf: b.batch.events)
+                json.append(contentsOf: b.batch.json)
+            }
+            if !journaled {
+                for i in events.indices { events[i].flags.insert(.unjournaled) }
+                json = events.map(\.jsonLine)
+            }
+            for sink in sinks { sink.deliver(events, json: json) }
+            start = end
         }
-        var events = b.events
-        for i in events.indices { events[i].flags.insert(.unjournaled) }
-        let json = events.map(\.jsonLine)
-        for sink in sinks { sink.deliver(events, json: json) }
     }
 
     private var isEnding: Bool { ending.load(ordering: .relaxed) }

@@ -157,6 +157,17 @@ struct JournalWriterMachine {
         return actions + finishIfDone(now: now)
     }
 
+    /// Batches submitted since the commit in flight was handed out, joined to it: the journal
+    /// thread asks just before it writes, so a burst that arrives while the thread wakes goes
+    /// into one transaction (one fsync), not two. Empty when no commit is in flight.
+    mutating func joinInFlight() -> [JournalBatch] {
+        guard inFlight != nil, !toCommit.isEmpty else { return [] }
+        let more = toCommit
+        toCommit = []
+        inFlight! += more
+        return more
+    }
+
     mutating func deliveryFinished(now: Instant) -> [Action] {
         delivering = false
         return startDelivery(now: now) + finishIfDone(now: now)

@@ -45,6 +45,26 @@ struct JournalWriterMachineTests {
         #expect(m.commits == 2 && m.committedEvents == 4)
     }
 
+    /// A burst that arrives while the journal thread wakes joins the commit handed out for its
+    /// first batch: one transaction, one fsync, delivered together once it lands.
+    @Test func batchesSubmittedBeforeTheWriteJoinTheCommitInFlight() {
+        var m = JournalWriterMachine(maxWait: .seconds(1))
+        #expect(m.joinInFlight().isEmpty, "no commit in flight: nothing to join")
+        #expect(show(m.submitted(batch(1), now: at(0))) == ["commit 1"])
+        _ = m.submitted(batch(2), now: at(0.001))
+        _ = m.submitted(batch(3, 4), now: at(0.002))
+        #expect(show([.commit(m.joinInFlight())]) == ["commit 2,3,4"])
+        #expect(m.joinInFlight().isEmpty, "joined once")
+        #expect(show(m.commitFinished(error: nil, now: at(0.01))) == ["deliver 1 2 3,4"], "all of it committed: no second commit")
+        #expect(m.commits == 1 && m.committedEvents == 4)
+        // A failed commit puts the joined batches in the backlog with the rest.
+        _ = m.deliveryFinished(now: at(0.01))
+        _ = m.submitted(batch(5), now: at(0.02))
+        _ = m.submitted(batch(6), now: at(0.021))
+        #expect(show([.commit(m.joinInFlight())]) == ["commit 6"])
+        #expect(show(m.commitFinished(error: "disk I/O error", now: at(0.03))) == ["down", "spill 5,6", "deliver 5! 6!"])
+    }
+
     @Test func aCommitPastMaxWaitIsAnnunciatedUnjournaledAndLaterCommitted() {
         var m = JournalWriterMachine(maxWait: .seconds(1))
         _ = m.submitted(batch(1), now: at(0))
