@@ -95,16 +95,25 @@ extension Instant {
         let millis = Int(ns / 1_000_000)
         let secOfDay = millis / 1000
         let (y, m, d) = Instant.civil(fromDays: days)
-        var out = ""
-        out.reserveCapacity(24)
-        Instant.pad(&out, y, 4); out += "-"
-        Instant.pad(&out, m, 2); out += "-"
-        Instant.pad(&out, d, 2); out += "T"
-        Instant.pad(&out, secOfDay / 3600, 2); out += ":"
-        Instant.pad(&out, (secOfDay / 60) % 60, 2); out += ":"
-        Instant.pad(&out, secOfDay % 60, 2); out += "."
-        Instant.pad(&out, millis % 1000, 3); out += "Z"
-        return out
+        // Digits straight into the string's storage: every event line carries one or two. An
+        // Instant spans the years 1677 to 2262, so the year always has four digits.
+        return String(unsafeUninitializedCapacity: 24) { buf in
+            func put(_ v: Int, _ width: Int, at i: Int) {
+                var v = v
+                for k in (i ..< i + width).reversed() {
+                    buf[k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+            }
+            put(y, 4, at: 0); buf[4] = UInt8(ascii: "-")
+            put(m, 2, at: 5); buf[7] = UInt8(ascii: "-")
+            put(d, 2, at: 8); buf[10] = UInt8(ascii: "T")
+            put(secOfDay / 3600, 2, at: 11); buf[13] = UInt8(ascii: ":")
+            put((secOfDay / 60) % 60, 2, at: 14); buf[16] = UInt8(ascii: ":")
+            put(secOfDay % 60, 2, at: 17); buf[19] = UInt8(ascii: ".")
+            put(millis % 1000, 3, at: 20); buf[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     /// RFC 3339 at a UTC offset, for people reading local time: `2026-11-23T16:15:02.123+08:00`
