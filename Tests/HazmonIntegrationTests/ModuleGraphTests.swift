@@ -11,7 +11,7 @@ struct ModuleGraphTests {
         // TOMLKit parses; its C layer (CTOML) is read directly and CHeap frees what it leaves
         // behind (see TOMLDocument).
         "HazmonConfig": ["HazmonCore", "HazmonModbus", "TOMLKit", "CTOML", "CHeap"],
-        "HazmonJournal": ["HazmonCore", "GRDB"],
+        "HazmonJournal": ["HazmonCore", "GRDB", "GRDBSQLite"],
         "HazmonFeed": ["HazmonCore", "Logging", "NIOCore", "NIOPosix", "NIOSSL"],
         "HazmonMQTT": ["HazmonCore", "CMosquitto", "Logging"],
         // Owns its vocabulary (devices, tables, types, word orders); the config maps into it.
