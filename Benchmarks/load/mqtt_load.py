@@ -200,16 +200,30 @@ def run(args, port, tmp):
     db = sqlite3.connect(journal)
     journaled = db.execute("SELECT count(*) FROM event").fetchone()[0]
     db.close()
+    commits = journal_commits(os.path.join(tmp, "hazmon.log"))
     floor_lat = [(r - p) / 1e6 for p, r in zip(sent, floor_recv) if r]
     hz_lat = [(r - p) / 1e6 for p, r in zip(sent, hz_recv) if r]
     extra = {}
     if collectd:
         extra = dict(collectd_cpu_us_per_msg=(cd1 - cd0) / total * 1e6, collectd_notifications=collectd_notifications(tmp))
-    return dict(**extra, sent=total, elapsed=elapsed, journaled=journaled, replay_events=replay_events,
+    return dict(**extra, sent=total, elapsed=elapsed, journaled=journaled, commits=commits, replay_events=replay_events,
                 replay_seconds=replay_seconds, floor_received=len(floor_lat), hazmon_events=len(hz_lat),
                 floor_p50=percentile(floor_lat, 50), floor_p99=percentile(floor_lat, 99),
                 hazmon_p50=percentile(hz_lat, 50), hazmon_p99=percentile(hz_lat, 99),
                 hazmon_cpu_us_per_msg=(cpu1 - cpu0) / total * 1e6, bare_cpu_us_per_msg=(bare1 - bare0) / total * 1e6)
+
+
+def journal_commits(log_path):
+    """The commits the daemon's journal writer made over its life (its `journal closed` line
+    at stop), or None: with the events, how many events each fsync carried."""
+    with open(log_path) as f:
+        for line in f:
+            if '"journal closed"' in line:
+                try:
+                    return int(json.loads(line).get("commits", ""))
+                except ValueError:
+                    return None
+    return None
 
 
 def drain(journal, total, quiet_for=5.0, limit=120.0):
@@ -355,7 +369,8 @@ def main():
         print(f"hazmon  (broker -> engine -> socket): events {r['hazmon_events']}, "
               f"p50 {r['hazmon_p50']:.3f} ms, p99 {r['hazmon_p99']:.3f} ms, "
               f"p99 over floor {r['hazmon_p99'] - r['floor_p99']:+.3f} ms, CPU {r['hazmon_cpu_us_per_msg']:.1f} us/msg")
-    print(f"journal (sync {args.sync}):                 {r['journaled']} events committed "
+    per_commit = f" in {r['commits']} commits ({r['journaled'] / r['commits']:.1f} events each)" if r.get("commits") else ""
+    print(f"journal (sync {args.sync}):                 {r['journaled']} events committed{per_commit} "
           f"({r['journaled'] / r['elapsed']:.0f}/s over the run); replay from the journal: "
           f"{r['replay_events']} events in {r['replay_seconds']:.2f} s "
           f"({r['replay_events'] / max(r['replay_seconds'], 1e-9):.0f}/s)")
