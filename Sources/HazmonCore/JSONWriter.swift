@@ -1,7 +1,7 @@
 /// Writes one flat JSON object, field by field, in the order given. Small and allocation-lean
 /// on purpose: it is how every event leaves the process. It writes UTF-8 bytes into one buffer
 /// and makes the `String` once at the end: appending dozens of small pieces to a `String` cost
-/// about ten times as many instructions (`EngineProfile events`, docs/PERFORMANCE.md).
+/// about four times as many instructions (`EngineProfile events`, docs/PERFORMANCE.md).
 public struct JSONWriter {
     private var out: [UInt8]
     private var first = true
@@ -28,14 +28,14 @@ public struct JSONWriter {
 
     public mutating func field(_ k: String, _ v: Int64) {
         key(k)
-        JSONWriter.appendInteger(v, to: &out)
+        JSONWriter.appendBytes(String(v), to: &out)
     }
 
     public mutating func field(_ k: String, _ v: Int) { field(k, Int64(v)) }
 
     public mutating func field(_ k: String, _ v: Double?) {
         key(k)
-        if let v { JSONWriter.appendNumber(v, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let v { JSONWriter.appendBytes(JSONWriter.number(v), to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     public mutating func field(_ k: String, _ v: Bool) {
@@ -64,29 +64,9 @@ public struct JSONWriter {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `v` in decimal digits.
-    static func appendInteger(_ v: Int64, to out: inout [UInt8]) {
-        if v < 0 { out.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
-        guard m >= 10 else { out.append(UInt8(ascii: "0") + UInt8(m)); return }
-        let start = out.count
-        while m > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(m % 10))
-            m /= 10
-        }
-        out[start...].reverse()
-    }
-
-    /// `number(v)`'s text, as bytes.
-    static func appendNumber(_ v: Double, to out: inout [UInt8]) {
-        if !v.isFinite {
-            out.append(contentsOf: "null".utf8)
-        } else if v == v.rounded(), abs(v) < 1e15 {
-            appendInteger(Int64(v), to: &out)
-        } else {
-            appendBytes(String(v), to: &out)
-        }
-    }
+    /// Whether a byte of a JSON string's text must be escaped: a quote, a backslash, a control
+    /// character (any UTF-8 multi-byte sequence holds no byte below 0x80).
+    static func mustEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5C }
 
     /// `s` as a JSON string: quotes, backslashes and control characters escaped, the rest
     /// (any UTF-8, whose multi-byte sequences hold no byte below 0x80) copied as it is.
@@ -94,7 +74,7 @@ public struct JSONWriter {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { bytes in
-            guard bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+            guard bytes.contains(where: mustEscape) else {
                 out.append(contentsOf: bytes)
                 return
             }
@@ -125,15 +105,21 @@ public struct JSONWriter {
 
     /// A JSON number; NaN and infinities (never valid JSON) become null.
     public static func number(_ v: Double) -> String {
-        var bytes: [UInt8] = []
-        appendNumber(v, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        guard v.isFinite else { return "null" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return String(v)
     }
 
     /// `s` as a JSON string, appended to `out`.
     public static func appendQuoted(_ s: String, to out: inout String) {
+        guard s.utf8.contains(where: mustEscape) else {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count + 2)
+        bytes.reserveCapacity(s.utf8.count + 8)
         appendQuoted(s, to: &bytes)
         out += String(decoding: bytes, as: UTF8.self)
     }

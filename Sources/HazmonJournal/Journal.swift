@@ -12,7 +12,8 @@ public enum JournalSync: String, Sendable, CaseIterable {
     /// A power cut can lose the last commits; a process crash cannot.
     case normal
 
-    /// `PRAGMA synchronous`'s number for it.
+    /// `PRAGMA synchronous`'s name and number for it.
+    var pragma: String { self == .full ? "FULL" : "NORMAL" }
     var sqliteLevel: Int { self == .full ? 2 : 1 }
 }
 
@@ -118,7 +119,7 @@ public final class Journal: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(Journal.busyTimeout)
         config.label = "hazmon-journal"
-        let pragma = sync == .full ? "FULL" : "NORMAL"
+        let pragma = sync.pragma
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(pragma)")
             // Commits never checkpoint; `checkpoint()` does, from its own thread.
@@ -460,30 +461,23 @@ public final class Journal: Sendable {
         var slot: AlarmSlot
     }
 
-    /// An alarm's durable state as a JSON array, in the `alarm` table's column order from
-    /// `level` (the fold reads it with `json_extract`): level, last_level, state, latched,
-    /// since_ns, shelved_until_ns, acked_at_ns, condition, grade, name, unit, value.
+    /// An alarm's durable state as JSON, keyed by the `alarm` table's columns (the fold reads
+    /// it with `->>`); a time the alarm does not have is left out (read as NULL).
     static func encodeState(_ a: SavedAlarm) -> String {
-        var out = "["
-        out.reserveCapacity(96 + a.name.utf8.count + a.unit.utf8.count)
-        func int(_ v: Int64?) { out += v.map { String($0) } ?? "null"; out += "," }
-        int(Int64(a.level))
-        int(Int64(a.lastLevel))
-        JSONWriter.appendQuoted(a.state.rawValue, to: &out)
-        out += a.latched ? ",1," : ",0,"
-        int(a.since?.nanoseconds)
-        int(a.shelvedUntil?.nanoseconds)
-        int(a.ackedAt?.nanoseconds)
-        JSONWriter.appendQuoted(a.condition.rawValue, to: &out)
-        out += ","
-        int(Int64(a.grade.rawValue))
-        JSONWriter.appendQuoted(a.name, to: &out)
-        out += ","
-        JSONWriter.appendQuoted(a.unit, to: &out)
-        out += ","
-        out += a.value.map(JSONWriter.number) ?? "null"
-        out += "]"
-        return out
+        var w = JSONWriter(capacity: 160)
+        w.field("level", a.level)
+        w.field("last_level", a.lastLevel)
+        w.field("state", a.state.rawValue)
+        w.field("latched", a.latched)
+        if let t = a.since { w.field("since_ns", t.nanoseconds) }
+        if let t = a.shelvedUntil { w.field("shelved_until_ns", t.nanoseconds) }
+        if let t = a.ackedAt { w.field("acked_at_ns", t.nanoseconds) }
+        w.field("condition", a.condition.rawValue)
+        w.field("grade", a.grade.rawValue)
+        w.field("name", a.name)
+        w.field("unit", a.unit)
+        w.field("value", a.value)
+        return w.finish()
     }
 
     /// Brings the `alarm` table up to date with the states in event rows not yet folded in:
@@ -498,8 +492,9 @@ public final class Journal: Sendable {
         try db.execute(sql: """
             INSERT INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
                                acked_at_ns, condition, grade, name, unit, value)
-            SELECT tag, alarm_slot, s ->> 0, s ->> 1, s ->> 2, s ->> 3, s ->> 4, s ->> 5, s ->> 6, s ->> 7, s ->> 8,
-                   s ->> 9, s ->> 10, s ->> 11
+            SELECT tag, alarm_slot, s ->> 'level', s ->> 'last_level', s ->> 'state', s ->> 'latched', s ->> 'since_ns',
+                   s ->> 'shelved_until_ns', s ->> 'acked_at_ns', s ->> 'condition', s ->> 'grade', s ->> 'name',
+                   s ->> 'unit', s ->> 'value'
             FROM (SELECT tag, alarm_slot, alarm_state AS s FROM event
                   WHERE seq IN (SELECT max(seq) FROM event WHERE seq > ? AND alarm_slot IS NOT NULL GROUP BY tag, alarm_slot))
             WHERE s IS NOT NULL
