@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -21,24 +22,46 @@ public struct TempDir: Sendable {
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A free TCP port on 127.0.0.1, found by binding port 0.
+/// A free TCP port on 127.0.0.1 for a server a test starts (a broker, a Modbus peer, a
+/// console).
+///
+/// Not the kernel's pick for port 0: that comes from the ephemeral range, where every outgoing
+/// connection also takes its local port, and the kernel hands a port just closed to the next
+/// caller again, so two tests running in parallel could be given the same one and the second
+/// server would fail to bind ("Address already in use") while its test talked to the first.
+/// The port is drawn below the ephemeral range (`ip_local_port_range`), is never handed out
+/// twice in one process, and was bindable when drawn.
 public enum FreePort {
+    private static let given = Mutex<Set<Int>>([])
+    /// Below Linux's default ephemeral range (32768-60999), above the well-known services.
+    static let range = 20_000...32_767
+
     public static func find() throws -> Int {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let port = Int.random(in: range, using: &generator)
+            let fresh = given.withLock { $0.insert(port).inserted }
+            guard fresh else { continue }
+            if try canBind(port) { return port }
+        }
+        throw ProcessError("no free loopback port found in \(range.lowerBound)-\(range.upperBound) after 200 tries")
+    }
+
+    /// Whether a listener could bind `port` on 127.0.0.1 now.
+    static func canBind(_ port: Int) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ProcessError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var yes: Int32 = 1
+        // As servers bind (mosquitto, libmodbus and NIO set it): a port in TIME_WAIT counts as free.
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
-            }
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard ok else { throw ProcessError("bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 
