@@ -438,22 +438,22 @@ public final class Journal: Sendable {
     }
 
     /// For each state, the index of the last entry of its alarm (same tag, a condition of its
-    /// slot), or -1 if the batch has none.
+    /// slot), or -1 if the batch has none. A group commit joins batches, so one alarm can have
+    /// several states here, oldest first: they all get the same carrier, whose row then takes
+    /// the newest (`write` assigns them in order).
     static func carriers(of states: [AlarmStateChange], in entries: [JournalEntry]) -> [Int] {
         func slot(_ e: JournalEntry) -> AlarmSlot? { Condition(rawValue: e.condition)?.slot }
         guard states.count > 8 else {
             // A few alarms (the usual batch): a scan from the end costs less than a table.
             return states.map { c in entries.lastIndex { $0.tag == c.tag && slot($0) == c.slot } ?? -1 }
         }
-        var wanted: [StateKey: Int] = [:]
-        wanted.reserveCapacity(states.count)
-        for (i, c) in states.enumerated() { wanted[StateKey(tag: c.tag, slot: c.slot)] = i }
-        var out = [Int](repeating: -1, count: states.count)
-        for n in entries.indices.reversed() where !wanted.isEmpty {
-            guard let s = slot(entries[n]), let i = wanted.removeValue(forKey: StateKey(tag: entries[n].tag, slot: s)) else { continue }
-            out[i] = n
+        var last: [StateKey: Int] = [:]
+        last.reserveCapacity(states.count)
+        for (n, e) in entries.enumerated() {
+            guard let s = slot(e) else { continue }
+            last[StateKey(tag: e.tag, slot: s)] = n
         }
-        return out
+        return states.map { c in last[StateKey(tag: c.tag, slot: c.slot)] ?? -1 }
     }
 
     struct StateKey: Hashable {

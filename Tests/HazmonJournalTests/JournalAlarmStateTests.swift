@@ -57,6 +57,32 @@ struct JournalAlarmStateTests {
         #expect(level == (sync == .full ? 2 : 1))
     }
 
+    /// A group commit joins batches, so one alarm can leave several states in one commit (raised
+    /// in one batch, cleared in the next). The newest must win whatever the group's size: with
+    /// more than 8 states the carriers were looked up through a table that kept one state per
+    /// alarm, the older ones went straight into the `alarm` table after the fold, and it kept
+    /// a stale state (GT-0 active though cleared, GT-1 forgotten though raised).
+    @Test(arguments: [3, 12])
+    func theNewestOfAnAlarmsStatesInOneCommitWins(_ others: Int) throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file, sync: .normal)
+        let cleared = AlarmStateChange(tag: "GT-0", slot: .high, saved: nil)
+        var events = [event(1, "GT-0"), event(2, "GT-1", .h, "cleared")]
+        var states = [state("GT-0"), AlarmStateChange(tag: "GT-1", slot: .high, saved: nil)]
+        for n in 0..<others {   // the rest of the group: other alarms, raised once
+            events.append(event(UInt64(3 + n), "GT-X\(n)"))
+            states.append(state("GT-X\(n)"))
+        }
+        let last = UInt64(3 + others)
+        events += [event(last, "GT-0", .h, "cleared"), event(last + 1, "GT-1")]
+        states += [cleared, state("GT-1", level: 2)]
+        try j.append(events, states: states)
+        let active = try j.activeAlarms()
+        #expect(active.map(\.tag) == (["GT-1"] + (0..<others).map { "GT-X\($0)" }).sorted())
+        #expect(active.first == state("GT-1", level: 2).saved)
+        #expect(try tableRows(d.file).count == others + 1)
+    }
+
     @Test func aBigBatchPutsEachStateOnItsAlarmsLastEvent() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file)
