@@ -193,7 +193,7 @@ let package = Package(
         .testTarget(name: "HazmonConsoleTests", dependencies: ["HazmonConsole", "HazmonConfig", "HazmonCore", "HazmonJournal", "HazmonFeed"]),
         .testTarget(name: "HazmonUplinkTests", dependencies: ["HazmonUplink", "HazmonCore", "HazmonConfig"]),
         .testTarget(name: "HazmonNotifyTests", dependencies: ["HazmonNotify", "HazmonCore", "HazmonConfig", "HazmonJournal", "HazmonTestSupport"]),
-        .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore"]),
+        .testTarget(name: "HazmonPipelineTests", dependencies: ["HazmonPipeline", "HazmonJournal", "HazmonCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HazmonModbusTests", dependencies: ["HazmonModbus", "HazmonConfig", "HazmonCore"]),
         .testTarget(
             name: "HazmonIntegrationTests",

@@ -481,14 +481,19 @@ public final class Journal: Sendable {
     }
 
     /// Brings the `alarm` table up to date with the states in event rows not yet folded in:
-    /// per alarm the last one wins (a row replaced, or deleted for back to normal). Run by
-    /// the checkpoint thread, before reading the active alarms, and before pruning.
-    static func foldAlarmStates(_ db: Database) throws {
+    /// per alarm the last one wins (a row replaced, or deleted for back to normal). With
+    /// `upTo`, only the rows through that many seq numbers past the last fold (the checkpoint
+    /// thread folds in pieces, so no one transaction holds the writer for long); folding
+    /// (a, b] then (b, c] leaves the table as folding (a, c] does. Returns whether rows are left.
+    @discardableResult
+    static func foldAlarmStates(_ db: Database, piece: Int64? = nil) throws -> Bool {
         let mark = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alarm_folded_seq'") ?? 0
-        guard let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event"), top > mark else { return }
+        guard let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM event"), top > mark else { return false }
+        let through = piece.map { min(top, mark + $0) } ?? top
         try db.execute(sql: """
-            DELETE FROM alarm WHERE (tag, slot) IN (SELECT tag, alarm_slot FROM event WHERE seq > ? AND alarm_slot IS NOT NULL)
-            """, arguments: [mark])
+            DELETE FROM alarm WHERE (tag, slot) IN
+                (SELECT tag, alarm_slot FROM event WHERE seq > ? AND seq <= ? AND alarm_slot IS NOT NULL)
+            """, arguments: [mark, through])
         try db.execute(sql: """
             INSERT INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
                                acked_at_ns, condition, grade, name, unit, value)
@@ -496,17 +501,38 @@ public final class Journal: Sendable {
                    s ->> 'shelved_until_ns', s ->> 'acked_at_ns', s ->> 'condition', s ->> 'grade', s ->> 'name',
                    s ->> 'unit', s ->> 'value'
             FROM (SELECT tag, alarm_slot, alarm_state AS s FROM event
-                  WHERE seq IN (SELECT max(seq) FROM event WHERE seq > ? AND alarm_slot IS NOT NULL GROUP BY tag, alarm_slot))
+                  WHERE seq IN (SELECT max(seq) FROM event WHERE seq > ? AND seq <= ? AND alarm_slot IS NOT NULL
+                                GROUP BY tag, alarm_slot))
             WHERE s IS NOT NULL
-            """, arguments: [mark])
-        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'alarm_folded_seq'", arguments: [top])
+            """, arguments: [mark, through])
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'alarm_folded_seq'", arguments: [through])
+        return through < top
     }
 
+    /// Event rows per fold transaction when the writer folds between commits. The fold shares
+    /// the writer with the commits: a batch that comes during a piece waits for it. 1,000 rows
+    /// in one transaction took 3.8 ms on this project's VM (twice a second in a 2,000/s
+    /// flood: the p99's tail); 200 take about 1.5 ms, their commit's fsync included.
+    public static let foldPiece: Int64 = 200
+
     /// Folds the alarm states committed in event rows into the `alarm` table (see
-    /// `foldAlarmStates`); the checkpoint thread's work, so the rows to fold stay few.
+    /// `foldAlarmStates`), all of them in one transaction: at a stop, after the writer's
+    /// thread has ended.
     public func foldAlarmStates() throws(JournalError) {
         do {
-            try pool.write(Self.foldAlarmStates)
+            _ = try pool.write { db in try Self.foldAlarmStates(db) }
+        } catch {
+            throw JournalError(error, doing: "cannot bring the journal's alarm table up to date")
+        }
+    }
+
+    /// Folds one piece: the states of the next `piece` seq numbers after the last fold, in one
+    /// transaction. Returns whether rows are left to fold. The writer's thread calls it while
+    /// no commit waits, so the rows to fold stay few (a start reads the alarms after folding
+    /// what is left).
+    public func foldAlarmStates(piece: Int64) throws(JournalError) -> Bool {
+        do {
+            return try pool.write { db in try Self.foldAlarmStates(db, piece: piece) }
         } catch {
             throw JournalError(error, doing: "cannot bring the journal's alarm table up to date")
         }
@@ -518,37 +544,62 @@ public final class Journal: Sendable {
 
     /// Copies committed WAL frames into the database file. Returns the frames left in the WAL.
     ///
-    /// A PASSIVE pass never waits for, or blocks, the writer. But SQLite starts the WAL over
-    /// from its beginning only when a commit finds every frame copied and no reader inside
-    /// the WAL, and under a steady stream of commits (an alarm flood: one every 2 ms) that
-    /// moment never came: at 2,000 events a second the WAL grew by 17 MB a second for as long
-    /// as the flood lasted, every commit writing to new blocks of the file. So once the WAL
-    /// holds more than `restartAbove` frames, a second PASSIVE pass copies what the writer
-    /// added meanwhile and a RESTART pass then copies the last few frames and waits for the
-    /// readers inside the WAL (10 ms at most, then it gives way until the next time): the next
-    /// commit starts it over. A commit that comes during that pass waits for it (a few ms,
-    /// twice a second at most, and only while the WAL is long: in a flood).
+    /// A PASSIVE pass on the checkpoint's own connection copies the bulk and never waits for,
+    /// or blocks, the writer. But SQLite starts the WAL over from its beginning only when a
+    /// commit finds every frame copied and no reader inside the WAL, and under a steady stream
+    /// of commits (an alarm flood: one every 1-2 ms) a pass beside them never copies the
+    /// frames the commits add meanwhile: at 2,000 events a second the WAL grew by 17 MB a
+    /// second for as long as the flood lasted, every commit writing to new blocks of the file.
+    /// So once the WAL holds more than `restartAbove` frames, a second PASSIVE pass runs on
+    /// the writer's own connection, between two commits (`finishWALCopy`; the daemon's writer
+    /// thread runs it while no commit waits): no commit can add a frame while it copies the few
+    /// left, so it finishes, and the next commit starts the WAL over. A batch that comes
+    /// meanwhile waits for that pass (the frames of a few ms and the database file's fsync:
+    /// about 2 ms, twice a second at most, and only while the WAL is long: in a flood).
+    ///
+    /// Not a RESTART pass on the checkpoint's connection, as before 2026-12-06: that holds
+    /// SQLite's write lock across its copy and its fsync, and a commit that meets it sleeps in
+    /// SQLite's busy handler (1, then 2, then 5 ms) until it is gone: 3 to 8 ms added to the
+    /// events behind it, twice a second. A PASSIVE pass never waits for a reader: one still
+    /// inside the WAL (a long replay or CSV export) keeps the frames after its snapshot until
+    /// a later pass.
     @discardableResult
-    public func checkpoint(restartAbove: Int = 1_024) throws(JournalError) -> Int {
+    public func checkpoint(restartAbove: Int = Journal.walRestartFrames) throws(JournalError) -> Int {
+        let first = try copyWAL()
+        guard first.log > restartAbove else { return first.left }
+        return try finishWALCopy()
+    }
+
+    /// Frames in the WAL past which a checkpoint finishes its copy on the writer's connection
+    /// (4 MiB of 4 KiB pages), so the next commit starts the WAL over.
+    public static let walRestartFrames = 1_024
+
+    /// A checkpoint's first pass: PASSIVE, on the checkpoint's own connection, beside the
+    /// commits. Returns (frames in the WAL, frames not yet copied).
+    public func copyWAL() throws(JournalError) -> (log: Int, left: Int) {
         do {
-            return try checkpointer.writeWithoutTransaction { db in
-                func pass(_ mode: String) throws -> (log: Int, left: Int) {
-                    let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(\(mode))")
-                    let busy: Int = row?[0] ?? 0, log: Int = row?[1] ?? 0, done: Int = row?[2] ?? 0
-                    return (log, busy != 0 ? max(1, log - done) : max(0, log - done))
-                }
-                let first = try pass("PASSIVE")
-                guard first.log > restartAbove else { return first.left }
-                _ = try pass("PASSIVE")
-                // A reader inside the WAL (a long replay, a CSV export) must not hold up the
-                // commits behind the RESTART: it waits at most 10 ms, then gives way.
-                try db.execute(sql: "PRAGMA busy_timeout = 10")
-                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(Journal.busyTimeout * 1_000))") }
-                return try pass("RESTART").left
-            }
+            return try checkpointer.writeWithoutTransaction(Self.passiveCheckpoint)
         } catch {
             throw JournalError(error, doing: "cannot checkpoint the journal")
         }
+    }
+
+    /// A checkpoint's last pass: PASSIVE, on the writer's connection, so no commit adds a frame
+    /// while it copies the ones left. Returns the frames not yet copied (a reader's).
+    @discardableResult
+    public func finishWALCopy() throws(JournalError) -> Int {
+        do {
+            return try pool.writeWithoutTransaction(Self.passiveCheckpoint).left
+        } catch {
+            throw JournalError(error, doing: "cannot checkpoint the journal")
+        }
+    }
+
+    /// One PASSIVE checkpoint: (frames in the WAL, frames not yet copied).
+    static func passiveCheckpoint(_ db: Database) throws -> (log: Int, left: Int) {
+        let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+        let busy: Int = row?[0] ?? 0, log: Int = row?[1] ?? 0, done: Int = row?[2] ?? 0
+        return (log, busy != 0 ? max(1, log - done) : max(0, log - done))
     }
 
     /// Every alarm that was not in normal when the journal was last written.

@@ -83,6 +83,48 @@ struct JournalAlarmStateTests {
         #expect(try tableRows(d.file).count == others + 1)
     }
 
+    /// Every column of the `alarm` table, read past the journal (no fold).
+    func fullTable(_ path: String) throws -> [[String]] {
+        try DatabaseQueue(path: path).read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alarm ORDER BY tag, slot").map { r in r.columnNames.map { "\($0)=\(r[$0] as DatabaseValue)" } }
+        }
+    }
+
+    /// The writer folds in pieces between commits (`Journal.foldPiece` seq numbers each): the
+    /// table must end as one fold of everything leaves it, whatever the pieces and wherever
+    /// they cut an alarm's run of states, with gaps in seq (numbers reserved before a crash).
+    @Test(arguments: [1, 2, 7, 50] as [Int64])
+    func foldingInPiecesLeavesTheTableAsOneFoldDoes(_ piece: Int64) throws {
+        var rng = SplitMix64(seed: UInt64(piece))
+        let whole = JournalDir(), pieces = JournalDir()
+        let a = try Journal(path: whole.file, sync: .normal), b = try Journal(path: pieces.file, sync: .normal)
+        var seq: UInt64 = 0
+        for _ in 0..<60 {
+            var events: [JournalEntry] = []
+            var states: [AlarmStateChange] = []
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                seq += UInt64.random(in: 1...3, using: &rng)
+                let tag = "GT-\(Int.random(in: 1...6, using: &rng))"
+                events.append(event(seq, tag))
+                if !states.contains(where: { $0.tag == tag }) {
+                    states.append(Bool.random(using: &rng) ? AlarmStateChange(tag: tag, slot: .high, saved: nil)
+                                  : state(tag, level: Int.random(in: 1...2, using: &rng), value: Double(seq)))
+                }
+            }
+            try a.append(events, states: states)
+            try b.append(events, states: states)
+            // Some folds happen while commits go on.
+            if Int.random(in: 0..<5, using: &rng) == 0 { _ = try b.foldAlarmStates(piece: piece) }
+        }
+        try a.foldAlarmStates()
+        var steps = 0
+        while try b.foldAlarmStates(piece: piece) { steps += 1 }
+        #expect(try !b.foldAlarmStates(piece: piece), "caught up: nothing left")
+        #expect(piece >= 50 || steps > 0, "the pieces were smaller than the rows to fold")
+        #expect(try fullTable(pieces.file) == fullTable(whole.file))
+        #expect(try b.activeAlarms() == a.activeAlarms())
+    }
+
     @Test func aBigBatchPutsEachStateOnItsAlarmsLastEvent() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file)

@@ -65,7 +65,7 @@ struct JournalStoreTests {
 
     /// An alarm flood commits without a pause; checkpoints twice a second must still bring the
     /// WAL back to its start, or it grows for as long as the flood lasts (17 MB a second at
-    /// 2,000 events a second, before the checkpoint's RESTART pass).
+    /// 2,000 events a second, before the checkpoint's last pass on the writer's connection).
     @Test func aSteadyStreamOfCommitsDoesNotGrowTheWAL() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file, sync: .normal)
@@ -90,8 +90,9 @@ struct JournalStoreTests {
         #expect(try j.lastSeq() == 6_000)
     }
 
-    /// A reader inside the WAL (a long replay or export) makes the RESTART pass wait; it must
-    /// give way within its 10 ms, not hold the commits behind it for the 5 s busy timeout.
+    /// A reader inside the WAL (a long replay or export) keeps the frames after its snapshot;
+    /// the checkpoint's last pass (PASSIVE, on the writer's connection) must not wait for it
+    /// and so hold the commits behind it (the 5 s busy timeout; a RESTART pass waited).
     @Test func aLongReaderDoesNotHoldCommitsBehindACheckpoint() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file, sync: .normal)
