@@ -33,18 +33,14 @@ struct FreePortTests {
         #expect(Set(ports).count == 64)
     }
 
-    /// Binds and listens on 127.0.0.1:`port`, then closes.
+    /// Binds and listens on 127.0.0.1:`port` as the servers do (SO_REUSEADDR: mosquitto, NIO,
+    /// libmodbus), then closes.
     func listen(on port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        return bound && Glibc.listen(fd, 1) == 0
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        return Loopback.withAddress(port: port) { bind(fd, $0, $1) == 0 } && Glibc.listen(fd, 1) == 0
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HazmonDaemon
+import HazmonTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,13 +11,7 @@ import Glibc
 func httpGet(port: Int, path: String) -> (Int, String)? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = UInt16(port).bigEndian
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
-    guard ok else { return nil }
+    guard Loopback.withAddress(port: port, { connect(fd, $0, $1) == 0 }) else { return nil }
     let req = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
     _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
     var out: [UInt8] = []
