@@ -512,7 +512,8 @@ public final class Journal: Sendable {
     /// Event rows per fold transaction when the writer folds between commits. The fold shares
     /// the writer with the commits: a batch that comes during a piece waits for it. 1,000 rows
     /// in one transaction took 3.8 ms on this project's VM (twice a second in a 2,000/s
-    /// flood: the p99's tail); 200 take about 1.5 ms, their commit's fsync included.
+    /// flood: the p99's tail); 200 took 2.2 ms at the median in that flood (2.9 ms p90), their
+    /// commit's fsync included.
     public static let foldPiece: Int64 = 200
 
     /// Folds the alarm states committed in event rows into the `alarm` table (see
@@ -555,7 +556,8 @@ public final class Journal: Sendable {
     /// thread runs it while no commit waits): no commit can add a frame while it copies the few
     /// left, so it finishes, and the next commit starts the WAL over. A batch that comes
     /// meanwhile waits for that pass (the frames of a few ms and the database file's fsync:
-    /// about 2 ms, twice a second at most, and only while the WAL is long: in a flood).
+    /// 1.1 ms at the median in a 2,000/s flood, twice a second at most, and only while the WAL is
+    /// long).
     ///
     /// Not a RESTART pass on the checkpoint's connection, as before 2026-12-06: that holds
     /// SQLite's write lock across its copy and its fsync, and a commit that meets it sleeps in
