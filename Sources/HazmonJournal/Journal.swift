@@ -482,9 +482,10 @@ public final class Journal: Sendable {
 
     /// Brings the `alarm` table up to date with the states in event rows not yet folded in:
     /// per alarm the last one wins (a row replaced, or deleted for back to normal). With
-    /// `upTo`, only the rows through that many seq numbers past the last fold (the checkpoint
-    /// thread folds in pieces, so no one transaction holds the writer for long); folding
-    /// (a, b] then (b, c] leaves the table as folding (a, c] does. Returns whether rows are left.
+    /// `piece`, only the rows of that many seq numbers after the last fold (the writer's thread
+    /// folds in pieces between commits, so no one transaction holds the writer for long);
+    /// folding (a, b] then (b, c] leaves the table as folding (a, c] does. Returns whether rows
+    /// are left. Also run in full before the active alarms are read and before pruning.
     @discardableResult
     static func foldAlarmStates(_ db: Database, piece: Int64? = nil) throws -> Bool {
         let mark = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alarm_folded_seq'") ?? 0
