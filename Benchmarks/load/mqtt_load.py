@@ -12,7 +12,11 @@ alarm change):
                daemons see the same readings, the same broker and the same CPU contention;
   4. bare:     `mosquitto_sub -q 1` on hazmon's topics, output to /dev/null: what libmosquitto's
                own network loop costs per QoS 1 message with no work at all (CPU/message), the
-               floor under any libmosquitto consumer's CPU.
+               floor under any libmosquitto consumer's CPU;
+  5. durable:  (flood only; --no-durable-floor leaves it out) a subscriber that group-commits
+               what it receives to a file on the journal's filesystem (a 4 KB page overwritten
+               in place, then fdatasync) before it counts a message: the least any consumer that
+               keeps messages durable before acting pays on this disk (latency only).
 
 Latency is matched per message: the value's fractional digits carry the message number.
 CPU is utime + stime from /proc/PID/stat over the measured window.
@@ -22,7 +26,7 @@ an fsync per group commit) before it reaches the socket; the run reports how man
 journal holds afterwards, and how fast `subscribe` with `since` replays them all from it.
 
 Usage: python3 Benchmarks/load/mqtt_load.py [--rate 2000] [--tags 200] [--seconds 30]
-       [--hazmon .build/release/hazmon] [--sync full|normal] [--skip-collectd]
+       [--hazmon .build/release/hazmon] [--sync full|normal] [--skip-collectd] [--no-durable-floor]
 Needs: mosquitto, collectd-core (Debian), paho-mqtt (PyPI); all loopback, it stops by itself.
 """
 import argparse, json, multiprocessing as mp, os, shutil, signal, socket, sqlite3, subprocess, sys, time
@@ -90,19 +94,69 @@ def publish_load(port, topics, rate, seconds, sent, fmt, twins=None, quiet=False
     return elapsed
 
 
-def floor_subscriber(port, total, ready, stop, out):
-    """A plain subscriber in its own process: the broker's own delivery time is the floor."""
-    recv = [0] * total
-    c = client(f"load-floor-{os.getpid()}")
-    def on_msg(cl, u, m):
-        recv[message_number(float(m.payload)) % total] = time.monotonic_ns()
-    c.on_message = on_msg
+def subscribe_until_stopped(name, port, total, on_number, ready, stop):
+    """Subscribes to hazmon's topics at QoS 1, calls on_number with each message's number on
+    paho's network thread, and returns once `stop` is set."""
+    c = client(f"{name}-{os.getpid()}")
+    c.on_message = lambda cl, u, m: on_number(message_number(float(m.payload)) % total)
     c.on_subscribe = lambda *a: ready.set()
     c.connect("127.0.0.1", port)
     c.subscribe("plant/load/+", qos=1)
     c.loop_start()
     stop.wait()
     c.loop_stop()
+
+
+def floor_subscriber(port, total, ready, stop, out):
+    """A plain subscriber in its own process: the broker's own delivery time is the floor."""
+    recv = [0] * total
+    def received(n):
+        recv[n] = time.monotonic_ns()
+    subscribe_until_stopped("load-floor", port, total, received, ready, stop)
+    out.send(recv)
+
+
+def durable_floor_subscriber(port, total, ready, stop, out, path):
+    """The least a consumer that keeps messages durable before it acts must do: a plain
+    subscriber whose messages a writer thread group-commits (one 4 KB page, overwritten in place
+    in a preallocated file on the journal's filesystem, then `fdatasync`), stamping each message
+    received only once its commit is back. Messages that come during a commit join the next one,
+    as in hazmon's journal. Its latency over the broker's floor is what this host's disk alone
+    adds to any durable delivery."""
+    import threading
+    recv = [0] * total
+    pending = []
+    cond = threading.Condition()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    pages = 2048
+    os.pwrite(fd, bytes(4096 * pages), 0)
+    os.fsync(fd)
+    def writer():
+        k = 0
+        while True:
+            with cond:
+                while not pending and not stop.is_set():
+                    cond.wait(0.2)
+                if not pending and stop.is_set():
+                    return
+                group = pending[:]
+                pending.clear()
+            page = b"".join(n.to_bytes(8, "little") for n in group[:512]).ljust(4096, b"\0")
+            os.pwrite(fd, page, (k % pages) * 4096)
+            os.fdatasync(fd)
+            k += 1
+            t = time.monotonic_ns()
+            for n in group:
+                recv[n] = t
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    def received(n):
+        with cond:
+            pending.append(n)
+            cond.notify()
+    subscribe_until_stopped("load-durable", port, total, received, ready, stop)
+    w.join(5)
+    os.close(fd)
     out.send(recv)
 
 
@@ -157,14 +211,19 @@ def run(args, port, tmp):
             sys.exit("hazmon did not start:\n" + f.read())
     total = int(args.rate * args.seconds)
     sent = [0] * total
+    durable = args.mode == "flood" and not args.no_durable_floor
     ctx = mp.get_context("fork")
     stop = ctx.Event()
     procs = []
     pipes = []
-    for target, arg in ((floor_subscriber, port), (socket_reader, sock)):
+    consumers = [(floor_subscriber, (port,)), (socket_reader, (sock,))]
+    if durable:
+        consumers.append((durable_floor_subscriber, (port,)))
+    for target, arg in consumers:
         ready = ctx.Event()
         a, b = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=target, args=(arg, total, ready, stop, b), daemon=True)
+        rest = (os.path.join(tmp, "durable-floor.dat"),) if target is durable_floor_subscriber else ()
+        p = ctx.Process(target=target, args=(arg[0], total, ready, stop, b) + rest, daemon=True)
         p.start()
         ready.wait(10)
         procs.append(p)
@@ -192,6 +251,7 @@ def run(args, port, tmp):
         collectd.wait(timeout=10)
     stop.set()
     floor_recv, hz_recv = pipes[0].recv(), pipes[1].recv()
+    durable_recv = pipes[2].recv() if durable else None
     for p in procs:
         p.join(5)
     replay_events, replay_seconds = replay(sock)
@@ -204,8 +264,12 @@ def run(args, port, tmp):
     floor_lat = [(r - p) / 1e6 for p, r in zip(sent, floor_recv) if r]
     hz_lat = [(r - p) / 1e6 for p, r in zip(sent, hz_recv) if r]
     extra = {}
+    if durable:
+        durable_lat = [(r - p) / 1e6 for p, r in zip(sent, durable_recv) if r]
+        extra.update(durable_received=len(durable_lat), durable_p50=percentile(durable_lat, 50),
+                     durable_p99=percentile(durable_lat, 99))
     if collectd:
-        extra = dict(collectd_cpu_us_per_msg=(cd1 - cd0) / total * 1e6, collectd_notifications=collectd_notifications(tmp))
+        extra.update(collectd_cpu_us_per_msg=(cd1 - cd0) / total * 1e6, collectd_notifications=collectd_notifications(tmp))
     return dict(**extra, sent=total, elapsed=elapsed, journaled=journaled, commits=commits, replay_events=replay_events,
                 replay_seconds=replay_seconds, floor_received=len(floor_lat), hazmon_events=len(hz_lat),
                 floor_p50=percentile(floor_lat, 50), floor_p99=percentile(floor_lat, 99),
@@ -336,6 +400,8 @@ def main():
     ap.add_argument("--mode", choices=["flood", "quiet"], default="flood",
                     help="flood: every message moves its tag across the limit (an alarm change each); "
                          "quiet: no value ever crosses a limit (no events at all)")
+    ap.add_argument("--no-durable-floor", action="store_true",
+                    help="flood: leave out the durable floor (a subscriber that fdatasyncs each group of messages)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object (for park_load.py)")
     args = ap.parse_args()
     # Checked before anything starts: a missing collectd found half-way left the daemon running.
@@ -362,6 +428,10 @@ def main():
           f"({r['sent']} messages, published in {r['elapsed']:.2f} s)")
     print(f"floor   (broker -> plain subscriber): received {r['floor_received']}, "
           f"p50 {r['floor_p50']:.3f} ms, p99 {r['floor_p99']:.3f} ms")
+    if "durable_p99" in r:
+        print(f"durable floor (broker -> subscriber -> fdatasync): received {r['durable_received']}, "
+              f"p50 {r['durable_p50']:.3f} ms, p99 {r['durable_p99']:.3f} ms, "
+              f"p99 over floor {r['durable_p99'] - r['floor_p99']:+.3f} ms (the disk's share of any durable delivery)")
     if quiet:
         print(f"hazmon  (broker -> engine, no limit crossed): events {r['hazmon_events']} (0 expected), "
               f"CPU {r['hazmon_cpu_us_per_msg']:.1f} us/msg")

@@ -9,6 +9,8 @@ Regimes (QoS 1 throughout):
   flood 2,000 msg/s   every message an alarm change, journaled  goal: CPU/event <= collectd CPU/msg,
                                                                       p99 <= floor + 1 ms, nothing lost
   flood 10,000 msg/s  the same                                  goal: nothing lost, p99 <= floor + 2 ms
+  (each flood also runs mqtt_load.py's durable floor: a subscriber that fdatasyncs each group of
+  messages, so the table shows what the disk alone adds to any durable delivery)
   50,000 tags         READY, resident, check, SIGHUP reload     goal: <= 1 s, <= 128 MiB, <= 1 s, <= 1 s
 
 Usage: python3 Benchmarks/load/park_load.py [--runs 3] [--seconds 20] [--hazmon .build/release/hazmon]
@@ -46,8 +48,14 @@ def main():
     ap.add_argument("--scale-tags", type=int, default=50_000)
     args = ap.parse_args()
     load = os.path.join(HERE, "mqtt_load.py")
-    print("| regime | hazmon CPU | collectd CPU | bare libmosquitto | ratio hazmon/collectd | events | journaled | floor p99 | p99 over floor | goal |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    # The last two columns (flood only) measure the disk beside the goal: the durable floor is
+    # a subscriber that fdatasyncs each group of messages before it counts them (mqtt_load.py),
+    # so its p99 over the broker's floor is what this disk adds to any durable delivery, and
+    # hazmon's p99 over it is what hazmon adds beyond that. The goal is judged as the issue
+    # states it, against the broker's floor.
+    print("| regime | hazmon CPU | collectd CPU | bare libmosquitto | ratio hazmon/collectd | events | journaled | floor p99 "
+          "| p99 over floor | goal | durable floor p99 over floor | hazmon p99 over durable floor |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     # At 10,000/s the collectd twin doubles the publishing (20,000 QoS 1 publishes/s from one
     # Python process): on 2 cores the publisher and broker then saturate and even the plain
     # subscriber gets half the messages seconds late. That regime's goal is loss and latency,
@@ -68,11 +76,14 @@ def main():
             lost = m["sent"] - m["hazmon_events"]
             met = lost == 0 and over <= p99_budget and ("collectd_cpu_us_per_msg" not in m or m["ratio"] <= 1.0)
             events, latency = f"{m['hazmon_events']:,}/{m['sent']:,}", f"{over:+.2f} ms"
+        disk = (f"{m['durable_p99'] - m['floor_p99']:+.2f} ms | {m['hazmon_p99'] - m['durable_p99']:+.2f} ms"
+                if "durable_p99" in m else "– | –")
         collectd = f"{m['collectd_cpu_us_per_msg']:.1f} µs" if "collectd_cpu_us_per_msg" in m else "– (not run)"
         ratio = f"{m['ratio']:.2f}" if "collectd_cpu_us_per_msg" in m else "–"
         print(f"| {mode} {rate:,}/s | {m['hazmon_cpu_us_per_msg']:.1f} µs ({span(runs, 'hazmon_cpu_us_per_msg', '{:.1f}')}) | "
               f"{collectd} | {m['bare_cpu_us_per_msg']:.1f} µs | {ratio} | "
-              f"{events} | {m['journaled']:,} | {m['floor_p99']:.1f} ms | {latency} | {'met' if met else 'NOT met'} |")
+              f"{events} | {m['journaled']:,} | {m['floor_p99']:.1f} ms | {latency} | {'met' if met else 'NOT met'} | "
+              f"{disk} |")
         sys.stdout.flush()
     if args.scale_tags <= 0:
         return 0   # --scale-tags 0: the message regimes only
