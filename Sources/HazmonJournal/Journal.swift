@@ -343,7 +343,7 @@ public final class Journal: Sendable {
                 // BEGIN and COMMIT prepared once: `write { }` parses its BEGIN on every commit.
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
-                    try Self.write(entries, states: states, into: db, inline: true)
+                    try Self.write(entries, states: states, into: db)
                     try db.cachedStatement(sql: "COMMIT").execute()
                 } catch {
                     if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
@@ -357,34 +357,72 @@ public final class Journal: Sendable {
 
     /// Batches a spill file kept (events the journal could not take before), committed now.
     /// A batch whose events are already in the journal was committed after all and is skipped,
-    /// states included, so an older state never overwrites a newer one. Returns (batches,
-    /// events) committed.
+    /// states included. A spilled state reaches the `alarm` table only if no committed row
+    /// after it carries a state of that alarm: spilled batches can be older than commits
+    /// already made (the oldest of a long outage leave the writer's bounded backlog and live on
+    /// only in the spill file, which is imported after the backlog's retry), and an older state
+    /// must not overwrite a newer one. Returns (batches, events) committed.
     @discardableResult
     public func importSpilled(_ batches: [SpilledBatch]) throws(JournalError) -> (batches: Int, events: Int) {
         do {
             return try pool.write { db in
-                var done = (batches: 0, events: 0)
+                var fresh: [SpilledBatch] = []
                 for b in batches {
                     guard let first = b.entries.first,
                           try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE seq = ?", arguments: [Int64(first.seq)]) == 0
                     else { continue }
-                    try Self.write(b.entries, states: b.states, into: db, inline: false)
-                    done.batches += 1
-                    done.events += b.entries.count
+                    fresh.append(b)
                 }
-                return done
+                guard let oldest = fresh.compactMap(\.entries.first?.seq).min() else { return (0, 0) }
+                // The table first takes every committed state; then the spilled ones that are
+                // still the newest go straight in, and the fold's mark moves past the spilled
+                // rows, so no later fold puts an older spilled state back over a newer one.
+                try Self.foldAlarmStates(db)
+                // Per alarm, the newest seq whose row carries a state, among the commits since
+                // the oldest spilled event; read before the spilled rows go in.
+                var newest: [StateKey: UInt64] = [:]
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT tag, alarm_slot, max(seq) FROM event WHERE seq >= ? AND alarm_slot IS NOT NULL GROUP BY tag, alarm_slot
+                    """, arguments: [Int64(oldest)])
+                while let r = try rows.next() {
+                    guard let slot = AlarmSlot(rawValue: r[1]) else { continue }
+                    newest[StateKey(tag: r[0], slot: slot)] = UInt64(r[2] as Int64)
+                }
+                // Per alarm, the last spilled state and the seq it stands at: its carrier's, or
+                // its batch's last for a state no event of the batch names.
+                var last: [StateKey: (seq: UInt64, change: AlarmStateChange)] = [:]
+                for b in fresh {
+                    let carrier = try Self.insert(b.entries, states: b.states, into: db)
+                    for (c, at) in zip(b.states, carrier) {
+                        let seq = at >= 0 ? b.entries[at].seq : b.entries.last!.seq
+                        last[StateKey(tag: c.tag, slot: c.slot)] = (seq, c)
+                    }
+                }
+                let current = last.filter { key, s in (newest[key] ?? 0) < s.seq }.values.sorted { $0.seq < $1.seq }
+                try Self.writeToTable(current.map(\.change), in: db)
+                try db.execute(sql: "UPDATE meta SET value = (SELECT max(seq) FROM event) WHERE key = 'alarm_folded_seq'")
+                return (fresh.count, fresh.reduce(0) { $0 + $1.entries.count })
             }
         } catch {
             throw JournalError(error, doing: "cannot commit the spilled events to the journal")
         }
     }
 
-    /// Inserts the events; with `inline`, each state goes into the row of the last event of its
-    /// alarm, else (and for a state no event of the batch names) straight into the `alarm`
-    /// table, after the states still in event rows are folded in (they are older).
-    static func write(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database, inline: Bool) throws {
-        let carrier = inline ? carriers(of: states, in: entries) : Array(repeating: -1, count: states.count)
-        var stateOf = [Int](repeating: -1, count: inline ? entries.count : 0)
+    /// Inserts the events, each state in the row of the last event of its alarm; a state no
+    /// event of the batch names goes straight into the `alarm` table, after the states still in
+    /// event rows are folded in (they are older).
+    static func write(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database) throws {
+        let carrier = try insert(entries, states: states, into: db)
+        guard carrier.contains(-1) else { return }   // the usual commit: every state in its row
+        try foldAlarmStates(db)
+        try writeToTable(zip(states, carrier).filter { $0.1 < 0 }.map(\.0), in: db)
+    }
+
+    /// Inserts the events, each state in the row of the last event of its alarm (its carrier).
+    /// Returns each state's carrier, -1 for a state no event of the batch names (not written).
+    static func insert(_ entries: [JournalEntry], states: [AlarmStateChange], into db: Database) throws -> [Int] {
+        let carrier = carriers(of: states, in: entries)
+        var stateOf = [Int](repeating: -1, count: entries.count)
         for (i, at) in carrier.enumerated() where at >= 0 { stateOf[at] = i }
         let insert = try db.cachedStatement(sql: """
             INSERT INTO event (seq, time_ns, tag, condition, event, grade, json, alarm_slot, alarm_state)
@@ -403,7 +441,7 @@ public final class Journal: Sendable {
             bindText(stmt, 5, e.event)
             sqlite3_bind_int64(stmt, 6, Int64(e.grade))
             bindText(stmt, 7, e.json)
-            if inline, stateOf[n] >= 0 {
+            if stateOf[n] >= 0 {
                 let c = states[stateOf[n]]
                 bindText(stmt, 8, c.slot.rawValue)
                 if let a = c.saved { bindText(stmt, 9, encodeState(a)) } else { sqlite3_bind_null(stmt, 9) }
@@ -416,15 +454,20 @@ public final class Journal: Sendable {
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
         }
-        guard carrier.contains(-1) else { return }
-        try foldAlarmStates(db)
+        return carrier
+    }
+
+    /// Writes alarm states straight into the `alarm` table, in order (a later one for the same
+    /// alarm wins): a row replaced, or deleted for back to normal.
+    static func writeToTable(_ states: [AlarmStateChange], in db: Database) throws {
+        guard !states.isEmpty else { return }
         let upsert = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO alarm (tag, slot, level, last_level, state, latched, since_ns, shelved_until_ns,
                                           acked_at_ns, condition, grade, name, unit, value)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM alarm WHERE tag = ? AND slot = ?")
-        for (c, at) in zip(states, carrier) where at < 0 {
+        for c in states {
             guard let a = c.saved else {
                 try delete.execute(arguments: [c.tag, c.slot.rawValue])
                 continue

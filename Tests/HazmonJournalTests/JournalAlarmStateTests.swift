@@ -155,6 +155,51 @@ struct JournalAlarmStateTests {
         #expect(try j.activeAlarms() == [state("GT-101", level: 2, state: .rtnUnack).saved!, state("GT-999").saved!])
     }
 
+    /// The oldest batches of a long outage leave the writer's bounded backlog and live on only
+    /// in the spill file, which is imported after the backlog's retry has committed newer ones.
+    /// A spilled state older than a committed one must not overwrite it (folded or not), an
+    /// alarm only the spill knows comes back, and no later fold puts an older state back.
+    @Test(arguments: [true, false])
+    func anOlderSpilledStateLosesToANewerCommittedOne(foldedFirst: Bool) throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        // The backlog's retry: GT-101 at HH, acknowledged (seq 11 and 12).
+        try j.append([event(11, "GT-101", .hh), event(12, "GT-101", .hh, "acknowledged")],
+                     states: [state("GT-101", level: 2, state: .acked)])
+        if foldedFirst { try j.foldAlarmStates() }
+        // From before, only in the spill file: GT-101 at H, GT-102 raised, GT-103 raised, then
+        // cleared in the next batch; and GT-104's state with no event of its batch naming it.
+        let done = try j.importSpilled([
+            SpilledBatch(entries: [event(1, "GT-101"), event(2, "GT-102"), event(3, "GT-103")],
+                         states: [state("GT-101"), state("GT-102"), state("GT-103")]),
+            SpilledBatch(entries: [event(4, "GT-103", .h, "cleared")],
+                         states: [AlarmStateChange(tag: "GT-103", slot: .high, saved: nil), state("GT-104", state: .acked)]),
+        ])
+        #expect(done.batches == 2 && done.events == 4)
+        let expected = [state("GT-101", level: 2, state: .acked).saved!, state("GT-102").saved!, state("GT-104", state: .acked).saved!]
+        #expect(try tableRows(d.file) == ["GT-101/acked", "GT-102/unack", "GT-104/acked"])
+        #expect(try j.activeAlarms() == expected)
+        #expect(try Journal(path: d.file).activeAlarms() == expected)
+        // The commits after the import fold as before.
+        try j.append([event(13, "GT-102", .h, "cleared")], states: [AlarmStateChange(tag: "GT-102", slot: .high, saved: nil)])
+        #expect(try j.activeAlarms() == [expected[0], expected[2]])
+    }
+
+    /// Spilled rows newer than every commit (a spill imported at the next start): a spilled
+    /// state no event of its batch names, newer than a spilled row of its alarm, stays in the
+    /// table; the fold after the import does not put the row's older state back.
+    @Test func aLaterFoldLeavesTheImportedStatesAlone() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        try j.append([event(1, "GT-101")], states: [state("GT-101")])
+        try j.importSpilled([
+            SpilledBatch(entries: [event(2, "GT-102")], states: [state("GT-102")]),
+            SpilledBatch(entries: [event(3, "GT-101", .h, "acknowledged")],
+                         states: [state("GT-101", state: .acked), state("GT-102", state: .acked)]),
+        ])
+        #expect(try j.activeAlarms() == [state("GT-101", state: .acked).saved!, state("GT-102", state: .acked).saved!])
+    }
+
     @Test func pruningTheEventsKeepsTheStatesTheyCarried() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file)
