@@ -46,11 +46,11 @@ final class DaemonUnderTest {
         child = try ChildProcess(argv[0], Array(argv.dropFirst()), output: logPath)
         for _ in 0..<200 {
             if let c = try? SocketClient(path: socketPath) { c.close(); return }
-            guard child.isRunning else { throw TestFailure("hazmon exited early:\n\(log)") }
+            guard child.isRunning else { throw TestFailure("hazmon exited early:\n\(self.log)") }
             usleep(25_000)
         }
         child.stop()
-        throw TestFailure("the alert socket never came up:\n\(log)")
+        throw TestFailure("the alert socket never came up:\n\(self.log)")
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
