@@ -366,12 +366,17 @@ public final class Journal: Sendable {
     public func importSpilled(_ batches: [SpilledBatch]) throws(JournalError) -> (batches: Int, events: Int) {
         do {
             return try pool.write { db in
+                // A batch is skipped when its first event is committed already or comes in a
+                // batch taken before it: a spill file can hold a batch twice (the full-disk
+                // integration test found one), and only its first copy counts.
                 var fresh: [SpilledBatch] = []
+                var taken = Set<UInt64>()
                 for b in batches {
-                    guard let first = b.entries.first,
+                    guard let first = b.entries.first, !taken.contains(first.seq),
                           try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE seq = ?", arguments: [Int64(first.seq)]) == 0
                     else { continue }
                     fresh.append(b)
+                    taken.formUnion(b.entries.map(\.seq))
                 }
                 guard let oldest = fresh.compactMap(\.entries.first?.seq).min() else { return (0, 0) }
                 // The table first takes every committed state; then the spilled ones that are

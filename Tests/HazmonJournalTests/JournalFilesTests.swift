@@ -61,6 +61,19 @@ struct JournalFilesTests {
         #expect(try j.activeAlarms().map(\.tag) == ["GT-101", "GT-102"])
     }
 
+    /// The full-disk integration test found it: a spill file can hold a batch twice, and the
+    /// import must take it once, not fail the start on the second copy's seq.
+    @Test func importTakesABatchTheSpillFileHoldsTwiceOnce() throws {
+        let d = JournalDir()
+        let j = try Journal(path: d.file)
+        try j.append([entry(1)], states: [])
+        let twice = SpilledBatch(entries: [entry(2), entry(3)], states: [AlarmStateChange(tag: "GT-101", slot: .high, saved: saved("GT-101"))])
+        let done = try j.importSpilled([twice, twice, SpilledBatch(entries: [entry(4)], states: [])])
+        #expect(done.batches == 2 && done.events == 3)
+        #expect(try j.lastSeq() == 4)
+        #expect(try j.activeAlarms().map(\.tag) == ["GT-101"])
+    }
+
     @Test func openingContinuesAfterTheMarkAndRefusesAnotherJournal() throws {
         let d = JournalDir()
         let spill = JournalSpill(path: d.path + "/journal.db.spill")
