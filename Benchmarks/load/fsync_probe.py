@@ -19,6 +19,8 @@ disk stalled during it. Needs nothing beyond Python 3; writes a few MB, removed 
 """
 import argparse, json, os, resource, sys, tempfile, time
 
+from loadlib import percentile
+
 CHUNK = 12288   # about one group commit's WAL frames (three 4 KB pages and their headers)
 
 
@@ -54,10 +56,6 @@ def latency(fd, seconds, interval_ms, slots=300):
     return sorted(out)
 
 
-def pct(xs, p):
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=tempfile.gettempdir())
@@ -75,8 +73,9 @@ def main():
         os.close(fd)
         os.remove(path)
     r = dict(dir=args.dir, overwrite_wall_us=over_wall, overwrite_cpu_us=over_cpu, append_wall_us=app_wall,
-             append_cpu_us=app_cpu, probes=len(lat), p50_ms=pct(lat, 50), p90_ms=pct(lat, 90), p99_ms=pct(lat, 99),
-             p999_ms=pct(lat, 99.9), max_ms=lat[-1], over_5ms=sum(1 for x in lat if x > 5))
+             append_cpu_us=app_cpu, probes=len(lat), p50_ms=percentile(lat, 50), p90_ms=percentile(lat, 90),
+             p99_ms=percentile(lat, 99), p999_ms=percentile(lat, 99.9), max_ms=lat[-1],
+             over_5ms=sum(1 for x in lat if x > 5))
     if args.json:
         print(json.dumps(r))
         return 0

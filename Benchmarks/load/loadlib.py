@@ -11,6 +11,14 @@ def cpu_seconds(pid):
     return (int(parts[11]) + int(parts[12])) / TICK
 
 
+def percentile(xs, p):
+    """The p-th percentile of xs (nearest rank; nan for none)."""
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     s = socket.socket()

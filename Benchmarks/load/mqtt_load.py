@@ -33,14 +33,7 @@ import argparse, json, multiprocessing as mp, os, shutil, signal, socket, sqlite
 
 import paho.mqtt.client as mqtt
 
-from loadlib import cpu_seconds, private_broker
-
-
-def percentile(xs, p):
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+from loadlib import cpu_seconds, percentile, private_broker
 
 
 def client(name):
@@ -216,14 +209,13 @@ def run(args, port, tmp):
     stop = ctx.Event()
     procs = []
     pipes = []
-    consumers = [(floor_subscriber, (port,)), (socket_reader, (sock,))]
+    consumers = [(floor_subscriber, port, ()), (socket_reader, sock, ())]
     if durable:
-        consumers.append((durable_floor_subscriber, (port,)))
-    for target, arg in consumers:
+        consumers.append((durable_floor_subscriber, port, (os.path.join(tmp, "durable-floor.dat"),)))
+    for target, arg, rest in consumers:
         ready = ctx.Event()
         a, b = ctx.Pipe(duplex=False)
-        rest = (os.path.join(tmp, "durable-floor.dat"),) if target is durable_floor_subscriber else ()
-        p = ctx.Process(target=target, args=(arg[0], total, ready, stop, b) + rest, daemon=True)
+        p = ctx.Process(target=target, args=(arg, total, ready, stop, b) + rest, daemon=True)
         p.start()
         ready.wait(10)
         procs.append(p)
@@ -261,11 +253,12 @@ def run(args, port, tmp):
     journaled = db.execute("SELECT count(*) FROM event").fetchone()[0]
     db.close()
     commits = journal_commits(os.path.join(tmp, "hazmon.log"))
-    floor_lat = [(r - p) / 1e6 for p, r in zip(sent, floor_recv) if r]
-    hz_lat = [(r - p) / 1e6 for p, r in zip(sent, hz_recv) if r]
+    def latencies(recv):   # ms, for each message received
+        return [(r - p) / 1e6 for p, r in zip(sent, recv) if r]
+    floor_lat, hz_lat = latencies(floor_recv), latencies(hz_recv)
     extra = {}
     if durable:
-        durable_lat = [(r - p) / 1e6 for p, r in zip(sent, durable_recv) if r]
+        durable_lat = latencies(durable_recv)
         extra.update(durable_received=len(durable_lat), durable_p50=percentile(durable_lat, 50),
                      durable_p99=percentile(durable_lat, 99))
     if collectd:
@@ -431,7 +424,7 @@ def main():
     if "durable_p99" in r:
         print(f"durable floor (broker -> subscriber -> fdatasync): received {r['durable_received']}, "
               f"p50 {r['durable_p50']:.3f} ms, p99 {r['durable_p99']:.3f} ms, "
-              f"p99 over floor {r['durable_p99'] - r['floor_p99']:+.3f} ms (the disk's share of any durable delivery)")
+              f"p99 over floor {r['durable_p99'] - r['floor_p99']:+.3f} ms (what the disk adds to any durable delivery)")
     if quiet:
         print(f"hazmon  (broker -> engine, no limit crossed): events {r['hazmon_events']} (0 expected), "
               f"CPU {r['hazmon_cpu_us_per_msg']:.1f} us/msg")

@@ -403,8 +403,7 @@ public final class Journal: Sendable {
                         last[StateKey(tag: c.tag, slot: c.slot)] = (seq, c)
                     }
                 }
-                let current = last.filter { key, s in (newest[key] ?? 0) < s.seq }.values.sorted { $0.seq < $1.seq }
-                try Self.writeToTable(current.map(\.change), in: db)
+                try Self.writeToTable(last.filter { key, s in (newest[key] ?? 0) < s.seq }.values.map(\.change), in: db)
                 try db.execute(sql: "UPDATE meta SET value = (SELECT max(seq) FROM event) WHERE key = 'alarm_folded_seq'")
                 return (fresh.count, fresh.reduce(0) { $0 + $1.entries.count })
             }
