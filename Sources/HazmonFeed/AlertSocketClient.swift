@@ -13,7 +13,10 @@ public final class AlertSocketClient {
     }
 
     public init(path: String) throws(Failure) {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // `self.fd` is set only once connected: an init that throws after every stored property
+        // is set runs the deinit, whose close would be a second one, closing whatever another
+        // thread opened under that number in between.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket(): \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -33,6 +36,7 @@ public final class AlertSocketClient {
             Glibc.close(fd)
             throw Failure(description: "cannot connect to the alert socket \(path): \(why) (is hazmon running?)")
         }
+        self.fd = fd
     }
 
     deinit { Glibc.close(fd) }

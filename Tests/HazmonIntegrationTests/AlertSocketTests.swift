@@ -2,6 +2,7 @@ import Foundation
 import HazmonConfig
 import HazmonSimulator
 import HazmonDaemon
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -184,6 +185,48 @@ struct CLITests {
         let child = try ChildProcess(hazmonBinary, args, output: dir.path + "/out")
         let code = child.wait()
         return (code, (try? String(contentsOfFile: dir.path + "/out", encoding: .utf8)) ?? "")
+    }
+
+    /// A connect that fails closes its socket once. A second close, in the client's deinit,
+    /// closed whatever the process had opened under that number in between: in the test bundle,
+    /// where `DaemonUnderTest` polls for the socket while other suites run, a history test's
+    /// directory listing came back empty (CI, 2026-12-07). Another thread keeps opening
+    /// /dev/null meanwhile and checks that its descriptor is still /dev/null when it closes it.
+    @Test func aFailedConnectClosesItsSocketOnce() throws {
+        final class Shared: Sendable {
+            let stop = Atomic<Bool>(false)
+            let lost = Atomic<Int>(0)
+            let rounds = Atomic<Int>(0)
+        }
+        let shared = Shared()
+        var null = stat()
+        #expect(stat("/dev/null", &null) == 0)
+        let device = null.st_rdev
+        let opener = Thread {
+            while !shared.stop.load(ordering: .relaxed) {
+                let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                var st = stat()
+                for _ in 0..<20 where fstat(fd, &st) != 0 || st.st_rdev != device {
+                    shared.lost.add(1, ordering: .relaxed)
+                    break
+                }
+                if close(fd) != 0 || st.st_rdev != device { shared.lost.add(1, ordering: .relaxed) }
+                shared.rounds.add(1, ordering: .relaxed)
+            }
+        }
+        opener.start()
+        let dir = try TempDir(prefix: "hazmon-fdonce")
+        defer { dir.remove() }
+        var refused = 0
+        for _ in 0..<20_000 {
+            do { _ = try AlertSocketClient(path: dir.path + "/no.sock") } catch { refused += 1 }
+        }
+        shared.stop.store(true, ordering: .relaxed)
+        while shared.rounds.load(ordering: .relaxed) == 0 { usleep(1_000) }
+        #expect(refused == 20_000)
+        #expect(shared.lost.load(ordering: .relaxed) == 0,
+                "descriptors of another thread closed under it, in \(shared.rounds.load(ordering: .relaxed)) opens")
     }
 
     @Test func checkExampleConfigExitsZero() throws {
