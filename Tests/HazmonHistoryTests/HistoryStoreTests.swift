@@ -177,7 +177,7 @@ struct HistoryStoreTests {
         Self.feed(writer, clock, [1, 2, 3])
         writer.stop()
         let aside = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("history.db.damaged-") }
-        #expect(aside.count == 1)
+        try #require(aside.count == 1, "set aside: \(aside)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir.path + "/" + aside[0])) == Data(repeating: 0x5a, count: 8192))
         #expect(try HistoryReader(path: path).points(tag: "X").map(\.value) == [1, 2, 3])
     }
