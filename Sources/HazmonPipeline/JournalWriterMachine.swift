@@ -29,9 +29,11 @@ public struct JournalBatch: Sendable {
 ///   `unjournaled` once its commit failed or `maxWait` passed; always in `seq` order, by one
 ///   deliverer at a time (`deliveryFinished` hands out what became due meanwhile).
 /// - **Failing.** A failed commit reports the journal down (once; then "still failing" at most
-///   once per `stillFailingEvery`), its batches are spilled and kept in a bounded backlog
-///   retried every `retryEvery`; new batches are delivered unjournaled at once and join the
-///   backlog. A successful retry reports the journal up and commits the spill file.
+///   once per `stillFailingEvery`); its batches, and those waiting for the next commit, are
+///   spilled and kept in a bounded backlog in seq order, retried every `retryEvery`; new
+///   batches are delivered unjournaled at once and join the backlog. Each batch is spilled
+///   once. A successful retry reports the journal up and commits the spill file; a batch the
+///   backlog let go of stays flagged however the commits around it end.
 /// - **Stop.** The last commit is awaited, one more attempt is made for what is left; what still
 ///   failed is spilled, everything is delivered, and `finished` names what reached neither.
 struct JournalWriterMachine {
@@ -130,8 +132,12 @@ struct JournalWriterMachine {
         let last = batches.last?.lastSeq ?? 0
         var actions: [Action] = []
         if let error {
-            mark(through: last, .failed)
-            backlog = batches + backlog
+            // Everything not committed is failed now, the batches that waited for the next
+            // commit too: they are annunciated, retried and spilled with the rest, in seq order
+            // (the spill mark says every batch through it is in the file).
+            backlog = Self.inSeqOrder(batches + backlog + toCommit)
+            toCommit = []
+            mark(through: backlog.last?.lastSeq ?? last, .failed)
             if healthy {
                 healthy = false
                 lastStillFailing = now
@@ -143,7 +149,7 @@ struct JournalWriterMachine {
             actions += startSpill()
             actions += trimBacklog()
         } else {
-            mark(through: last, .committed)
+            markCommitted(batches)
             commits += 1
             committedEvents += batches.reduce(0) { $0 + $1.events.count }
             if !healthy {
@@ -220,6 +226,26 @@ struct JournalWriterMachine {
         }
     }
 
+    /// Marks the batches of a commit (in seq order) committed, and only those: a batch the
+    /// bounded backlog let go of lies among them in `queue`, in no journal, and is still
+    /// delivered flagged.
+    private mutating func markCommitted(_ batches: [JournalBatch]) {
+        var i = head
+        for b in batches {
+            while i < queue.count, queue[i].batch.firstSeq < b.firstSeq { i += 1 }
+            guard i < queue.count else { return }
+            if queue[i].batch.firstSeq == b.firstSeq { queue[i].status = .committed }
+        }
+    }
+
+    /// Batches in seq order: the backlog and the batches waiting for a commit are each in
+    /// order, but either can be the older (a commit past `maxWait` makes the journal sick while
+    /// batches wait behind it).
+    private static func inSeqOrder(_ batches: [JournalBatch]) -> [JournalBatch] {
+        guard zip(batches, batches.dropFirst()).contains(where: { $0.firstSeq > $1.firstSeq }) else { return batches }
+        return batches.sorted { $0.firstSeq < $1.firstSeq }
+    }
+
     /// A commit of everything waiting, if none is in flight and one is due: at once while
     /// healthy, every `retryEvery` while failing, and one last time at stop.
     private mutating func startCommit(now: Instant) -> [Action] {
@@ -230,7 +256,7 @@ struct JournalWriterMachine {
         } else if !healthy, !backlog.isEmpty, now - lastAttempt < retryEvery {
             return []
         }
-        let batches = backlog + toCommit
+        let batches = Self.inSeqOrder(backlog + toCommit)
         backlog = []
         toCommit = []
         inFlight = batches
@@ -289,7 +315,7 @@ struct JournalWriterMachine {
     private mutating func finishIfDone(now: Instant) -> [Action] {
         guard stopping, !done, inFlight == nil, !spilling, !delivering else { return [] }
         guard toCommit.isEmpty && backlog.isEmpty || finalAttemptMade else { return [] }
-        let unsaved = (backlog + toCommit).filter { $0.lastSeq > spilledThrough }
+        let unsaved = Self.inSeqOrder(backlog + toCommit).filter { $0.lastSeq > spilledThrough }
         if !unsaved.isEmpty, !spillTried {
             spillTried = true
             backlog = unsaved
