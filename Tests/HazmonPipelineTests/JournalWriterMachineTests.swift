@@ -211,19 +211,9 @@ struct JournalWriterMachineTests {
     /// spilled or named lost.
     @Test(arguments: 0..<4)
     func randomInterleavingsKeepTheRules(part: Int) {
-        struct SplitMix: RandomNumberGenerator {
-            var state: UInt64
-            mutating func next() -> UInt64 {
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                return z ^ (z >> 31)
-            }
-        }
         var failures: [String] = []
         for scenario in (part * 500)..<((part + 1) * 500) where failures.isEmpty {
-            var rng = SplitMix(state: UInt64(scenario))
+            var rng = SplitMix64(seed: UInt64(scenario))
             var m = JournalWriterMachine(maxWait: .milliseconds(300), backlogLimit: Int.random(in: 2...12, using: &rng),
                                          retryEvery: .milliseconds(500))
             var now = 0.0
