@@ -208,7 +208,7 @@ public final class JournalWriter: EventOutlet, Sendable {
                     spill.remove()
                 } catch { failure = "\(error)" }
                 if failure == nil { upkeep.committed(at: .now) }
-                perform(machine.withLock { $0.spillCommitted(error: failure) })
+                perform(machine.withLock { $0.spillCommitted(error: failure, now: .steadyNow) })
             default:
                 break
             }

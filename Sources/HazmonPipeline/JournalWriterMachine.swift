@@ -33,7 +33,9 @@ public struct JournalBatch: Sendable {
 ///   spilled and kept in a bounded backlog in seq order, retried every `retryEvery`; new
 ///   batches are delivered unjournaled at once and join the backlog. Each batch is spilled
 ///   once. A successful retry reports the journal up and commits the spill file; a batch the
-///   backlog let go of stays flagged however the commits around it end.
+///   backlog let go of stays flagged however the commits around it end. While the spill file
+///   holds such batches, the retry is the file's import: events are committed in seq order,
+///   which the journal's cursor readers rely on.
 /// - **Stop.** The last commit is awaited, one more attempt is made for what is left; what still
 ///   failed is spilled, everything is delivered, and `finished` names what reached neither.
 struct JournalWriterMachine {
@@ -89,6 +91,12 @@ struct JournalWriterMachine {
     private var spilling: Bool { spillingThrough > 0 }
     /// Dropped from the backlog while their spill was still being written: lost if it fails.
     private var droppedWhileSpilling: [ClosedRange<UInt64>] = []
+    /// The spill file holds batches the backlog let go of. They are older than everything in
+    /// the backlog, and the journal is read by cursors over seq (uplinks, notifications, MQTT
+    /// out), so the retry imports the file before it commits anything newer.
+    private var spillOnly = false
+    /// The spill file's import is in flight as the retry (`commitSpill` while failing).
+    private var importing = false
     private var lost: [ClosedRange<UInt64>] = []
     private var stopping = false
     private var finalAttemptMade = false
@@ -189,15 +197,45 @@ struct JournalWriterMachine {
             }
         } else {
             spilledThrough = max(spilledThrough, spillingThrough)
+            if !droppedWhileSpilling.isEmpty { spillOnly = true }
         }
         spillingThrough = 0
         droppedWhileSpilling = []
-        return actions + finishIfDone(now: now)
+        return actions + startCommit(now: now) + finishIfDone(now: now)
     }
 
-    mutating func spillCommitted(error: String?) -> [Action] {
-        guard let error else { spilledThrough = 0; return [] }
-        return [.log(.error, "cannot commit the spill file yet; it is kept for the next start: \(error)")]
+    mutating func spillCommitted(error: String?, now: Instant) -> [Action] {
+        let asRetry = importing
+        importing = false
+        var actions: [Action] = []
+        if let error {
+            if !asRetry {
+                return [.log(.error, "cannot commit the spill file yet; it is kept for the next start: \(error)")]
+            }
+            // The retry failed: as a failed commit, but nothing new to spill.
+            if stopping { finalAttemptMade = true }
+            if now - lastStillFailing >= stillFailingEvery {
+                lastStillFailing = now
+                actions.append(.log(.warning, "alarm journal still failing; retrying every \(DurationParser.format(retryEvery)): \(error)"))
+            }
+            return actions + finishIfDone(now: now)
+        }
+        if asRetry {
+            // The file held every backlog batch through `spilledThrough` too: those are
+            // committed now; what is newer follows in the next commit, after them.
+            let imported = backlog.prefix { $0.lastSeq <= spilledThrough }
+            backlog.removeFirst(imported.count)
+            markCommitted(Array(imported))
+            commits += 1
+            committedEvents += imported.reduce(0) { $0 + $1.events.count }
+            spillOnly = false
+            if !healthy {
+                healthy = true
+                actions.append(.health(up: true, reason: nil))
+            }
+        }
+        spilledThrough = 0
+        return actions + startDelivery(now: now) + startCommit(now: now) + finishIfDone(now: now)
     }
 
     /// Four times per `maxWait`: overdue batches, and the retry while failing.
@@ -248,13 +286,24 @@ struct JournalWriterMachine {
 
     /// A commit of everything waiting, if none is in flight and one is due: at once while
     /// healthy, every `retryEvery` while failing, and one last time at stop.
+    ///
+    /// While the spill file holds batches the backlog let go of, the attempt is the file's
+    /// import instead (none while a spill that holds such batches is still being written):
+    /// events are committed in seq order, never one below an event committed before it.
     private mutating func startCommit(now: Instant) -> [Action] {
-        guard inFlight == nil, !(toCommit.isEmpty && backlog.isEmpty) else { return [] }
+        guard inFlight == nil, !importing, droppedWhileSpilling.isEmpty,
+              !(toCommit.isEmpty && backlog.isEmpty) || spillOnly else { return [] }
         if stopping {
             guard !finalAttemptMade else { return [] }
-            finalAttemptMade = !healthy
-        } else if !healthy, !backlog.isEmpty, now - lastAttempt < retryEvery {
+            if !spillOnly { finalAttemptMade = !healthy }
+        } else if !healthy, !backlog.isEmpty || spillOnly, now - lastAttempt < retryEvery {
             return []
+        }
+        if spillOnly {
+            guard !spilling else { return [] }
+            importing = true
+            lastAttempt = now
+            return [.commitSpill]
         }
         let batches = Self.inSeqOrder(backlog + toCommit)
         backlog = []
@@ -267,7 +316,7 @@ struct JournalWriterMachine {
     private mutating func startDelivery(now: Instant) -> [Action] {
         guard !delivering else { return [] }
         var due: [(batch: JournalBatch, journaled: Bool)] = []
-        let flushAll = stopping && inFlight == nil && (finalAttemptMade || (toCommit.isEmpty && backlog.isEmpty))
+        let flushAll = stopping && inFlight == nil && !importing && (finalAttemptMade || (toCommit.isEmpty && backlog.isEmpty))
         while head < queue.count {
             let e = queue[head]
             guard e.status != .waiting || now >= e.deadline || flushAll else { break }
@@ -298,7 +347,10 @@ struct JournalWriterMachine {
         while backlog.count > 1, count > backlogLimit {
             let b = backlog.removeFirst()
             count -= b.events.count
-            if b.lastSeq <= spilledThrough { continue }
+            if b.lastSeq <= spilledThrough {
+                spillOnly = true
+                continue
+            }
             if b.lastSeq <= spillingThrough {
                 droppedWhileSpilling.append(b.firstSeq...b.lastSeq)
             } else {
@@ -313,7 +365,7 @@ struct JournalWriterMachine {
     /// At stop, once nothing is in flight: spill what is still uncommitted, deliver everything,
     /// and say what was lost.
     private mutating func finishIfDone(now: Instant) -> [Action] {
-        guard stopping, !done, inFlight == nil, !spilling, !delivering else { return [] }
+        guard stopping, !done, inFlight == nil, !importing, !spilling, !delivering else { return [] }
         guard toCommit.isEmpty && backlog.isEmpty || finalAttemptMade else { return [] }
         let unsaved = Self.inSeqOrder(backlog + toCommit).filter { $0.lastSeq > spilledThrough }
         if !unsaved.isEmpty, !spillTried {
