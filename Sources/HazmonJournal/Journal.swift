@@ -358,17 +358,19 @@ public final class Journal: Sendable {
     /// Batches a spill file kept (events the journal could not take before), committed now.
     /// A batch whose events are already in the journal was committed after all and is skipped,
     /// states included. A spilled state reaches the `alarm` table only if no committed row
-    /// after it carries a state of that alarm: spilled batches can be older than commits
-    /// already made (the oldest of a long outage leave the writer's bounded backlog and live on
-    /// only in the spill file, which is imported after the backlog's retry), and an older state
-    /// must not overwrite a newer one. Returns (batches, events) committed.
+    /// after it carries a state of that alarm, so an older state never overwrites a newer one.
+    /// The writer imports a file that holds batches its backlog let go of before it commits
+    /// anything newer, so its own files always import in order. A spill file written by an
+    /// earlier hazmon can still hold batches older than commits already made: until 2026-12-07
+    /// such a file was imported after the backlog's retry. Returns (batches, events) committed.
     @discardableResult
     public func importSpilled(_ batches: [SpilledBatch]) throws(JournalError) -> (batches: Int, events: Int) {
         do {
             return try pool.write { db in
                 // A batch is skipped when its first event is committed already or comes in a
-                // batch taken before it: a spill file can hold a batch twice (the full-disk
-                // integration test found one), and only its first copy counts.
+                // batch taken before it: a spill file written by an earlier hazmon can hold a
+                // batch twice (its writer's backlog could fall out of seq order), and only its
+                // first copy counts.
                 var fresh: [SpilledBatch] = []
                 var taken = Set<UInt64>()
                 for b in batches {

@@ -137,7 +137,6 @@ struct JournalWriterMachine {
     mutating func commitFinished(error: String?, now: Instant) -> [Action] {
         let batches = inFlight ?? []
         inFlight = nil
-        let last = batches.last?.lastSeq ?? 0
         var actions: [Action] = []
         if let error {
             // Everything not committed is failed now, the batches that waited for the next
@@ -145,7 +144,7 @@ struct JournalWriterMachine {
             // (the spill mark says every batch through it is in the file).
             backlog = Self.inSeqOrder(batches + backlog + toCommit)
             toCommit = []
-            mark(through: backlog.last?.lastSeq ?? last, .failed)
+            mark(through: backlog.last?.lastSeq ?? 0, .failed)
             if healthy {
                 healthy = false
                 lastStillFailing = now

@@ -155,9 +155,9 @@ struct JournalAlarmStateTests {
         #expect(try j.activeAlarms() == [state("GT-101", level: 2, state: .rtnUnack).saved!, state("GT-999").saved!])
     }
 
-    /// The oldest batches of a long outage leave the writer's bounded backlog and live on only
-    /// in the spill file, which is imported after the backlog's retry has committed newer ones.
-    /// A spilled state older than a committed one must not overwrite it (folded or not), an
+    /// A spill file whose batches are older than commits already made (one written by hazmon
+    /// before 2026-12-07, which imported the oldest batches of a long outage after the
+    /// backlog's retry had committed newer ones). A spilled state older than a committed one must not overwrite it (folded or not), an
     /// alarm only the spill knows comes back, and no later fold puts an older state back.
     @Test(arguments: [true, false])
     func anOlderSpilledStateLosesToANewerCommittedOne(foldedFirst: Bool) throws {

@@ -61,8 +61,9 @@ struct JournalFilesTests {
         #expect(try j.activeAlarms().map(\.tag) == ["GT-101", "GT-102"])
     }
 
-    /// The full-disk integration test found it: a spill file can hold a batch twice, and the
-    /// import must take it once, not fail the start on the second copy's seq.
+    /// A spill file can hold a batch twice (hazmon wrote such files before 2026-12-07, when its
+    /// writer's backlog could fall out of seq order): the import takes it once, and does not
+    /// fail the start on the second copy's seq.
     @Test func importTakesABatchTheSpillFileHoldsTwiceOnce() throws {
         let d = JournalDir()
         let j = try Journal(path: d.file)
